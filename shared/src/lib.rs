@@ -1,0 +1,10 @@
+//! Confab's shared protocol crate, used unchanged by the browser client and the server.
+//!
+//! - [`stomp`]: typed STOMP 1.2 frames, an incremental decoder and an encoder.
+//! - [`chat`]: the JSON payloads that travel inside STOMP bodies, and the destination names.
+//!
+//! Nothing here performs I/O: bytes go in, frames come out, and the other way round. The
+//! crate builds for native targets and for `wasm32-unknown-unknown`.
+
+pub mod chat;
+pub mod stomp;

@@ -1,0 +1,83 @@
+//! Chat payloads and destinations: the JSON shape other clients rely on, and the name rules.
+
+use shared::chat::{
+    ChatMessage, ClientEvent, Destination, DestinationError, NameError, RoomEvent, TextError,
+    validate_name, validate_text,
+};
+
+#[test]
+fn room_events_are_tagged_json() {
+    let message = RoomEvent::Message(ChatMessage {
+        room: "lobby".into(),
+        sender: "alice".into(),
+        text: "hi".into(),
+        sent_at: 1_700_000_000_000,
+    });
+    assert_eq!(
+        serde_json::to_string(&message).unwrap(),
+        r#"{"type":"message","room":"lobby","sender":"alice","text":"hi","sent_at":1700000000000}"#
+    );
+    let joined = RoomEvent::Joined {
+        user: "bob".into(),
+        at: 5,
+    };
+    assert_eq!(
+        serde_json::to_string(&joined).unwrap(),
+        r#"{"type":"joined","user":"bob","at":5}"#
+    );
+    let left: RoomEvent = serde_json::from_str(r#"{"type":"left","user":"bob","at":6}"#).unwrap();
+    assert_eq!(
+        left,
+        RoomEvent::Left {
+            user: "bob".into(),
+            at: 6
+        }
+    );
+    let input: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"yo"}"#).unwrap();
+    assert_eq!(input, ClientEvent::Message { text: "yo".into() });
+}
+
+#[test]
+fn destinations_parse() {
+    let cases: &[(&str, Result<Destination, DestinationError>)] = &[
+        ("/topic/room.lobby", Ok(Destination::Room("lobby".into()))),
+        (
+            "/app/room.dev-ops_2",
+            Ok(Destination::AppRoom("dev-ops_2".into())),
+        ),
+        ("/topic/prices", Ok(Destination::Topic("prices".into()))),
+        ("/topic/", Err(DestinationError::Unknown("/topic/".into()))),
+        (
+            "/queue/a",
+            Err(DestinationError::Unknown("/queue/a".into())),
+        ),
+        (
+            "/app/room.",
+            Err(DestinationError::InvalidRoom("".into(), NameError::Length)),
+        ),
+        (
+            "/topic/room.Lobby",
+            Err(DestinationError::InvalidRoom(
+                "Lobby".into(),
+                NameError::Characters,
+            )),
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(&Destination::parse(text), expected, "{text}");
+        if let Ok(destination) = expected {
+            assert_eq!(&destination.to_string(), text);
+        }
+    }
+}
+
+#[test]
+fn names_and_texts_are_validated() {
+    assert_eq!(validate_name("lobby"), Ok(()));
+    assert_eq!(validate_name(&"a".repeat(33)), Err(NameError::Length));
+    assert_eq!(validate_name("a b"), Err(NameError::Characters));
+    assert_eq!(validate_text("hello"), Ok(()));
+    assert_eq!(validate_text("  \n"), Err(TextError::Empty));
+    assert_eq!(validate_text(&"é".repeat(4000)), Ok(()));
+    assert_eq!(validate_text(&"é".repeat(4001)), Err(TextError::TooLong));
+}
