@@ -1,0 +1,293 @@
+//! The only module that touches WebSockets: the `/ws` upgrade, subprotocol negotiation, and
+//! the two loops that move bytes between a socket and its [`Session`].
+//!
+//! - The read loop appends each WebSocket message to a buffer, decodes every complete
+//!   frame, and hands it to the session. It enforces the CONNECT deadline and the client's
+//!   heart-beat, and stops the session on shutdown.
+//! - The write loop drains the session's outbox into the socket, several frames per flush,
+//!   sends heart-beat EOLs when idle, and closes a slow consumer with an ERROR.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use shared::stomp::{Decoder, ServerFrame, Version, encode_to_bytes};
+use tokio::time::{Instant, sleep_until};
+
+use crate::AppState;
+use crate::broker::{AckLedger, BrokerConfig, Flow, OutboxReceiver, Outgoing, Session};
+use crate::shutdown::ShutdownGuard;
+
+/// The subprotocols we speak, best first: "the highest the client offers wins".
+const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
+
+/// Frames written per flush at most, so one busy connection cannot starve the heart-beat.
+const WRITE_BATCH: usize = 64;
+
+/// Per-connection WebSocket buffers. tungstenite's defaults reserve 128 KiB each way.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// `GET /ws`: upgrades to WebSocket with a STOMP subprotocol.
+pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(',').map(|name| name.trim().to_owned()))
+        .collect();
+    let speaks_stomp = offered
+        .iter()
+        .any(|name| Version::from_subprotocol(name).is_some());
+    if !offered.is_empty() && !speaks_stomp {
+        let body = serde_json::json!({
+            "error": format!("unsupported websocket subprotocol {offered:?}: offer v12.stomp, v11.stomp or v10.stomp"),
+        });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let max_frame = app.broker.config().limits.max_frame_bytes;
+    // A WebSocket message may carry several frames; one far over the frame limit is cut off
+    // by the WebSocket layer, and a frame over it by the STOMP decoder, with a clear ERROR.
+    let max_message = 2 * max_frame + 4096;
+    ws.protocols(SUBPROTOCOLS)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * max_message)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| serve(socket, app))
+}
+
+/// Runs one connection to its end.
+async fn serve(socket: WebSocket, app: AppState) {
+    let (session, outbox, acks) = app.broker.open_session();
+    let (sink, stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, outbox, acks));
+    tokio::select! {
+        () = read_loop(stream, session, app.guard.clone(), app.broker.config()) => {}
+        _ = &mut writer => return,
+    }
+    // The session is gone, so the writer drains the outbox, closes, and ends. A client that
+    // stops reading cannot hold it forever.
+    if tokio::time::timeout(Duration::from_secs(10), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    mut session: Session,
+    mut guard: ShutdownGuard,
+    config: &BrokerConfig,
+) {
+    let mut decoder = Decoder::new(config.limits);
+    let mut buf = BytesMut::new();
+    // Until CONNECT, the deadline is the connect timeout; after it, the client's heart-beat.
+    let mut silence_limit = Some(config.connect_timeout);
+    let mut deadline = silence_limit.map(|limit| Instant::now() + limit);
+    loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            () = sleep_until_opt(deadline) => {
+                let reason = if session.login().is_some() {
+                    "heart-beat timeout: no data received from the client"
+                } else {
+                    "timed out waiting for CONNECT"
+                };
+                session.abort(reason);
+                return;
+            }
+            () = guard.stopping() => {
+                session.abort("server is shutting down");
+                return;
+            }
+        };
+        let data = match message {
+            Some(Ok(Message::Text(text))) => Bytes::from(text),
+            Some(Ok(Message::Binary(data))) => data,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Bytes::new(),
+            Some(Ok(Message::Close(_))) | None => return,
+            Some(Err(error)) => {
+                // Mostly a message over the size limit; the socket may still take an ERROR.
+                session.abort(&format!("websocket error: {error}"));
+                return;
+            }
+        };
+        // "any new data received over the network connection is an indication that the
+        // remote end is alive"
+        deadline = silence_limit.map(|limit| Instant::now() + limit);
+        buf.extend_from_slice(&data);
+        loop {
+            let flow = match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => session.handle(frame),
+                Ok(None) => break,
+                Err(error) => session.malformed(error),
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Connected(negotiated) => {
+                    decoder.set_version(negotiated.version);
+                    // "because of timing inaccuracies, the receiver SHOULD be tolerant and
+                    // take into account an error margin"
+                    silence_limit = negotiated
+                        .client_heart_beat
+                        .map(|every| every * 2 + Duration::from_millis(500));
+                    deadline = silence_limit.map(|limit| Instant::now() + limit);
+                }
+                Flow::Close => return,
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: OutboxReceiver,
+    acks: AckLedger,
+) {
+    let overflow = outbox.overflow_signal();
+    let mut heart_beat: Option<Duration> = None;
+    let mut last_write = Instant::now();
+    loop {
+        let next_beat = heart_beat.map(|every| last_write + every);
+        let step = tokio::select! {
+            biased;
+            () = overflow.wait() => Step::Overflowed,
+            item = outbox.recv() => {
+                // A consumer that stops reading blocks this write; the overflow signal
+                // still ends the connection.
+                tokio::select! {
+                    biased;
+                    () = overflow.wait() => Step::Overflowed,
+                    step = write_batch(&mut sink, &mut outbox, &acks, item, &mut heart_beat) => step,
+                }
+            }
+            () = sleep_until_opt(next_beat) => {
+                match sink.send(Message::Text(Utf8Bytes::from_static("\n"))).await {
+                    Ok(()) => Step::Wrote,
+                    Err(_) => Step::Stop,
+                }
+            }
+        };
+        match step {
+            Step::Wrote => last_write = Instant::now(),
+            Step::Idle => {}
+            Step::Stop => return,
+            Step::Overflowed => {
+                let error = "slow consumer: too many frames queued for this connection";
+                close_with_error(&mut sink, error, "slow consumer").await;
+                return;
+            }
+            Step::Refused(error) => {
+                close_with_error(&mut sink, &error, "too many unacknowledged messages").await;
+                return;
+            }
+        }
+    }
+}
+
+/// What one turn of the write loop did.
+enum Step {
+    /// Sent something.
+    Wrote,
+    /// Sent nothing, e.g. only changed the heart-beat.
+    Idle,
+    /// The connection is closed or must close now.
+    Stop,
+    /// The outbox overflowed: close as a slow consumer.
+    Overflowed,
+    /// The client broke a rule while being written to: close with this ERROR.
+    Refused(String),
+}
+
+/// Writes `first` and whatever else is already queued, up to [`WRITE_BATCH`] frames, with
+/// one flush.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut OutboxReceiver,
+    acks: &AckLedger,
+    first: Option<Outgoing>,
+    heart_beat: &mut Option<Duration>,
+) -> Step {
+    let mut n_frames = 0;
+    let mut next = first;
+    loop {
+        match next {
+            None | Some(Outgoing::Close) => {
+                let _ = sink.flush().await;
+                let _ = sink.close().await;
+                return Step::Stop;
+            }
+            Some(Outgoing::HeartBeat(every)) => *heart_beat = Some(every),
+            Some(Outgoing::Frame { bytes, ack }) => {
+                if let Some(delivery) = ack
+                    && let Err(error) = acks.record(delivery)
+                {
+                    return Step::Refused(error.to_string());
+                }
+                if sink.feed(ws_message(bytes)).await.is_err() {
+                    return Step::Stop;
+                }
+                n_frames += 1;
+            }
+        }
+        if n_frames >= WRITE_BATCH {
+            break;
+        }
+        match outbox.try_recv() {
+            Some(item) => next = Some(item),
+            None => break,
+        }
+    }
+    if n_frames == 0 {
+        return Step::Idle;
+    }
+    match sink.flush().await {
+        Ok(()) => Step::Wrote,
+        Err(_) => Step::Stop,
+    }
+}
+
+/// Sends an ERROR that skips the queue, then closes. A peer that does not read gets a
+/// second to take it; after that the connection is simply dropped.
+async fn close_with_error(
+    sink: &mut SplitSink<WebSocket, Message>,
+    message: &str,
+    reason: &'static str,
+) {
+    tracing::info!(message, "closing connection");
+    let frame = ServerFrame::error(message, None);
+    let goodbye = async {
+        sink.send(ws_message(encode_to_bytes(&frame.into_frame())))
+            .await?;
+        let close = CloseFrame {
+            code: close_code::POLICY,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        sink.send(Message::Close(Some(close))).await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
+}
+
+/// A frame goes out as a text message when it is UTF-8, as binary otherwise.
+fn ws_message(bytes: Bytes) -> Message {
+    match Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(bytes),
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

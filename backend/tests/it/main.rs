@@ -1,0 +1,12 @@
+//! Integration tests: a real server on port 0, driven by a raw WebSocket client that sends
+//! STOMP bytes exactly as written here. One module per behaviour; one binary, so it links once.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod support;
+
+mod connect;
+mod errors;
+mod flow;
+mod frames;
+mod rooms;

@@ -1,0 +1,136 @@
+//! Chat rooms on `/topic/room.<room>`: joining and leaving, and stamped chat messages.
+
+use shared::chat::{ChatMessage, RoomEvent};
+
+use crate::support::{Client, TestServer};
+
+#[tokio::test]
+async fn members_see_others_join_and_leave() {
+    let server = TestServer::start().await;
+    let mut alice = Client::connect(&server, "alice").await;
+    alice.subscribe("/topic/room.lobby", "lobby").await;
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.subscribe("/topic/room.lobby", "lobby").await;
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "bob")
+    );
+
+    // UNSUBSCRIBE leaves.
+    bob.send("UNSUBSCRIBE\nid:lobby\n\n\0").await;
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Left { user, .. } if user == "bob")
+    );
+
+    // So does a dropped connection.
+    let mut carol = Client::connect(&server, "carol").await;
+    carol.subscribe("/topic/room.lobby", "l").await;
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "carol")
+    );
+    drop(carol);
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Left { user, .. } if user == "carol")
+    );
+
+    // And DISCONNECT.
+    bob.subscribe("/topic/room.lobby", "again").await;
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "bob")
+    );
+    bob.send("DISCONNECT\n\n\0").await;
+    assert!(
+        matches!(alice.expect_room_event().await, RoomEvent::Left { user, .. } if user == "bob")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_joiner_does_not_hear_its_own_join() {
+    let server = TestServer::start().await;
+    let mut alice = Client::connect(&server, "alice").await;
+    alice.subscribe("/topic/room.quiet", "q").await;
+    assert!(alice.drain_until_receipt("r").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn chat_messages_are_stamped_by_the_server() {
+    let server = TestServer::start().await;
+    let mut alice = Client::connect(&server, "alice").await;
+    alice.subscribe("/topic/room.lobby", "lobby").await;
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.subscribe("/topic/room.lobby", "lobby").await;
+    alice.expect_room_event().await; // bob joined
+
+    let sends = [
+        // The app destination with the shared JSON event; a forged sender is ignored.
+        "SEND\ndestination:/app/room.lobby\ncontent-type:application/json\n\n{\"type\":\"message\",\"text\":\"hi bob\",\"sender\":\"mallory\"}\0",
+        // A generic client publishing text/plain to the room topic.
+        "SEND\ndestination:/topic/room.lobby\ncontent-type:text/plain\n\n<img src=x onerror=alert(1)>\0",
+        // No content-type at all reads as text.
+        "SEND\ndestination:/app/room.lobby\n\nplain\0",
+    ];
+    let texts = ["hi bob", "<img src=x onerror=alert(1)>", "plain"];
+    let before = backend::broker::now_millis();
+    for (send, text) in sends.iter().zip(texts) {
+        alice.send(send).await;
+        for client in [&mut alice, &mut bob] {
+            let RoomEvent::Message(ChatMessage {
+                room,
+                sender,
+                text: got,
+                sent_at,
+            }) = client.expect_room_event().await
+            else {
+                panic!("expected a chat message");
+            };
+            assert_eq!(
+                (room.as_str(), sender.as_str(), got.as_str()),
+                ("lobby", "alice", text)
+            );
+            assert!(sent_at >= before);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_chat_input_is_refused() {
+    let cases: [(&str, &str); 5] = [
+        (
+            "SEND\ndestination:/app/room.lobby\n\n   \0",
+            "message is empty",
+        ),
+        (
+            "SEND\ndestination:/app/room.lobby\ncontent-type:application/json\n\n{\"type\":\"nope\"}\0",
+            "invalid chat event: unknown variant `nope`, expected `message` at line 1 column 14",
+        ),
+        (
+            "SEND\ndestination:/app/room.lobby\ncontent-type:image/png\n\nx\0",
+            "unsupported content-type \"image/png\" for a chat message: use text/plain or application/json",
+        ),
+        (
+            "SEND\ndestination:/app/room.Bad!\n\nx\0",
+            "invalid room name \"Bad!\": names use only a-z, 0-9, _ and -",
+        ),
+        (
+            "SUBSCRIBE\nid:1\ndestination:/app/room.lobby\n\n\0",
+            "cannot subscribe to /app/room.lobby: subscribe to /topic/room.lobby instead",
+        ),
+    ];
+    let server = TestServer::start().await;
+    for (raw, message) in cases {
+        let mut client = Client::connect(&server, "typo").await;
+        client.send(raw).await;
+        client.expect_error_and_close(message).await;
+    }
+    let mut client = Client::connect(&server, "long").await;
+    let text = "é".repeat(4001);
+    client
+        .send(&format!("SEND\ndestination:/app/room.lobby\n\n{text}\0"))
+        .await;
+    client
+        .expect_error_and_close("message is longer than 4000 characters")
+        .await;
+    server.stop().await;
+}

@@ -1,0 +1,299 @@
+//! Test support: a real server on `127.0.0.1:0`, and a raw STOMP-over-WebSocket client
+//! that sends bytes exactly as given.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use backend::Config;
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use shared::stomp::{Decoder, Frame, ServerFrame};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running in this test's runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::defaults();
+        config.static_dir = std::env::temp_dir().join("confab-test-no-client");
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(backend::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Starts a shutdown and waits for the server to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(PATIENCE * 2, &mut self.task)
+            .await
+            .expect("server stops")
+            .expect("server task does not panic")
+            .expect("server returns cleanly");
+    }
+}
+
+/// What came off the socket.
+#[derive(Debug)]
+pub enum Event {
+    Frame(Frame),
+    HeartBeat,
+    Closed,
+}
+
+/// A raw client: bytes in, decoded frames out.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    decoder: Decoder,
+    buf: BytesMut,
+    pub protocol: Option<String>,
+}
+
+impl Client {
+    /// Opens a WebSocket offering all three STOMP subprotocols.
+    pub async fn open(server: &TestServer) -> Client {
+        Client::open_offering(server, Some("v10.stomp, v11.stomp, v12.stomp"))
+            .await
+            .unwrap()
+    }
+
+    /// Opens a WebSocket offering `protocols` (a `Sec-WebSocket-Protocol` value).
+    pub async fn open_offering(
+        server: &TestServer,
+        protocols: Option<&str>,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let socket = TcpSocket::new_v4().unwrap();
+        let stream = socket.connect(server.addr).await.unwrap();
+        Client::handshake(server, protocols, stream).await
+    }
+
+    /// Opens a WebSocket whose kernel receive buffer is tiny, to play a slow reader.
+    pub async fn open_small_buffer(server: &TestServer) -> Client {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(server.addr).await.unwrap();
+        Client::handshake(server, Some("v12.stomp"), stream)
+            .await
+            .unwrap()
+    }
+
+    async fn handshake(
+        server: &TestServer,
+        protocols: Option<&str>,
+        stream: TcpStream,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let mut request = server.url().into_client_request().unwrap();
+        if let Some(protocols) = protocols {
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_str(protocols).unwrap(),
+            );
+        }
+        let (ws, response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        let protocol = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|value| value.to_str().unwrap().to_owned());
+        Ok(Client {
+            ws,
+            decoder: Decoder::default(),
+            buf: BytesMut::new(),
+            protocol,
+        })
+    }
+
+    /// Opens a socket and completes CONNECT as `login`.
+    pub async fn connect(server: &TestServer, login: &str) -> Client {
+        let mut client = Client::open(server).await;
+        client
+            .send(&format!(
+                "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\n\n\0"
+            ))
+            .await;
+        let frame = client.recv().await;
+        assert_eq!(frame.command.as_str(), "CONNECTED", "{frame:?}");
+        client
+    }
+
+    /// Sends one WebSocket text message holding exactly `raw`.
+    pub async fn send(&mut self, raw: &str) {
+        self.ws.send(Message::text(raw)).await.unwrap();
+    }
+
+    /// Sends one WebSocket binary message holding exactly `raw`.
+    pub async fn send_bytes(&mut self, raw: &[u8]) {
+        self.ws.send(Message::binary(raw.to_vec())).await.unwrap();
+    }
+
+    /// The next frame, heart-beat or close, within `PATIENCE`.
+    pub async fn next_event(&mut self) -> Event {
+        tokio::time::timeout(PATIENCE, self.next_event_unbounded())
+            .await
+            .expect("the server sent nothing in time")
+    }
+
+    async fn next_event_unbounded(&mut self) -> Event {
+        loop {
+            if let Some(frame) = self
+                .decoder
+                .decode(&mut self.buf)
+                .expect("server frames decode")
+            {
+                return Event::Frame(frame);
+            }
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "\n" && self.buf.is_empty() => {
+                    return Event::HeartBeat;
+                }
+                Some(Ok(Message::Text(text))) => self.buf.extend_from_slice(text.as_bytes()),
+                Some(Ok(Message::Binary(data))) => self.buf.extend_from_slice(&data),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Event::Closed,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next frame, skipping heart-beats; panics if the connection closes.
+    pub async fn recv(&mut self) -> Frame {
+        loop {
+            match self.next_event().await {
+                Event::Frame(frame) => return frame,
+                Event::HeartBeat => {}
+                Event::Closed => panic!("connection closed while a frame was expected"),
+            }
+        }
+    }
+
+    /// The next frame, typed.
+    pub async fn recv_server(&mut self) -> ServerFrame {
+        ServerFrame::try_from(self.recv().await).expect("a valid server frame")
+    }
+
+    /// Expects an ERROR frame and returns its `message` header.
+    pub async fn expect_error(&mut self) -> String {
+        let frame = self.recv().await;
+        assert_eq!(
+            frame.command.as_str(),
+            "ERROR",
+            "expected ERROR, got {frame:?}"
+        );
+        frame
+            .headers
+            .get("message")
+            .expect("ERROR carries a message header")
+            .to_owned()
+    }
+
+    /// Expects the server to close the connection, with nothing but heart-beats before.
+    pub async fn expect_closed(&mut self) {
+        loop {
+            match self.next_event().await {
+                Event::Closed => return,
+                Event::HeartBeat => {}
+                Event::Frame(frame) => panic!("expected the connection to close, got {frame:?}"),
+            }
+        }
+    }
+
+    /// Expects ERROR with exactly this `message`, then the close.
+    pub async fn expect_error_and_close(&mut self, message: &str) {
+        assert_eq!(self.expect_error().await, message);
+        self.expect_closed().await;
+    }
+
+    /// Expects a RECEIPT for `receipt`.
+    pub async fn expect_receipt(&mut self, receipt: &str) {
+        let frame = self.recv().await;
+        assert_eq!(
+            frame.command.as_str(),
+            "RECEIPT",
+            "expected RECEIPT, got {frame:?}"
+        );
+        assert_eq!(frame.headers.get("receipt-id"), Some(receipt));
+    }
+
+    /// Subscribes and waits for the receipt, so that later publications reach it.
+    pub async fn subscribe(&mut self, destination: &str, id: &str) {
+        let receipt = format!("sub-{id}");
+        self.send(&format!(
+            "SUBSCRIBE\nid:{id}\ndestination:{destination}\nreceipt:{receipt}\n\n\0"
+        ))
+        .await;
+        self.expect_receipt(&receipt).await;
+    }
+
+    /// Expects a MESSAGE and returns its body as text.
+    pub async fn expect_message(&mut self) -> (Frame, String) {
+        let frame = self.recv().await;
+        assert_eq!(
+            frame.command.as_str(),
+            "MESSAGE",
+            "expected MESSAGE, got {frame:?}"
+        );
+        let body = String::from_utf8(frame.body.to_vec()).unwrap();
+        (frame, body)
+    }
+
+    /// Expects a room event on a room subscription.
+    pub async fn expect_room_event(&mut self) -> shared::chat::RoomEvent {
+        let (frame, body) = self.expect_message().await;
+        assert_eq!(frame.headers.get("content-type"), Some("application/json"));
+        serde_json::from_str(&body).expect("room events are JSON")
+    }
+
+    /// Asks for a receipt and returns every frame that arrived before it.
+    pub async fn drain_until_receipt(&mut self, receipt: &str) -> Vec<Frame> {
+        // A SUBSCRIBE-free way to ask for a receipt: BEGIN and ABORT a throwaway transaction.
+        self.send(&format!("BEGIN\ntransaction:drain-{receipt}\n\n\0"))
+            .await;
+        self.send(&format!(
+            "ABORT\ntransaction:drain-{receipt}\nreceipt:{receipt}\n\n\0"
+        ))
+        .await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            if frame.command.as_str() == "RECEIPT"
+                && frame.headers.get("receipt-id") == Some(receipt)
+            {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+}
