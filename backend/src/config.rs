@@ -57,10 +57,7 @@ impl Config {
             heart_beat_ms: self.heartbeat_ms,
             connect_timeout: Duration::from_secs(10),
             outbox_frames: self.outbox_frames.max(1),
-            limits: Limits {
-                max_frame_bytes: self.max_frame_bytes,
-                ..Limits::default()
-            },
+            limits: Limits { max_frame_bytes: self.max_frame_bytes, ..Limits::default() },
             ..BrokerConfig::default()
         }
     }

@@ -39,14 +39,9 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shutdown = Shutdown::default();
-    let state = AppState {
-        broker: Broker::new(config.broker()),
-        guard: shutdown.guard(),
-    };
+    let state = AppState { broker: Broker::new(config.broker()), guard: shutdown.guard() };
     let router = http::router(state, &config.static_dir);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(stop).await?;
     shutdown.stop(SHUTDOWN_GRACE).await;
     Ok(())
 }

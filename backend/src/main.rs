@@ -19,14 +19,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .context("listener has no local address")?;
+    let address = listener.local_addr().context("listener has no local address")?;
     tracing::info!(static_dir = %config.static_dir.display(), "serving");
     println!("Confab is running: open http://{address}/");
-    backend::run(listener, config, shutdown::signal())
-        .await
-        .context("server failed")?;
+    backend::run(listener, config, shutdown::signal()).await.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

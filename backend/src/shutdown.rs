@@ -56,30 +56,19 @@ pub struct Shutdown {
 impl Default for Shutdown {
     fn default() -> Shutdown {
         let (alive_tx, alive_rx) = mpsc::channel(1);
-        Shutdown {
-            stopping: watch::channel(false).0,
-            alive_tx,
-            alive_rx,
-        }
+        Shutdown { stopping: watch::channel(false).0, alive_tx, alive_rx }
     }
 }
 
 impl Shutdown {
     /// A guard for a new session.
     pub fn guard(&self) -> ShutdownGuard {
-        ShutdownGuard {
-            stopping: self.stopping.subscribe(),
-            _alive: self.alive_tx.clone(),
-        }
+        ShutdownGuard { stopping: self.stopping.subscribe(), _alive: self.alive_tx.clone() }
     }
 
     /// Tells every session to stop, then waits until all have ended or `grace` passes.
     pub async fn stop(self, grace: std::time::Duration) {
-        let Shutdown {
-            stopping,
-            alive_tx,
-            mut alive_rx,
-        } = self;
+        let Shutdown { stopping, alive_tx, mut alive_rx } = self;
         stopping.send_replace(true);
         drop(alive_tx);
         // `recv` returns `None` once the last guard is dropped.

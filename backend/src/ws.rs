@@ -41,9 +41,7 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         .filter_map(|value| value.to_str().ok())
         .flat_map(|list| list.split(',').map(|name| name.trim().to_owned()))
         .collect();
-    let speaks_stomp = offered
-        .iter()
-        .any(|name| Version::from_subprotocol(name).is_some());
+    let speaks_stomp = offered.iter().any(|name| Version::from_subprotocol(name).is_some());
     if !offered.is_empty() && !speaks_stomp {
         let body = serde_json::json!({
             "error": format!("unsupported websocket subprotocol {offered:?}: offer v12.stomp, v11.stomp or v10.stomp"),
@@ -74,10 +72,7 @@ async fn serve(socket: WebSocket, app: AppState) {
     }
     // The session is gone, so the writer drains the outbox, closes, and ends. A client that
     // stops reading cannot hold it forever.
-    if tokio::time::timeout(Duration::from_secs(10), &mut writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), &mut writer).await.is_err() {
         writer.abort();
     }
 }
@@ -266,12 +261,8 @@ async fn close_with_error(
     tracing::info!(message, "closing connection");
     let frame = ServerFrame::error(message, None);
     let goodbye = async {
-        sink.send(ws_message(encode_to_bytes(&frame.into_frame())))
-            .await?;
-        let close = CloseFrame {
-            code: close_code::POLICY,
-            reason: Utf8Bytes::from_static(reason),
-        };
+        sink.send(ws_message(encode_to_bytes(&frame.into_frame()))).await?;
+        let close = CloseFrame { code: close_code::POLICY, reason: Utf8Bytes::from_static(reason) };
         sink.send(Message::Close(Some(close))).await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;

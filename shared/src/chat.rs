@@ -43,6 +43,11 @@ pub enum RoomEvent {
         /// When, server time.
         at: Millis,
     },
+    /// Who is in the room: the first event of every room subscription.
+    Presence {
+        /// The members, sorted, the subscriber included.
+        users: Vec<String>,
+    },
 }
 
 /// A chat message as stored and broadcast. The server sets every field but `text`.
@@ -149,10 +154,7 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() || name.len() > MAX_NAME_CHARS {
         return Err(NameError::Length);
     }
-    if !name
-        .bytes()
-        .all(|byte| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
-    {
+    if !name.bytes().all(|byte| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-')) {
         return Err(NameError::Characters);
     }
     Ok(())

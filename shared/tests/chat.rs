@@ -17,22 +17,10 @@ fn room_events_are_tagged_json() {
         serde_json::to_string(&message).unwrap(),
         r#"{"type":"message","room":"lobby","sender":"alice","text":"hi","sent_at":1700000000000}"#
     );
-    let joined = RoomEvent::Joined {
-        user: "bob".into(),
-        at: 5,
-    };
-    assert_eq!(
-        serde_json::to_string(&joined).unwrap(),
-        r#"{"type":"joined","user":"bob","at":5}"#
-    );
+    let joined = RoomEvent::Joined { user: "bob".into(), at: 5 };
+    assert_eq!(serde_json::to_string(&joined).unwrap(), r#"{"type":"joined","user":"bob","at":5}"#);
     let left: RoomEvent = serde_json::from_str(r#"{"type":"left","user":"bob","at":6}"#).unwrap();
-    assert_eq!(
-        left,
-        RoomEvent::Left {
-            user: "bob".into(),
-            at: 6
-        }
-    );
+    assert_eq!(left, RoomEvent::Left { user: "bob".into(), at: 6 });
     let input: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"yo"}"#).unwrap();
     assert_eq!(input, ClientEvent::Message { text: "yo".into() });
 }
@@ -41,26 +29,14 @@ fn room_events_are_tagged_json() {
 fn destinations_parse() {
     let cases: &[(&str, Result<Destination, DestinationError>)] = &[
         ("/topic/room.lobby", Ok(Destination::Room("lobby".into()))),
-        (
-            "/app/room.dev-ops_2",
-            Ok(Destination::AppRoom("dev-ops_2".into())),
-        ),
+        ("/app/room.dev-ops_2", Ok(Destination::AppRoom("dev-ops_2".into()))),
         ("/topic/prices", Ok(Destination::Topic("prices".into()))),
         ("/topic/", Err(DestinationError::Unknown("/topic/".into()))),
-        (
-            "/queue/a",
-            Err(DestinationError::Unknown("/queue/a".into())),
-        ),
-        (
-            "/app/room.",
-            Err(DestinationError::InvalidRoom("".into(), NameError::Length)),
-        ),
+        ("/queue/a", Err(DestinationError::Unknown("/queue/a".into()))),
+        ("/app/room.", Err(DestinationError::InvalidRoom("".into(), NameError::Length))),
         (
             "/topic/room.Lobby",
-            Err(DestinationError::InvalidRoom(
-                "Lobby".into(),
-                NameError::Characters,
-            )),
+            Err(DestinationError::InvalidRoom("Lobby".into(), NameError::Characters)),
         ),
     ];
     for (text, expected) in cases {

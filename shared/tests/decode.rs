@@ -41,12 +41,7 @@ fn check(input: &[u8], expected: &[&str]) {
 }
 
 fn check_with(input: &[u8], limits: Limits, expected: &[&str]) {
-    assert_eq!(
-        decode_all(input, limits),
-        expected,
-        "input: {:?}",
-        String::from_utf8_lossy(input)
-    );
+    assert_eq!(decode_all(input, limits), expected, "input: {:?}", String::from_utf8_lossy(input));
 }
 
 #[test]
@@ -63,17 +58,11 @@ fn spec_examples() {
         b"SUBSCRIBE\nid:0\ndestination:/queue/foo\nack:client\n\n\0",
         &["SUBSCRIBE id=0 destination=/queue/foo ack=client ||"],
     );
-    check(
-        b"MESSAGE\nfoo:World\nfoo:Hello\n\n\0",
-        &["MESSAGE foo=World foo=Hello ||"],
-    );
+    check(b"MESSAGE\nfoo:World\nfoo:Hello\n\n\0", &["MESSAGE foo=World foo=Hello ||"]);
     check(b"ERROR\nversion:1.2,2.1\ncontent-type:text/plain\n\nSupported protocol versions are 1.2 2.1\0", &[
         "ERROR version=1.2,2.1 content-type=text/plain |Supported protocol versions are 1.2 2.1|",
     ]);
-    check(
-        b"DISCONNECT\nreceipt:77\n\n\0",
-        &["DISCONNECT receipt=77 ||"],
-    );
+    check(b"DISCONNECT\nreceipt:77\n\n\0", &["DISCONNECT receipt=77 ||"]);
 }
 
 #[test]
@@ -84,10 +73,7 @@ fn stream_edges() {
         &["SEND destination=/a |x|", "SEND destination=/b |y|"],
     );
     // CR LF line ends everywhere.
-    check(
-        b"SEND\r\ndestination:/a\r\n\r\nbody\0",
-        &["SEND destination=/a |body|"],
-    );
+    check(b"SEND\r\ndestination:/a\r\n\r\nbody\0", &["SEND destination=/a |body|"]);
     // A body with NUL octets, framed by content-length.
     check(
         b"SEND\ndestination:/a\ncontent-length:5\n\na\0b\0c\0",
@@ -104,23 +90,14 @@ fn stream_edges() {
         &["SEND destination=/a k:ey=a\nb\rc\\d:e ||"],
     );
     // ... and not in CONNECT: "The CONNECT and CONNECTED frames do not escape".
-    check(
-        b"CONNECT\nlogin:a\\nb\npasscode:x:y\n\n\0",
-        &["CONNECT login=a\\nb passcode=x:y ||"],
-    );
+    check(b"CONNECT\nlogin:a\\nb\npasscode:x:y\n\n\0", &["CONNECT login=a\\nb passcode=x:y ||"]);
     // A value may be empty; values are never trimmed.
-    check(
-        b"SEND\ndestination: /a \nempty:\n\n\0",
-        &["SEND destination= /a  empty= ||"],
-    );
+    check(b"SEND\ndestination: /a \nempty:\n\n\0", &["SEND destination= /a  empty= ||"]);
     // Only heart-beats: nothing to return, nothing left over.
     check(b"\n\n\r\n", &[]);
     // A half-received frame is kept for the next call.
     check(b"SEND\ndestination:/a\n\nhal", &["incomplete(24)"]);
-    check(
-        b"SEND\ndestination:/a\ncontent-length:4\n\nab\0",
-        &["incomplete(41)"],
-    );
+    check(b"SEND\ndestination:/a\ncontent-length:4\n\nab\0", &["incomplete(41)"]);
 }
 
 #[test]
@@ -128,43 +105,16 @@ fn malformed_inputs() {
     let cases: &[(&[u8], &str)] = &[
         (b"HELLO\n\n\0", "unknown command \"HELLO\""),
         (b"send\ndestination:/a\n\n\0", "unknown command \"send\""),
-        (
-            b"SEND\ndestination\n\n\0",
-            "malformed header line \"destination\"",
-        ),
+        (b"SEND\ndestination\n\n\0", "malformed header line \"destination\""),
         (b"SEND\n:value\n\n\0", "malformed header line \":value\""),
-        (
-            b"SEND\ndestination:/a\\t\n\n\0",
-            "undefined escape sequence \"\\\\t\" in header",
-        ),
-        (
-            b"SEND\ndestination:/a\\\n\n\0",
-            "undefined escape sequence \"\\\\\" in header",
-        ),
-        (
-            b"SEND\ncontent-length:abc\n\n\0",
-            "invalid content-length \"abc\"",
-        ),
-        (
-            b"SEND\ncontent-length:-1\n\n\0",
-            "invalid content-length \"-1\"",
-        ),
-        (
-            b"SEND\ncontent-length:+1\n\nx\0",
-            "invalid content-length \"+1\"",
-        ),
-        (
-            b"SEND\ncontent-length:2\n\nabc\0",
-            "frame body is not terminated by a null octet",
-        ),
-        (
-            b"SUBSCRIBE\nid:1\n\nbody\0",
-            "SUBSCRIBE frames must not have a body",
-        ),
-        (
-            b"SEND\nname:\xff\n\n\0",
-            "frame is not valid utf-8 in its headers",
-        ),
+        (b"SEND\ndestination:/a\\t\n\n\0", "undefined escape sequence \"\\\\t\" in header"),
+        (b"SEND\ndestination:/a\\\n\n\0", "undefined escape sequence \"\\\\\" in header"),
+        (b"SEND\ncontent-length:abc\n\n\0", "invalid content-length \"abc\""),
+        (b"SEND\ncontent-length:-1\n\n\0", "invalid content-length \"-1\""),
+        (b"SEND\ncontent-length:+1\n\nx\0", "invalid content-length \"+1\""),
+        (b"SEND\ncontent-length:2\n\nabc\0", "frame body is not terminated by a null octet"),
+        (b"SUBSCRIBE\nid:1\n\nbody\0", "SUBSCRIBE frames must not have a body"),
+        (b"SEND\nname:\xff\n\n\0", "frame is not valid utf-8 in its headers"),
     ];
     for (input, error) in cases {
         check(input, &[&format!("error: {error}")]);
@@ -173,17 +123,9 @@ fn malformed_inputs() {
 
 #[test]
 fn limits_are_enforced() {
-    let limits = Limits {
-        max_frame_bytes: 64,
-        max_headers: 2,
-        max_header_line: 20,
-    };
+    let limits = Limits { max_frame_bytes: 64, max_headers: 2, max_header_line: 20 };
     let big_body = [b"SEND\n\n".as_slice(), &[b'x'; 80], b"\0"].concat();
-    check_with(
-        &big_body,
-        limits,
-        &["error: frame exceeds the limit of 64 bytes"],
-    );
+    check_with(&big_body, limits, &["error: frame exceeds the limit of 64 bytes"]);
     // A declared length over the limit fails at once, before the body arrives.
     check_with(
         b"SEND\ncontent-length:100\n\n",
@@ -196,11 +138,7 @@ fn limits_are_enforced() {
         limits,
         &["error: frame exceeds the limit of 64 bytes"],
     );
-    check_with(
-        b"SEND\na:1\nb:2\nc:3\n\n\0",
-        limits,
-        &["error: frame has more than 2 headers"],
-    );
+    check_with(b"SEND\na:1\nb:2\nc:3\n\n\0", limits, &["error: frame has more than 2 headers"]);
     check_with(b"SEND\na:1\nb:2\n\n\0", limits, &["SEND a=1 b=2 ||"]);
     check_with(
         b"SEND\nlong:0123456789abcdef\n\n\0",
@@ -247,12 +185,6 @@ fn frames_split_at_every_byte_decode_the_same() {
 
 #[test]
 fn errors_name_the_missing_header() {
-    let error = FrameError::MissingHeader {
-        command: Command::Send,
-        header: "destination",
-    };
-    assert_eq!(
-        error.to_string(),
-        "SEND frame is missing the required \"destination\" header"
-    );
+    let error = FrameError::MissingHeader { command: Command::Send, header: "destination" };
+    assert_eq!(error.to_string(), "SEND frame is missing the required \"destination\" header");
 }

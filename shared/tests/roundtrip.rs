@@ -24,11 +24,7 @@ fn raw_text() -> impl Strategy<Value = String> {
 fn frame() -> impl Strategy<Value = Frame> {
     command().prop_flat_map(|command| {
         let header = if command.escapes_headers() {
-            (
-                escaped_text().prop_filter("name", |n| !n.is_empty()),
-                escaped_text(),
-            )
-                .boxed()
+            (escaped_text().prop_filter("name", |n| !n.is_empty()), escaped_text()).boxed()
         } else {
             ("[a-z-]{1,12}", raw_text()).boxed()
         };
@@ -101,11 +97,7 @@ fn typed_candidate() -> impl Strategy<Value = Frame> {
     (command(), headers, "[a-z]{0,8}").prop_map(|(command, headers, body)| Frame {
         command,
         headers: headers.into_iter().collect::<Headers>(),
-        body: if command.allows_body() {
-            Bytes::from(body)
-        } else {
-            Bytes::new()
-        },
+        body: if command.allows_body() { Bytes::from(body) } else { Bytes::new() },
     })
 }
 

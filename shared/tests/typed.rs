@@ -6,11 +6,7 @@ use shared::stomp::{
 };
 
 fn frame(command: Command, headers: &[(&str, &str)]) -> Frame {
-    Frame {
-        command,
-        headers: headers.iter().copied().collect(),
-        body: Bytes::new(),
-    }
+    Frame { command, headers: headers.iter().copied().collect(), body: Bytes::new() }
 }
 
 fn check_client(
@@ -18,40 +14,20 @@ fn check_client(
     headers: &[(&str, &str)],
     expected: Result<ClientFrame, FrameError>,
 ) {
-    assert_eq!(
-        ClientFrame::try_from(frame(command, headers)),
-        expected,
-        "{command} {headers:?}"
-    );
+    assert_eq!(ClientFrame::try_from(frame(command, headers)), expected, "{command} {headers:?}");
 }
 
 #[test]
 fn required_headers_are_checked() {
     let missing = |command, header| Err(FrameError::MissingHeader { command, header });
     check_client(Command::Send, &[], missing(Command::Send, "destination"));
-    check_client(
-        Command::Subscribe,
-        &[("id", "1")],
-        missing(Command::Subscribe, "destination"),
-    );
-    check_client(
-        Command::Subscribe,
-        &[("destination", "/a")],
-        missing(Command::Subscribe, "id"),
-    );
-    check_client(
-        Command::Unsubscribe,
-        &[],
-        missing(Command::Unsubscribe, "id"),
-    );
+    check_client(Command::Subscribe, &[("id", "1")], missing(Command::Subscribe, "destination"));
+    check_client(Command::Subscribe, &[("destination", "/a")], missing(Command::Subscribe, "id"));
+    check_client(Command::Unsubscribe, &[], missing(Command::Unsubscribe, "id"));
     check_client(Command::Ack, &[], missing(Command::Ack, "id"));
     check_client(Command::Nack, &[], missing(Command::Nack, "id"));
     check_client(Command::Begin, &[], missing(Command::Begin, "transaction"));
-    check_client(
-        Command::Commit,
-        &[],
-        missing(Command::Commit, "transaction"),
-    );
+    check_client(Command::Commit, &[], missing(Command::Commit, "transaction"));
     check_client(Command::Abort, &[], missing(Command::Abort, "transaction"));
     check_client(
         Command::Message,
@@ -92,21 +68,9 @@ fn header_values_are_checked() {
             reason: "expected auto, client or client-individual",
         }),
     );
-    assert!(matches!(
-        HeartBeat::parse("10"),
-        Err(FrameError::InvalidHeader { .. })
-    ));
-    assert!(matches!(
-        HeartBeat::parse("a,1"),
-        Err(FrameError::InvalidHeader { .. })
-    ));
-    assert_eq!(
-        HeartBeat::parse("10,20"),
-        Ok(HeartBeat {
-            can_send_ms: 10,
-            want_receive_ms: 20
-        })
-    );
+    assert!(matches!(HeartBeat::parse("10"), Err(FrameError::InvalidHeader { .. })));
+    assert!(matches!(HeartBeat::parse("a,1"), Err(FrameError::InvalidHeader { .. })));
+    assert_eq!(HeartBeat::parse("10,20"), Ok(HeartBeat { can_send_ms: 10, want_receive_ms: 20 }));
 }
 
 #[test]
@@ -145,8 +109,5 @@ fn server_frames_put_required_headers_first() {
     );
     let error = ServerFrame::error("boom", Some("r1".into()));
     let wire = shared::stomp::encode_to_bytes(&error.into_frame());
-    assert_eq!(
-        &wire[..],
-        b"ERROR\nmessage:boom\nreceipt-id:r1\ncontent-length:0\n\n\0"
-    );
+    assert_eq!(&wire[..], b"ERROR\nmessage:boom\nreceipt-id:r1\ncontent-length:0\n\n\0");
 }

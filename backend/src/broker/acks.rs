@@ -26,10 +26,7 @@ pub struct AckLedger {
 impl AckLedger {
     /// An empty ledger holding at most `limit` pending deliveries.
     pub fn new(limit: usize) -> AckLedger {
-        AckLedger {
-            inner: Arc::default(),
-            limit,
-        }
+        AckLedger { inner: Arc::default(), limit }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<AckRef>> {
@@ -54,10 +51,7 @@ impl AckLedger {
     /// subscription are settled. In client-individual mode only the one is.
     pub fn settle(&self, ack_id: &str) -> bool {
         let mut pending = self.pending();
-        let Some(position) = pending
-            .iter()
-            .position(|delivery| &*delivery.ack_id == ack_id)
-        else {
+        let Some(position) = pending.iter().position(|delivery| &*delivery.ack_id == ack_id) else {
             return false;
         };
         let settled = pending.remove(position).expect("position is in range");
@@ -73,8 +67,7 @@ impl AckLedger {
 
     /// Forgets every delivery of a subscription that has ended.
     pub fn forget(&self, subscription: &str) {
-        self.pending()
-            .retain(|delivery| &*delivery.subscription != subscription);
+        self.pending().retain(|delivery| &*delivery.subscription != subscription);
     }
 
     /// How many deliveries are pending.
@@ -93,11 +86,7 @@ mod tests {
     use super::*;
 
     fn delivery(ack_id: &str, subscription: &str, cumulative: bool) -> AckRef {
-        AckRef {
-            ack_id: ack_id.into(),
-            subscription: subscription.into(),
-            cumulative,
-        }
+        AckRef { ack_id: ack_id.into(), subscription: subscription.into(), cumulative }
     }
 
     #[test]
@@ -129,10 +118,7 @@ mod tests {
         let ledger = AckLedger::new(2);
         ledger.record(delivery("1", "a", false)).unwrap();
         ledger.record(delivery("2", "b", false)).unwrap();
-        assert_eq!(
-            ledger.record(delivery("3", "a", false)),
-            Err(TooManyUnacked { limit: 2 })
-        );
+        assert_eq!(ledger.record(delivery("3", "a", false)), Err(TooManyUnacked { limit: 2 }));
         ledger.forget("a");
         assert_eq!(ledger.len(), 1);
         assert!(!ledger.settle("1"));

@@ -22,14 +22,8 @@ pub struct EncodedMessage {
 }
 
 /// Header names a publisher may not set: the server owns them.
-pub const RESERVED_HEADERS: [&str; 6] = [
-    "subscription",
-    "message-id",
-    "destination",
-    "ack",
-    "content-length",
-    "seq",
-];
+pub const RESERVED_HEADERS: [&str; 6] =
+    ["subscription", "message-id", "destination", "ack", "content-length", "seq"];
 
 impl EncodedMessage {
     /// Encodes the parts common to every subscriber.
@@ -58,10 +52,7 @@ impl EncodedMessage {
         tail.put_slice(b"\n\n");
         tail.put_slice(body);
         tail.put_u8(0);
-        EncodedMessage {
-            message_id: message_id.into(),
-            tail: tail.freeze(),
-        }
+        EncodedMessage { message_id: message_id.into(), tail: tail.freeze() }
     }
 
     /// The message's id.
@@ -98,10 +89,7 @@ const CACHE_SLOTS: usize = 8;
 impl<'a> FrameCache<'a> {
     /// A cache for `message`.
     pub fn new(message: &'a EncodedMessage) -> FrameCache<'a> {
-        FrameCache {
-            message,
-            frames: Vec::new(),
-        }
+        FrameCache { message, frames: Vec::new() }
     }
 
     /// What to queue for a subscription: the frame, and for acknowledged subscriptions
@@ -116,8 +104,7 @@ impl<'a> FrameCache<'a> {
         let bytes = cached.unwrap_or_else(|| {
             let bytes = self.message.frame(subscription, with_ack);
             if self.frames.len() < CACHE_SLOTS {
-                self.frames
-                    .push((subscription.clone(), with_ack, bytes.clone()));
+                self.frames.push((subscription.clone(), with_ack, bytes.clone()));
             }
             bytes
         });
@@ -146,27 +133,18 @@ mod tests {
 
     #[test]
     fn frames_decode_and_are_shared_per_subscription_id() {
-        let headers: Headers = [("content-type", "text/plain"), ("x-k", "a:b")]
-            .into_iter()
-            .collect();
+        let headers: Headers =
+            [("content-type", "text/plain"), ("x-k", "a:b")].into_iter().collect();
         let message = EncodedMessage::new("/topic/a", "n1-7", &headers, b"hi\0there");
         let mut cache = FrameCache::new(&message);
         let sub_0: Arc<str> = "sub-0".into();
-        let Outgoing::Frame {
-            bytes: first,
-            ack: None,
-        } = cache.outgoing(&sub_0, None)
-        else {
+        let Outgoing::Frame { bytes: first, ack: None } = cache.outgoing(&sub_0, None) else {
             panic!("expected an unacknowledged frame");
         };
         let Outgoing::Frame { bytes: second, .. } = cache.outgoing(&"sub-0".into(), None) else {
             panic!("expected a frame");
         };
-        assert_eq!(
-            first.as_ptr(),
-            second.as_ptr(),
-            "the same id shares one encoding"
-        );
+        assert_eq!(first.as_ptr(), second.as_ptr(), "the same id shares one encoding");
         assert_eq!(
             decode(&first),
             ServerFrame::Message {
@@ -178,17 +156,12 @@ mod tests {
                 body: Bytes::from_static(b"hi\0there"),
             }
         );
-        let Outgoing::Frame {
-            bytes,
-            ack: Some(delivery),
-        } = cache.outgoing(&sub_0, Some(true))
+        let Outgoing::Frame { bytes, ack: Some(delivery) } = cache.outgoing(&sub_0, Some(true))
         else {
             panic!("expected an acknowledged frame");
         };
         assert!(delivery.cumulative);
-        let ServerFrame::Message { ack, .. } = decode(&bytes) else {
-            panic!("expected MESSAGE")
-        };
+        let ServerFrame::Message { ack, .. } = decode(&bytes) else { panic!("expected MESSAGE") };
         assert_eq!(ack.as_deref(), Some("n1-7"));
     }
 }

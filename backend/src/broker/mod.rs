@@ -21,7 +21,7 @@ use shared::chat::{ChatMessage, Destination, Millis, RoomEvent};
 use shared::stomp::{Headers, Limits};
 
 pub use acks::{AckLedger, TooManyUnacked};
-pub use message::{EncodedMessage, RESERVED_HEADERS};
+pub use message::{EncodedMessage, FrameCache, RESERVED_HEADERS};
 pub use outbox::{AckRef, Outbox, OutboxReceiver, Outgoing, OverflowSignal};
 pub use session::{Flow, Negotiated, Session};
 pub use topics::{SessionId, Subscriber, Topics};
@@ -82,10 +82,7 @@ struct Inner {
 impl Broker {
     /// A broker with no sessions.
     pub fn new(config: BrokerConfig) -> Broker {
-        let node_id = format!(
-            "{:08x}",
-            RandomState::new().hash_one(std::process::id()) as u32
-        );
+        let node_id = format!("{:08x}", RandomState::new().hash_one(std::process::id()) as u32);
         Broker {
             inner: Arc::new(Inner {
                 config,
@@ -133,44 +130,34 @@ impl Broker {
 
     /// Ends a generic topic subscription.
     pub fn unsubscribe_topic(&self, destination: &str, session: SessionId, subscription: &str) {
-        self.inner
-            .topics
-            .unsubscribe(destination, session, subscription);
+        self.inner.topics.unsubscribe(destination, session, subscription);
     }
 
-    /// Subscribes to a room. When this is the user's first subscription there, the room's
-    /// other members receive `Joined`.
+    /// Subscribes to a room. The subscriber first receives `Presence`, the room's members;
+    /// when this is the user's first subscription there, the others receive `Joined`.
     pub fn join_room(&self, room: &str, user: &str, subscriber: Subscriber) {
         let mut presence = self.presence();
-        let count = presence
-            .entry(room.to_owned())
-            .or_default()
-            .entry(user.to_owned())
-            .or_default();
+        let members = presence.entry(room.to_owned()).or_default();
+        let count = members.entry(user.to_owned()).or_default();
         *count += 1;
-        if *count == 1 {
-            self.broadcast(
-                room,
-                &RoomEvent::Joined {
-                    user: user.to_owned(),
-                    at: now_millis(),
-                },
-            );
+        let first = *count == 1;
+        let mut users: Vec<String> = members.keys().cloned().collect();
+        users.sort();
+        let destination = Destination::room(room);
+        let snapshot = self.room_message(&destination, &RoomEvent::Presence { users });
+        let ack = subscriber.ack_kind();
+        subscriber.outbox.push(FrameCache::new(&snapshot).outgoing(&subscriber.subscription, ack));
+        if first {
+            self.broadcast(room, &RoomEvent::Joined { user: user.to_owned(), at: now_millis() });
         }
-        self.inner
-            .topics
-            .subscribe(&Destination::room(room), subscriber);
+        self.inner.topics.subscribe(&destination, subscriber);
     }
 
     /// Ends a room subscription. When it was the user's last there, the others receive
     /// `Left`.
     pub fn leave_room(&self, room: &str, user: &str, session: SessionId, subscription: &str) {
         let mut presence = self.presence();
-        if !self
-            .inner
-            .topics
-            .unsubscribe(&Destination::room(room), session, subscription)
-        {
+        if !self.inner.topics.unsubscribe(&Destination::room(room), session, subscription) {
             return;
         }
         let Some(members) = presence.get_mut(room) else {
@@ -185,23 +172,15 @@ impl Broker {
             if members.is_empty() {
                 presence.remove(room);
             }
-            self.broadcast(
-                room,
-                &RoomEvent::Left {
-                    user: user.to_owned(),
-                    at: now_millis(),
-                },
-            );
+            self.broadcast(room, &RoomEvent::Left { user: user.to_owned(), at: now_millis() });
         }
     }
 
     /// Who is in a room, sorted.
     pub fn room_members(&self, room: &str) -> Vec<String> {
         let presence = self.presence();
-        let mut members: Vec<String> = presence
-            .get(room)
-            .map(|members| members.keys().cloned().collect())
-            .unwrap_or_default();
+        let mut members: Vec<String> =
+            presence.get(room).map(|members| members.keys().cloned().collect()).unwrap_or_default();
         members.sort();
         members
     }
@@ -219,25 +198,24 @@ impl Broker {
     }
 
     fn broadcast(&self, room: &str, event: &RoomEvent) {
-        let body = serde_json::to_vec(event).expect("room events always serialize");
-        let headers: Headers = [("content-type", "application/json")].into_iter().collect();
         let destination = Destination::room(room);
-        let message = EncodedMessage::new(&destination, &self.next_message_id(), &headers, &body);
+        let message = self.room_message(&destination, event);
         self.inner.topics.deliver(&destination, &message);
     }
 
+    fn room_message(&self, destination: &str, event: &RoomEvent) -> EncodedMessage {
+        let body = serde_json::to_vec(event).expect("room events always serialize");
+        let headers: Headers = [("content-type", "application/json")].into_iter().collect();
+        EncodedMessage::new(destination, &self.next_message_id(), &headers, &body)
+    }
+
     fn presence(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, usize>>> {
-        self.inner
-            .presence
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.presence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// The server clock in milliseconds since the Unix epoch.
 pub fn now_millis() -> Millis {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Millis::try_from(since_epoch.as_millis()).unwrap_or(Millis::MAX)
 }

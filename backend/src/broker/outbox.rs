@@ -72,14 +72,8 @@ impl Outbox {
         let (sender, receiver) = mpsc::channel(capacity);
         let overflow = Arc::new(Overflow::default());
         (
-            Outbox {
-                queue: sender,
-                overflow: overflow.clone(),
-            },
-            OutboxReceiver {
-                queue: receiver,
-                overflow,
-            },
+            Outbox { queue: sender, overflow: overflow.clone() },
+            OutboxReceiver { queue: receiver, overflow },
         )
     }
 

@@ -65,11 +65,7 @@ struct Refusal {
 
 impl Refusal {
     fn new(message: impl Into<String>) -> Refusal {
-        Refusal {
-            message: message.into(),
-            headers: Headers::new(),
-            body: String::new(),
-        }
+        Refusal { message: message.into(), headers: Headers::new(), body: String::new() }
     }
 }
 
@@ -184,20 +180,9 @@ impl Session {
                 self.enlist(&transaction, frame)?;
                 Flow::Continue
             }
-            ClientFrame::Ack {
-                transaction: Some(transaction),
-                nack,
-                id,
-                headers,
-                ..
-            } => {
-                let frame = ClientFrame::Ack {
-                    nack,
-                    id,
-                    transaction: None,
-                    receipt: None,
-                    headers,
-                };
+            ClientFrame::Ack { transaction: Some(transaction), nack, id, headers, .. } => {
+                let frame =
+                    ClientFrame::Ack { nack, id, transaction: None, receipt: None, headers };
                 self.enlist(&transaction, frame)?;
                 Flow::Continue
             }
@@ -224,9 +209,7 @@ impl Session {
                 Flow::Continue
             }
             ClientFrame::Abort { transaction, .. } => {
-                self.transactions
-                    .remove(&transaction)
-                    .ok_or_else(|| unknown_tx(&transaction))?;
+                self.transactions.remove(&transaction).ok_or_else(|| unknown_tx(&transaction))?;
                 Flow::Continue
             }
             frame => {
@@ -241,18 +224,12 @@ impl Session {
     /// Performs SEND, SUBSCRIBE, UNSUBSCRIBE, ACK and NACK, outside any transaction.
     fn execute(&mut self, login: &str, frame: ClientFrame) -> Result<(), Refusal> {
         match frame {
-            ClientFrame::Send {
-                destination,
-                headers,
-                body,
-                ..
-            } => self.send(login, &destination, headers, body),
-            ClientFrame::Subscribe {
-                destination,
-                id,
-                ack,
-                ..
-            } => self.subscribe(login, &destination, id, ack),
+            ClientFrame::Send { destination, headers, body, .. } => {
+                self.send(login, &destination, headers, body)
+            }
+            ClientFrame::Subscribe { destination, id, ack, .. } => {
+                self.subscribe(login, &destination, id, ack)
+            }
             ClientFrame::Unsubscribe { id, .. } => self.unsubscribe(login, &id),
             ClientFrame::Ack { id, nack, .. } => {
                 // NACK'd messages of a topic are discarded: "The server can then either send
@@ -262,26 +239,15 @@ impl Session {
                     Ok(())
                 } else {
                     let command = if nack { "NACK" } else { "ACK" };
-                    Err(Refusal::new(format!(
-                        "{command} names unknown ack id {id:?}"
-                    )))
+                    Err(Refusal::new(format!("{command} names unknown ack id {id:?}")))
                 }
             }
-            other => Err(Refusal::new(format!(
-                "{} is not allowed here",
-                other.command()
-            ))),
+            other => Err(Refusal::new(format!("{} is not allowed here", other.command()))),
         }
     }
 
     fn connect(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
-        let ClientFrame::Connect {
-            accept_version,
-            login,
-            heart_beat,
-            ..
-        } = frame
-        else {
+        let ClientFrame::Connect { accept_version, login, heart_beat, .. } = frame else {
             return Err(Refusal::new("expected CONNECT"));
         };
         // "If the client and server do not share any common protocol versions, then the
@@ -298,10 +264,7 @@ impl Session {
         validate_name(&login)
             .map_err(|reason| Refusal::new(format!("invalid login {login:?}: {reason}")))?;
         let offer = self.broker.config().heart_beat_ms;
-        let server_offer = HeartBeat {
-            can_send_ms: offer,
-            want_receive_ms: offer,
-        };
+        let server_offer = HeartBeat { can_send_ms: offer, want_receive_ms: offer };
         let negotiated = Negotiated {
             version,
             // "heart-beats every MAX(<cx>,<sy>) milliseconds", and the other way round.
@@ -365,9 +328,7 @@ impl Session {
         // "Within the same connection, different subscriptions MUST use different
         // subscription identifiers."
         if self.subscriptions.contains_key(id.as_str()) {
-            return Err(Refusal::new(format!(
-                "subscription id {id:?} is already in use"
-            )));
+            return Err(Refusal::new(format!("subscription id {id:?} is already in use")));
         }
         if self.subscriptions.len() >= self.broker.config().max_subscriptions {
             return Err(Refusal::new("too many subscriptions"));
@@ -391,12 +352,7 @@ impl Session {
                 )));
             }
         }
-        self.subscriptions.insert(
-            subscription,
-            Subscription {
-                destination: parsed,
-            },
-        );
+        self.subscriptions.insert(subscription, Subscription { destination: parsed });
         Ok(())
     }
 
@@ -413,23 +369,17 @@ impl Session {
     fn end_subscription(&self, login: &str, id: &str, subscription: &Subscription) {
         match &subscription.destination {
             Destination::Room(room) => self.broker.leave_room(room, login, self.id, id),
-            destination => self
-                .broker
-                .unsubscribe_topic(&destination.to_string(), self.id, id),
+            destination => self.broker.unsubscribe_topic(&destination.to_string(), self.id, id),
         }
         self.acks.forget(id);
     }
 
     fn enlist(&mut self, transaction: &str, frame: ClientFrame) -> Result<(), Refusal> {
         let limit = self.broker.config().max_transaction_frames;
-        let frames = self
-            .transactions
-            .get_mut(transaction)
-            .ok_or_else(|| unknown_tx(transaction))?;
+        let frames =
+            self.transactions.get_mut(transaction).ok_or_else(|| unknown_tx(transaction))?;
         if frames.len() >= limit {
-            return Err(Refusal::new(format!(
-                "transaction {transaction:?} holds too many frames"
-            )));
+            return Err(Refusal::new(format!("transaction {transaction:?} holds too many frames")));
         }
         frames.push(frame);
         Ok(())
@@ -437,16 +387,12 @@ impl Session {
 
     fn send_receipt(&self, receipt: Option<String>) {
         if let Some(receipt_id) = receipt {
-            self.push(ServerFrame::Receipt {
-                receipt_id,
-                headers: Headers::new(),
-            });
+            self.push(ServerFrame::Receipt { receipt_id, headers: Headers::new() });
         }
     }
 
     fn push(&self, frame: ServerFrame) {
-        self.outbox
-            .push(Outgoing::frame(encode_to_bytes(&frame.into_frame())));
+        self.outbox.push(Outgoing::frame(encode_to_bytes(&frame.into_frame())));
     }
 
     /// "The server MAY send ERROR frames if something goes wrong. In this case, it MUST

@@ -24,6 +24,18 @@ pub struct Subscriber {
     pub outbox: Outbox,
 }
 
+impl Subscriber {
+    /// What a delivery needs for this subscription's ack mode: `None` for `auto`, else
+    /// whether an ACK is cumulative.
+    pub fn ack_kind(&self) -> Option<bool> {
+        match self.ack {
+            AckMode::Auto => None,
+            AckMode::Client => Some(true),
+            AckMode::ClientIndividual => Some(false),
+        }
+    }
+}
+
 /// Destination → subscribers. Publishers share the read lock; only subscribing and
 /// unsubscribing take the write lock.
 #[derive(Debug, Default)]
@@ -35,9 +47,7 @@ impl Topics {
     /// Adds a subscriber to `destination`.
     pub fn subscribe(&self, destination: &str, subscriber: Subscriber) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        map.entry(destination.to_owned())
-            .or_default()
-            .push(subscriber);
+        map.entry(destination.to_owned()).or_default().push(subscriber);
     }
 
     /// Removes a session's subscription; returns whether it existed.
@@ -67,15 +77,8 @@ impl Topics {
         let mut cache = FrameCache::new(message);
         let mut n_delivered = 0;
         for subscriber in subscribers {
-            let ack = match subscriber.ack {
-                AckMode::Auto => None,
-                AckMode::Client => Some(true),
-                AckMode::ClientIndividual => Some(false),
-            };
-            if subscriber
-                .outbox
-                .push(cache.outgoing(&subscriber.subscription, ack))
-            {
+            let outgoing = cache.outgoing(&subscriber.subscription, subscriber.ack_kind());
+            if subscriber.outbox.push(outgoing) {
                 n_delivered += 1;
             }
         }

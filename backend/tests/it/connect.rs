@@ -34,13 +34,8 @@ async fn connect_and_stomp_open_a_session() {
         client
             .send(&format!("{command}\naccept-version:1.0,1.1,1.2\nhost:localhost\nlogin:alice\nheart-beat:0,0\n\n\0"))
             .await;
-        let ServerFrame::Connected {
-            version,
-            session,
-            server: name,
-            headers,
-            ..
-        } = client.recv_server().await
+        let ServerFrame::Connected { version, session, server: name, headers, .. } =
+            client.recv_server().await
         else {
             panic!("expected CONNECTED");
         };
@@ -62,9 +57,7 @@ async fn versions_are_negotiated() {
     ];
     for (header, expected) in cases {
         let mut client = Client::open(&server).await;
-        client
-            .send(&format!("CONNECT\n{header}login:bob\n\n\0"))
-            .await;
+        client.send(&format!("CONNECT\n{header}login:bob\n\n\0")).await;
         let frame = client.recv().await;
         assert_eq!(frame.headers.get("version"), Some(expected), "{header:?}");
     }
@@ -75,20 +68,12 @@ async fn versions_are_negotiated() {
 async fn no_common_version_is_an_error_listing_ours() {
     let server = TestServer::start().await;
     let mut client = Client::open(&server).await;
-    client
-        .send("CONNECT\naccept-version:2.0,2.1\nlogin:bob\n\n\0")
-        .await;
+    client.send("CONNECT\naccept-version:2.0,2.1\nlogin:bob\n\n\0").await;
     let frame = client.recv().await;
     assert_eq!(frame.command.as_str(), "ERROR");
-    assert_eq!(
-        frame.headers.get("message"),
-        Some("unsupported protocol version")
-    );
+    assert_eq!(frame.headers.get("message"), Some("unsupported protocol version"));
     assert_eq!(frame.headers.get("version"), Some("1.0,1.1,1.2"));
-    assert_eq!(
-        &frame.body[..],
-        b"Supported protocol versions are 1.0 1.1 1.2"
-    );
+    assert_eq!(&frame.body[..], b"Supported protocol versions are 1.0 1.1 1.2");
     client.expect_closed().await;
     server.stop().await;
 }
@@ -98,13 +83,9 @@ async fn a_login_is_required_and_checked() {
     let server = TestServer::start().await;
     let mut client = Client::open(&server).await;
     client.send("CONNECT\naccept-version:1.2\n\n\0").await;
-    client
-        .expect_error_and_close("login required: set the login header to your name")
-        .await;
+    client.expect_error_and_close("login required: set the login header to your name").await;
     let mut client = Client::open(&server).await;
-    client
-        .send("CONNECT\naccept-version:1.2\nlogin:Bad Name\n\n\0")
-        .await;
+    client.send("CONNECT\naccept-version:1.2\nlogin:Bad Name\n\n\0").await;
     client
         .expect_error_and_close("invalid login \"Bad Name\": names use only a-z, 0-9, _ and -")
         .await;
@@ -115,9 +96,7 @@ async fn a_login_is_required_and_checked() {
 async fn the_server_sends_heart_beats_when_asked() {
     let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
     let mut client = Client::open(&server).await;
-    client
-        .send("CONNECT\naccept-version:1.2\nlogin:hb\nheart-beat:0,50\n\n\0")
-        .await;
+    client.send("CONNECT\naccept-version:1.2\nlogin:hb\nheart-beat:0,50\n\n\0").await;
     let frame = client.recv().await;
     assert_eq!(frame.headers.get("heart-beat"), Some("50,50"));
     for _ in 0..3 {
@@ -131,13 +110,9 @@ async fn a_client_that_stops_beating_is_dropped() {
     let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
     let mut client = Client::open(&server).await;
     // The client promises a beat every 50 ms, then says nothing.
-    client
-        .send("CONNECT\naccept-version:1.2\nlogin:quiet\nheart-beat:50,0\n\n\0")
-        .await;
+    client.send("CONNECT\naccept-version:1.2\nlogin:quiet\nheart-beat:50,0\n\n\0").await;
     assert_eq!(client.recv().await.command.as_str(), "CONNECTED");
-    client
-        .expect_error_and_close("heart-beat timeout: no data received from the client")
-        .await;
+    client.expect_error_and_close("heart-beat timeout: no data received from the client").await;
     server.stop().await;
 }
 
@@ -145,9 +120,7 @@ async fn a_client_that_stops_beating_is_dropped() {
 async fn a_beating_client_stays_connected() {
     let server = TestServer::start_with(|config| config.heartbeat_ms = 50).await;
     let mut client = Client::open(&server).await;
-    client
-        .send("CONNECT\naccept-version:1.2\nlogin:lively\nheart-beat:50,0\n\n\0")
-        .await;
+    client.send("CONNECT\naccept-version:1.2\nlogin:lively\nheart-beat:50,0\n\n\0").await;
     assert_eq!(client.recv().await.command.as_str(), "CONNECTED");
     // Beat for several times the silence limit, then check the session still works.
     for _ in 0..20 {
@@ -164,8 +137,6 @@ async fn shutdown_tells_every_session() {
     let server = TestServer::start().await;
     let mut client = Client::connect(&server, "alice").await;
     let stopping = tokio::spawn(server.stop());
-    client
-        .expect_error_and_close("server is shutting down")
-        .await;
+    client.expect_error_and_close("server is shutting down").await;
     stopping.await.unwrap();
 }

@@ -12,9 +12,7 @@ async fn check(raw: &[u8], message: &str) {
     client.send_bytes(raw).await;
     client.expect_error_and_close(message).await;
     // The listener and other sessions are unaffected.
-    bystander
-        .send("SEND\ndestination:/topic/ok\n\nstill here\0")
-        .await;
+    bystander.send("SEND\ndestination:/topic/ok\n\nstill here\0").await;
     assert_eq!(bystander.expect_message().await.1, "still here");
     server.stop().await;
 }
@@ -24,19 +22,13 @@ async fn a_frame_before_connect_is_refused() {
     let server = TestServer::start().await;
     let mut client = Client::open(&server).await;
     client.send("SEND\ndestination:/topic/a\n\nx\0").await;
-    client
-        .expect_error_and_close("expected CONNECT or STOMP as the first frame, got SEND")
-        .await;
+    client.expect_error_and_close("expected CONNECT or STOMP as the first frame, got SEND").await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn missing_destination() {
-    check(
-        b"SEND\n\nx\0",
-        "SEND frame is missing the required \"destination\" header",
-    )
-    .await;
+    check(b"SEND\n\nx\0", "SEND frame is missing the required \"destination\" header").await;
     check(
         b"SUBSCRIBE\nid:1\n\n\0",
         "SUBSCRIBE frame is missing the required \"destination\" header",
@@ -54,20 +46,13 @@ async fn oversized_frame() {
 
 #[tokio::test]
 async fn undefined_escape() {
-    check(
-        b"SEND\ndestination:/topic/a\\t\n\nx\0",
-        "undefined escape sequence \"\\\\t\" in header",
-    )
-    .await;
+    check(b"SEND\ndestination:/topic/a\\t\n\nx\0", "undefined escape sequence \"\\\\t\" in header")
+        .await;
 }
 
 #[tokio::test]
 async fn unknown_command() {
-    check(
-        b"PUBLISH\ndestination:/topic/a\n\nx\0",
-        "unknown command \"PUBLISH\"",
-    )
-    .await;
+    check(b"PUBLISH\ndestination:/topic/a\n\nx\0", "unknown command \"PUBLISH\"").await;
 }
 
 #[tokio::test]
@@ -93,21 +78,10 @@ async fn unknown_destinations_and_subscriptions() {
 
 #[tokio::test]
 async fn transaction_misuse() {
-    check(
-        b"COMMIT\ntransaction:t\n\n\0",
-        "no transaction \"t\" was started",
-    )
-    .await;
-    check(
-        b"ABORT\ntransaction:t\n\n\0",
-        "no transaction \"t\" was started",
-    )
-    .await;
-    check(
-        b"SEND\ndestination:/topic/a\ntransaction:t\n\nx\0",
-        "no transaction \"t\" was started",
-    )
-    .await;
+    check(b"COMMIT\ntransaction:t\n\n\0", "no transaction \"t\" was started").await;
+    check(b"ABORT\ntransaction:t\n\n\0", "no transaction \"t\" was started").await;
+    check(b"SEND\ndestination:/topic/a\ntransaction:t\n\nx\0", "no transaction \"t\" was started")
+        .await;
     check(
         b"BEGIN\ntransaction:t\n\n\0BEGIN\ntransaction:t\n\n\0",
         "transaction \"t\" already started",
@@ -117,11 +91,7 @@ async fn transaction_misuse() {
 
 #[tokio::test]
 async fn connect_twice() {
-    check(
-        b"CONNECT\naccept-version:1.2\nlogin:again\n\n\0",
-        "already connected",
-    )
-    .await;
+    check(b"CONNECT\naccept-version:1.2\nlogin:again\n\n\0", "already connected").await;
 }
 
 #[tokio::test]
@@ -137,9 +107,7 @@ async fn a_body_where_none_is_allowed() {
 async fn errors_carry_the_receipt_id_of_the_bad_frame() {
     let server = TestServer::start().await;
     let mut client = Client::connect(&server, "r").await;
-    client
-        .send("SEND\ndestination:/queue/x\nreceipt:m-42\n\nx\0")
-        .await;
+    client.send("SEND\ndestination:/queue/x\nreceipt:m-42\n\nx\0").await;
     let frame = client.recv().await;
     assert_eq!(frame.command.as_str(), "ERROR");
     assert_eq!(frame.headers.get("receipt-id"), Some("m-42"));

@@ -16,9 +16,7 @@ async fn each_publisher_is_delivered_in_publish_order() {
     for (name, mut client) in publishers {
         tasks.push(tokio::spawn(async move {
             for n in 0..n_messages {
-                client
-                    .send(&format!("SEND\ndestination:/topic/seq\n\n{name} {n}\0"))
-                    .await;
+                client.send(&format!("SEND\ndestination:/topic/seq\n\n{name} {n}\0")).await;
             }
             client
         }));
@@ -28,11 +26,7 @@ async fn each_publisher_is_delivered_in_publish_order() {
         let (_, body) = reader.expect_message().await;
         let (name, n) = body.split_once(' ').unwrap();
         let expected = next_expected.entry(name.to_owned()).or_insert(0);
-        assert_eq!(
-            n.parse::<i32>().unwrap(),
-            *expected,
-            "out of order for {name}"
-        );
+        assert_eq!(n.parse::<i32>().unwrap(), *expected, "out of order for {name}");
         *expected += 1;
     }
     for task in tasks {
@@ -46,8 +40,7 @@ async fn each_publisher_is_delivered_in_publish_order() {
 async fn a_consumer_that_stops_reading_is_disconnected_and_the_rest_go_on() {
     let server = TestServer::start_with(|config| config.outbox_frames = 8).await;
     let mut slow = Client::open_small_buffer(&server).await;
-    slow.send("CONNECT\naccept-version:1.2\nlogin:slow\n\n\0")
-        .await;
+    slow.send("CONNECT\naccept-version:1.2\nlogin:slow\n\n\0").await;
     slow.recv().await;
     slow.subscribe("/topic/firehose", "s").await;
     let mut fast = Client::connect(&server, "fast").await;
@@ -58,11 +51,7 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_the_rest_go_on() {
     let body = "x".repeat(16 * 1024);
     let n_messages = 512;
     for n in 0..n_messages {
-        publisher
-            .send(&format!(
-                "SEND\ndestination:/topic/firehose\n\n{n} {body}\0"
-            ))
-            .await;
+        publisher.send(&format!("SEND\ndestination:/topic/firehose\n\n{n} {body}\0")).await;
         let (_, received) = fast.expect_message().await;
         assert!(received.starts_with(&format!("{n} ")));
     }
@@ -83,15 +72,10 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_the_rest_go_on() {
             Event::Closed => break,
         }
     }
-    assert!(
-        n_received < n_messages,
-        "the slow consumer was cut off ({n_received} received)"
-    );
+    assert!(n_received < n_messages, "the slow consumer was cut off ({n_received} received)");
 
     // The publisher and the fast subscriber are untouched.
-    publisher
-        .send("SEND\ndestination:/topic/firehose\n\nafter\0")
-        .await;
+    publisher.send("SEND\ndestination:/topic/firehose\n\nafter\0").await;
     assert_eq!(fast.expect_message().await.1, "after");
     server.stop().await;
 }

@@ -8,9 +8,9 @@ use crate::support::{Client, TestServer};
 async fn members_see_others_join_and_leave() {
     let server = TestServer::start().await;
     let mut alice = Client::connect(&server, "alice").await;
-    alice.subscribe("/topic/room.lobby", "lobby").await;
+    assert_eq!(alice.join("lobby", "lobby").await, ["alice"]);
     let mut bob = Client::connect(&server, "bob").await;
-    bob.subscribe("/topic/room.lobby", "lobby").await;
+    assert_eq!(bob.join("lobby", "lobby").await, ["alice", "bob"]);
     assert!(
         matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "bob")
     );
@@ -23,7 +23,7 @@ async fn members_see_others_join_and_leave() {
 
     // So does a dropped connection.
     let mut carol = Client::connect(&server, "carol").await;
-    carol.subscribe("/topic/room.lobby", "l").await;
+    assert_eq!(carol.join("lobby", "l").await, ["alice", "carol"]);
     assert!(
         matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "carol")
     );
@@ -33,7 +33,7 @@ async fn members_see_others_join_and_leave() {
     );
 
     // And DISCONNECT.
-    bob.subscribe("/topic/room.lobby", "again").await;
+    bob.join("lobby", "again").await;
     assert!(
         matches!(alice.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "bob")
     );
@@ -45,10 +45,10 @@ async fn members_see_others_join_and_leave() {
 }
 
 #[tokio::test]
-async fn the_joiner_does_not_hear_its_own_join() {
+async fn the_joiner_gets_a_snapshot_but_not_its_own_join() {
     let server = TestServer::start().await;
     let mut alice = Client::connect(&server, "alice").await;
-    alice.subscribe("/topic/room.quiet", "q").await;
+    alice.join("quiet", "q").await;
     assert!(alice.drain_until_receipt("r").await.is_empty());
     server.stop().await;
 }
@@ -57,9 +57,9 @@ async fn the_joiner_does_not_hear_its_own_join() {
 async fn chat_messages_are_stamped_by_the_server() {
     let server = TestServer::start().await;
     let mut alice = Client::connect(&server, "alice").await;
-    alice.subscribe("/topic/room.lobby", "lobby").await;
+    alice.join("lobby", "lobby").await;
     let mut bob = Client::connect(&server, "bob").await;
-    bob.subscribe("/topic/room.lobby", "lobby").await;
+    bob.join("lobby", "lobby").await;
     alice.expect_room_event().await; // bob joined
 
     let sends = [
@@ -75,19 +75,12 @@ async fn chat_messages_are_stamped_by_the_server() {
     for (send, text) in sends.iter().zip(texts) {
         alice.send(send).await;
         for client in [&mut alice, &mut bob] {
-            let RoomEvent::Message(ChatMessage {
-                room,
-                sender,
-                text: got,
-                sent_at,
-            }) = client.expect_room_event().await
+            let RoomEvent::Message(ChatMessage { room, sender, text: got, sent_at }) =
+                client.expect_room_event().await
             else {
                 panic!("expected a chat message");
             };
-            assert_eq!(
-                (room.as_str(), sender.as_str(), got.as_str()),
-                ("lobby", "alice", text)
-            );
+            assert_eq!((room.as_str(), sender.as_str(), got.as_str()), ("lobby", "alice", text));
             assert!(sent_at >= before);
         }
     }
@@ -97,10 +90,7 @@ async fn chat_messages_are_stamped_by_the_server() {
 #[tokio::test]
 async fn bad_chat_input_is_refused() {
     let cases: [(&str, &str); 5] = [
-        (
-            "SEND\ndestination:/app/room.lobby\n\n   \0",
-            "message is empty",
-        ),
+        ("SEND\ndestination:/app/room.lobby\n\n   \0", "message is empty"),
         (
             "SEND\ndestination:/app/room.lobby\ncontent-type:application/json\n\n{\"type\":\"nope\"}\0",
             "invalid chat event: unknown variant `nope`, expected `message` at line 1 column 14",
@@ -126,11 +116,30 @@ async fn bad_chat_input_is_refused() {
     }
     let mut client = Client::connect(&server, "long").await;
     let text = "é".repeat(4001);
-    client
-        .send(&format!("SEND\ndestination:/app/room.lobby\n\n{text}\0"))
-        .await;
-    client
-        .expect_error_and_close("message is longer than 4000 characters")
-        .await;
+    client.send(&format!("SEND\ndestination:/app/room.lobby\n\n{text}\0")).await;
+    client.expect_error_and_close("message is longer than 4000 characters").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn several_tabs_of_one_user_are_present_once() {
+    let server = TestServer::start().await;
+    let mut watcher = Client::connect(&server, "watcher").await;
+    watcher.join("lobby", "l").await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        let mut tab = Client::connect(&server, "dana").await;
+        assert_eq!(tab.join("lobby", "l").await, ["dana", "watcher"]);
+        tabs.push(tab);
+    }
+    assert!(matches!(watcher.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "dana"));
+    // Two tabs say goodbye; once their receipts are in, any Left would already be queued.
+    for mut tab in tabs.drain(1..) {
+        tab.send("DISCONNECT\nreceipt:bye\n\n\0").await;
+        tab.expect_receipt("bye").await;
+    }
+    assert!(watcher.drain_until_receipt("two-closed").await.is_empty(), "dana is still here");
+    tabs.clear();
+    assert!(matches!(watcher.expect_room_event().await, RoomEvent::Left { user, .. } if user == "dana"));
     server.stop().await;
 }

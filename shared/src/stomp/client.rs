@@ -153,10 +153,7 @@ impl ClientFrame {
     /// The frame's command.
     pub fn command(&self) -> Command {
         match self {
-            ClientFrame::Connect {
-                stomp_command: true,
-                ..
-            } => Command::Stomp,
+            ClientFrame::Connect { stomp_command: true, .. } => Command::Stomp,
             ClientFrame::Connect { .. } => Command::Connect,
             ClientFrame::Send { .. } => Command::Send,
             ClientFrame::Subscribe { .. } => Command::Subscribe,
@@ -208,25 +205,13 @@ impl ClientFrame {
                 }
                 (headers, Bytes::new())
             }
-            ClientFrame::Send {
-                destination,
-                transaction,
-                receipt,
-                headers,
-                body,
-            } => {
+            ClientFrame::Send { destination, transaction, receipt, headers, body } => {
                 out.push("destination", destination);
                 out.push_opt("transaction", transaction);
                 out.push_opt("receipt", receipt);
                 (headers, body)
             }
-            ClientFrame::Subscribe {
-                destination,
-                id,
-                ack,
-                receipt,
-                headers,
-            } => {
+            ClientFrame::Subscribe { destination, id, ack, receipt, headers } => {
                 out.push("destination", destination);
                 out.push("id", id);
                 if ack != AckMode::Auto {
@@ -235,42 +220,20 @@ impl ClientFrame {
                 out.push_opt("receipt", receipt);
                 (headers, Bytes::new())
             }
-            ClientFrame::Unsubscribe {
-                id,
-                receipt,
-                headers,
-            } => {
+            ClientFrame::Unsubscribe { id, receipt, headers } => {
                 out.push("id", id);
                 out.push_opt("receipt", receipt);
                 (headers, Bytes::new())
             }
-            ClientFrame::Ack {
-                id,
-                transaction,
-                receipt,
-                headers,
-                ..
-            } => {
+            ClientFrame::Ack { id, transaction, receipt, headers, .. } => {
                 out.push("id", id);
                 out.push_opt("transaction", transaction);
                 out.push_opt("receipt", receipt);
                 (headers, Bytes::new())
             }
-            ClientFrame::Begin {
-                transaction,
-                receipt,
-                headers,
-            }
-            | ClientFrame::Commit {
-                transaction,
-                receipt,
-                headers,
-            }
-            | ClientFrame::Abort {
-                transaction,
-                receipt,
-                headers,
-            } => {
+            ClientFrame::Begin { transaction, receipt, headers }
+            | ClientFrame::Commit { transaction, receipt, headers }
+            | ClientFrame::Abort { transaction, receipt, headers } => {
                 out.push("transaction", transaction);
                 out.push_opt("receipt", receipt);
                 (headers, Bytes::new())
@@ -281,11 +244,7 @@ impl ClientFrame {
             }
         };
         out.extend(rest);
-        Frame {
-            command,
-            headers: out,
-            body,
-        }
+        Frame { command, headers: out, body }
     }
 }
 
@@ -294,16 +253,9 @@ impl TryFrom<Frame> for ClientFrame {
 
     /// Checks the headers the spec requires ("Frames and Headers") and types them.
     fn try_from(frame: Frame) -> Result<ClientFrame, FrameError> {
-        let Frame {
-            command,
-            mut headers,
-            body,
-        } = frame;
+        let Frame { command, mut headers, body } = frame;
         let mut required = |name: &'static str| {
-            headers.take(name).ok_or(FrameError::MissingHeader {
-                command,
-                header: name,
-            })
+            headers.take(name).ok_or(FrameError::MissingHeader { command, header: name })
         };
         let typed = match command {
             Command::Connect | Command::Stomp => {
@@ -345,11 +297,7 @@ impl TryFrom<Frame> for ClientFrame {
             }
             Command::Unsubscribe => {
                 let id = required("id")?;
-                ClientFrame::Unsubscribe {
-                    id,
-                    receipt: headers.take("receipt"),
-                    headers,
-                }
+                ClientFrame::Unsubscribe { id, receipt: headers.take("receipt"), headers }
             }
             Command::Ack | Command::Nack => {
                 let id = required("id")?;
@@ -365,27 +313,14 @@ impl TryFrom<Frame> for ClientFrame {
                 let transaction = required("transaction")?;
                 let receipt = headers.take("receipt");
                 match command {
-                    Command::Begin => ClientFrame::Begin {
-                        transaction,
-                        receipt,
-                        headers,
-                    },
-                    Command::Commit => ClientFrame::Commit {
-                        transaction,
-                        receipt,
-                        headers,
-                    },
-                    _ => ClientFrame::Abort {
-                        transaction,
-                        receipt,
-                        headers,
-                    },
+                    Command::Begin => ClientFrame::Begin { transaction, receipt, headers },
+                    Command::Commit => ClientFrame::Commit { transaction, receipt, headers },
+                    _ => ClientFrame::Abort { transaction, receipt, headers },
                 }
             }
-            Command::Disconnect => ClientFrame::Disconnect {
-                receipt: headers.take("receipt"),
-                headers,
-            },
+            Command::Disconnect => {
+                ClientFrame::Disconnect { receipt: headers.take("receipt"), headers }
+            }
             Command::Connected | Command::Message | Command::Receipt | Command::Error => {
                 return Err(FrameError::WrongDirection(command, "client"));
             }

@@ -27,11 +27,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_frame_bytes: 64 * 1024,
-            max_headers: 64,
-            max_header_line: 4 * 1024,
-        }
+        Limits { max_frame_bytes: 64 * 1024, max_headers: 64, max_header_line: 4 * 1024 }
     }
 }
 
@@ -57,10 +53,7 @@ enum State {
 }
 
 impl State {
-    const START: State = State::Head {
-        next_line: 0,
-        n_lines: 0,
-    };
+    const START: State = State::Head { next_line: 0, n_lines: 0 };
 }
 
 /// Turns a byte stream into [`Frame`]s. One decoder per connection and direction.
@@ -80,11 +73,7 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder for a STOMP 1.2 stream with these limits.
     pub fn new(limits: Limits) -> Decoder {
-        Decoder {
-            limits,
-            escaping: true,
-            state: State::START,
-        }
+        Decoder { limits, escaping: true, state: State::START }
     }
 
     /// The limits in force.
@@ -123,13 +112,7 @@ impl Decoder {
                 scanned: head_end,
             };
         }
-        let State::Body {
-            body_start,
-            content_length,
-            scanned,
-            ..
-        } = &mut self.state
-        else {
+        let State::Body { body_start, content_length, scanned, .. } = &mut self.state else {
             unreachable!("the head was parsed above");
         };
         let max = self.limits.max_frame_bytes;
@@ -163,12 +146,8 @@ impl Decoder {
                 }
             },
         };
-        let State::Body {
-            command,
-            headers,
-            body_start,
-            ..
-        } = std::mem::replace(&mut self.state, State::START)
+        let State::Body { command, headers, body_start, .. } =
+            std::mem::replace(&mut self.state, State::START)
         else {
             unreachable!("matched above");
         };
@@ -179,11 +158,7 @@ impl Decoder {
         if body_end > body_start && !command.allows_body() {
             return Err(FrameError::BodyNotAllowed(command));
         }
-        Ok(Some(Frame {
-            command,
-            headers,
-            body: frame_bytes.slice(body_start..),
-        }))
+        Ok(Some(Frame { command, headers, body: frame_bytes.slice(body_start..) }))
     }
 }
 
@@ -202,26 +177,18 @@ fn find_head_end(
             return Ok(Some(*next_line));
         }
         if line.len() > limits.max_header_line {
-            return Err(FrameError::HeaderLineTooLong {
-                limit: limits.max_header_line,
-            });
+            return Err(FrameError::HeaderLineTooLong { limit: limits.max_header_line });
         }
         *n_lines += 1;
         if *n_lines > limits.max_headers + 1 {
-            return Err(FrameError::TooManyHeaders {
-                limit: limits.max_headers,
-            });
+            return Err(FrameError::TooManyHeaders { limit: limits.max_headers });
         }
     }
     if buf.len() - *next_line > limits.max_header_line {
-        return Err(FrameError::HeaderLineTooLong {
-            limit: limits.max_header_line,
-        });
+        return Err(FrameError::HeaderLineTooLong { limit: limits.max_header_line });
     }
     if buf.len() > limits.max_frame_bytes {
-        return Err(FrameError::FrameTooLarge {
-            limit: limits.max_frame_bytes,
-        });
+        return Err(FrameError::FrameTooLarge { limit: limits.max_frame_bytes });
     }
     Ok(None)
 }
@@ -280,6 +247,5 @@ fn parse_content_length(text: &str) -> Result<usize, FrameError> {
     if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(FrameError::InvalidContentLength(text.to_owned()));
     }
-    text.parse()
-        .map_err(|_| FrameError::InvalidContentLength(text.to_owned()))
+    text.parse().map_err(|_| FrameError::InvalidContentLength(text.to_owned()))
 }

@@ -127,11 +127,7 @@ pub struct Frame {
 impl Frame {
     /// A frame with no headers and no body.
     pub fn new(command: Command) -> Frame {
-        Frame {
-            command,
-            headers: Headers::new(),
-            body: Bytes::new(),
-        }
+        Frame { command, headers: Headers::new(), body: Bytes::new() }
     }
 }
 
@@ -170,16 +166,12 @@ impl Version {
 
     /// Parses `1.0`, `1.1` or `1.2`; other versions are unknown to this implementation.
     pub fn parse(text: &str) -> Option<Version> {
-        Version::ALL
-            .into_iter()
-            .find(|version| version.as_str() == text)
+        Version::ALL.into_iter().find(|version| version.as_str() == text)
     }
 
     /// Parses a WebSocket subprotocol name.
     pub fn from_subprotocol(name: &str) -> Option<Version> {
-        Version::ALL
-            .into_iter()
-            .find(|version| version.subprotocol() == name)
+        Version::ALL.into_iter().find(|version| version.subprotocol() == name)
     }
 
     /// "The protocol that will be used for the rest of the session will be the highest
@@ -188,10 +180,7 @@ impl Version {
     pub fn negotiate(accept_version: Option<&str>) -> Option<Version> {
         match accept_version {
             None => Some(Version::V1_0),
-            Some(list) => list
-                .split(',')
-                .filter_map(|item| Version::parse(item.trim()))
-                .max(),
+            Some(list) => list.split(',').filter_map(|item| Version::parse(item.trim())).max(),
         }
     }
 }

@@ -19,10 +19,7 @@ impl Headers {
 
     /// The value of the first header with this name.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     /// Appends a header, keeping any earlier one of the same name.
@@ -47,9 +44,7 @@ impl Headers {
 
     /// The headers, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
+        self.0.iter().map(|(key, value)| (key.as_str(), value.as_str()))
     }
 
     /// How many header lines there are.
@@ -70,11 +65,7 @@ impl Headers {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Headers {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Headers {
-        Headers(
-            iter.into_iter()
-                .map(|(key, value)| (key.into(), value.into()))
-                .collect(),
-        )
+        Headers(iter.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
     }
 }
 
@@ -98,8 +89,7 @@ pub fn escape_into(text: &str, out: &mut impl BufMut) {
 
 /// Whether `text` contains an octet that [`escape_into`] would change.
 pub(crate) fn needs_escape(text: &str) -> bool {
-    text.bytes()
-        .any(|byte| matches!(byte, b'\r' | b'\n' | b':' | b'\\'))
+    text.bytes().any(|byte| matches!(byte, b'\r' | b'\n' | b':' | b'\\'))
 }
 
 /// Reverses [`escape_into`].

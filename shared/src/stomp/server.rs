@@ -83,13 +83,7 @@ impl ServerFrame {
         let command = self.command();
         let mut out = Headers::new();
         let (rest, body) = match self {
-            ServerFrame::Connected {
-                version,
-                heart_beat,
-                session,
-                server,
-                headers,
-            } => {
+            ServerFrame::Connected { version, heart_beat, session, server, headers } => {
                 out.push("version", version.as_str());
                 if heart_beat != HeartBeat::default() {
                     out.push("heart-beat", heart_beat.to_string());
@@ -98,44 +92,25 @@ impl ServerFrame {
                 out.push_opt("server", server);
                 (headers, Bytes::new())
             }
-            ServerFrame::Message {
-                destination,
-                message_id,
-                subscription,
-                ack,
-                headers,
-                body,
-            } => {
+            ServerFrame::Message { destination, message_id, subscription, ack, headers, body } => {
                 out.push("subscription", subscription);
                 out.push("message-id", message_id);
                 out.push("destination", destination);
                 out.push_opt("ack", ack);
                 (headers, body)
             }
-            ServerFrame::Receipt {
-                receipt_id,
-                headers,
-            } => {
+            ServerFrame::Receipt { receipt_id, headers } => {
                 out.push("receipt-id", receipt_id);
                 (headers, Bytes::new())
             }
-            ServerFrame::Error {
-                message,
-                receipt_id,
-                headers,
-                body,
-            } => {
+            ServerFrame::Error { message, receipt_id, headers, body } => {
                 out.push_opt("message", message);
                 out.push_opt("receipt-id", receipt_id);
                 (headers, body)
             }
         };
         out.extend(rest);
-        Frame {
-            command,
-            headers: out,
-            body,
-        }
+        Frame { command, headers: out, body }
     }
 }
 
@@ -144,16 +119,9 @@ impl TryFrom<Frame> for ServerFrame {
 
     /// Checks the headers the spec requires ("Frames and Headers") and types them.
     fn try_from(frame: Frame) -> Result<ServerFrame, FrameError> {
-        let Frame {
-            command,
-            mut headers,
-            body,
-        } = frame;
+        let Frame { command, mut headers, body } = frame;
         let mut required = |name: &'static str| {
-            headers.take(name).ok_or(FrameError::MissingHeader {
-                command,
-                header: name,
-            })
+            headers.take(name).ok_or(FrameError::MissingHeader { command, header: name })
         };
         let typed = match command {
             Command::Connected => {
@@ -190,10 +158,7 @@ impl TryFrom<Frame> for ServerFrame {
             }
             Command::Receipt => {
                 let receipt_id = required("receipt-id")?;
-                ServerFrame::Receipt {
-                    receipt_id,
-                    headers,
-                }
+                ServerFrame::Receipt { receipt_id, headers }
             }
             Command::Error => ServerFrame::Error {
                 message: headers.take("message"),

@@ -43,11 +43,7 @@ impl TestServer {
         let task = tokio::spawn(backend::run(listener, config, async {
             let _ = stopped.await;
         }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        TestServer { addr, stop: Some(stop), task }
     }
 
     pub fn url(&self) -> String {
@@ -86,9 +82,7 @@ pub struct Client {
 impl Client {
     /// Opens a WebSocket offering all three STOMP subprotocols.
     pub async fn open(server: &TestServer) -> Client {
-        Client::open_offering(server, Some("v10.stomp, v11.stomp, v12.stomp"))
-            .await
-            .unwrap()
+        Client::open_offering(server, Some("v10.stomp, v11.stomp, v12.stomp")).await.unwrap()
     }
 
     /// Opens a WebSocket offering `protocols` (a `Sec-WebSocket-Protocol` value).
@@ -106,9 +100,7 @@ impl Client {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let stream = socket.connect(server.addr).await.unwrap();
-        Client::handshake(server, Some("v12.stomp"), stream)
-            .await
-            .unwrap()
+        Client::handshake(server, Some("v12.stomp"), stream).await.unwrap()
     }
 
     async fn handshake(
@@ -118,10 +110,9 @@ impl Client {
     ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut request = server.url().into_client_request().unwrap();
         if let Some(protocols) = protocols {
-            request.headers_mut().insert(
-                "sec-websocket-protocol",
-                HeaderValue::from_str(protocols).unwrap(),
-            );
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_str(protocols).unwrap());
         }
         let (ws, response) =
             tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
@@ -129,21 +120,14 @@ impl Client {
             .headers()
             .get("sec-websocket-protocol")
             .map(|value| value.to_str().unwrap().to_owned());
-        Ok(Client {
-            ws,
-            decoder: Decoder::default(),
-            buf: BytesMut::new(),
-            protocol,
-        })
+        Ok(Client { ws, decoder: Decoder::default(), buf: BytesMut::new(), protocol })
     }
 
     /// Opens a socket and completes CONNECT as `login`.
     pub async fn connect(server: &TestServer, login: &str) -> Client {
         let mut client = Client::open(server).await;
         client
-            .send(&format!(
-                "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\n\n\0"
-            ))
+            .send(&format!("CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\n\n\0"))
             .await;
         let frame = client.recv().await;
         assert_eq!(frame.command.as_str(), "CONNECTED", "{frame:?}");
@@ -169,11 +153,7 @@ impl Client {
 
     async fn next_event_unbounded(&mut self) -> Event {
         loop {
-            if let Some(frame) = self
-                .decoder
-                .decode(&mut self.buf)
-                .expect("server frames decode")
-            {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("server frames decode") {
                 return Event::Frame(frame);
             }
             match self.ws.next().await {
@@ -207,16 +187,8 @@ impl Client {
     /// Expects an ERROR frame and returns its `message` header.
     pub async fn expect_error(&mut self) -> String {
         let frame = self.recv().await;
-        assert_eq!(
-            frame.command.as_str(),
-            "ERROR",
-            "expected ERROR, got {frame:?}"
-        );
-        frame
-            .headers
-            .get("message")
-            .expect("ERROR carries a message header")
-            .to_owned()
+        assert_eq!(frame.command.as_str(), "ERROR", "expected ERROR, got {frame:?}");
+        frame.headers.get("message").expect("ERROR carries a message header").to_owned()
     }
 
     /// Expects the server to close the connection, with nothing but heart-beats before.
@@ -239,32 +211,40 @@ impl Client {
     /// Expects a RECEIPT for `receipt`.
     pub async fn expect_receipt(&mut self, receipt: &str) {
         let frame = self.recv().await;
-        assert_eq!(
-            frame.command.as_str(),
-            "RECEIPT",
-            "expected RECEIPT, got {frame:?}"
-        );
+        assert_eq!(frame.command.as_str(), "RECEIPT", "expected RECEIPT, got {frame:?}");
         assert_eq!(frame.headers.get("receipt-id"), Some(receipt));
     }
 
-    /// Subscribes and waits for the receipt, so that later publications reach it.
-    pub async fn subscribe(&mut self, destination: &str, id: &str) {
+    /// Subscribes and waits for the receipt, so that later publications reach it. Returns
+    /// the frames that came first (a room's presence snapshot).
+    pub async fn subscribe(&mut self, destination: &str, id: &str) -> Vec<Frame> {
         let receipt = format!("sub-{id}");
-        self.send(&format!(
-            "SUBSCRIBE\nid:{id}\ndestination:{destination}\nreceipt:{receipt}\n\n\0"
-        ))
-        .await;
-        self.expect_receipt(&receipt).await;
+        self.send(&format!("SUBSCRIBE\nid:{id}\ndestination:{destination}\nreceipt:{receipt}\n\n\0"))
+            .await;
+        let mut before = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            if frame.command.as_str() == "RECEIPT" && frame.headers.get("receipt-id") == Some(&receipt) {
+                return before;
+            }
+            before.push(frame);
+        }
+    }
+
+    /// Joins a room and returns the members its presence snapshot lists.
+    pub async fn join(&mut self, room: &str, id: &str) -> Vec<String> {
+        let before = self.subscribe(&format!("/topic/room.{room}"), id).await;
+        assert_eq!(before.len(), 1, "a room subscription starts with one presence snapshot");
+        match serde_json::from_slice(&before[0].body).expect("room events are JSON") {
+            shared::chat::RoomEvent::Presence { users } => users,
+            other => panic!("expected a presence snapshot, got {other:?}"),
+        }
     }
 
     /// Expects a MESSAGE and returns its body as text.
     pub async fn expect_message(&mut self) -> (Frame, String) {
         let frame = self.recv().await;
-        assert_eq!(
-            frame.command.as_str(),
-            "MESSAGE",
-            "expected MESSAGE, got {frame:?}"
-        );
+        assert_eq!(frame.command.as_str(), "MESSAGE", "expected MESSAGE, got {frame:?}");
         let body = String::from_utf8(frame.body.to_vec()).unwrap();
         (frame, body)
     }
@@ -279,12 +259,8 @@ impl Client {
     /// Asks for a receipt and returns every frame that arrived before it.
     pub async fn drain_until_receipt(&mut self, receipt: &str) -> Vec<Frame> {
         // A SUBSCRIBE-free way to ask for a receipt: BEGIN and ABORT a throwaway transaction.
-        self.send(&format!("BEGIN\ntransaction:drain-{receipt}\n\n\0"))
-            .await;
-        self.send(&format!(
-            "ABORT\ntransaction:drain-{receipt}\nreceipt:{receipt}\n\n\0"
-        ))
-        .await;
+        self.send(&format!("BEGIN\ntransaction:drain-{receipt}\n\n\0")).await;
+        self.send(&format!("ABORT\ntransaction:drain-{receipt}\nreceipt:{receipt}\n\n\0")).await;
         let mut frames = Vec::new();
         loop {
             let frame = self.recv().await;
