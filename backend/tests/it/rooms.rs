@@ -132,7 +132,9 @@ async fn several_tabs_of_one_user_are_present_once() {
         assert_eq!(tab.join("lobby", "l").await, ["dana", "watcher"]);
         tabs.push(tab);
     }
-    assert!(matches!(watcher.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "dana"));
+    assert!(
+        matches!(watcher.expect_room_event().await, RoomEvent::Joined { user, .. } if user == "dana")
+    );
     // Two tabs say goodbye; once their receipts are in, any Left would already be queued.
     for mut tab in tabs.drain(1..) {
         tab.send("DISCONNECT\nreceipt:bye\n\n\0").await;
@@ -140,6 +142,8 @@ async fn several_tabs_of_one_user_are_present_once() {
     }
     assert!(watcher.drain_until_receipt("two-closed").await.is_empty(), "dana is still here");
     tabs.clear();
-    assert!(matches!(watcher.expect_room_event().await, RoomEvent::Left { user, .. } if user == "dana"));
+    assert!(
+        matches!(watcher.expect_room_event().await, RoomEvent::Left { user, .. } if user == "dana")
+    );
     server.stop().await;
 }

@@ -219,12 +219,16 @@ impl Client {
     /// the frames that came first (a room's presence snapshot).
     pub async fn subscribe(&mut self, destination: &str, id: &str) -> Vec<Frame> {
         let receipt = format!("sub-{id}");
-        self.send(&format!("SUBSCRIBE\nid:{id}\ndestination:{destination}\nreceipt:{receipt}\n\n\0"))
-            .await;
+        self.send(&format!(
+            "SUBSCRIBE\nid:{id}\ndestination:{destination}\nreceipt:{receipt}\n\n\0"
+        ))
+        .await;
         let mut before = Vec::new();
         loop {
             let frame = self.recv().await;
-            if frame.command.as_str() == "RECEIPT" && frame.headers.get("receipt-id") == Some(&receipt) {
+            if frame.command.as_str() == "RECEIPT"
+                && frame.headers.get("receipt-id") == Some(&receipt)
+            {
                 return before;
             }
             before.push(frame);

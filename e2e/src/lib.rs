@@ -1,0 +1,285 @@
+//! The end-to-end harness: starts real processes on free loopback ports and stops them.
+//!
+//! - [`Confab`]: the `confab` binary, serving the release build of the client.
+//! - [`ChromeDriver`] and [`Browser`]: headless Chromium driven over WebDriver.
+//! - [`eventually`]: poll a condition until a deadline instead of sleeping.
+//!
+//! A missing tool is a test failure with the command that installs it, never a skip.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+/// How long a condition may take to become true before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e sits in the workspace").to_owned()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("bound socket has an address").port()
+}
+
+/// Polls `check` until it returns `Some`, or fails after [`DEADLINE`] saying `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let give_up = tokio::time::Instant::now() + DEADLINE;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if tokio::time::Instant::now() > give_up {
+            match last_error {
+                Some(error) => bail!("timed out waiting for {what}; last error: {error:#}"),
+                None => bail!("timed out waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A file that must exist, or a failure naming the command that makes it.
+fn require(path: PathBuf, how: &str) -> Result<PathBuf> {
+    if path.exists() { Ok(path) } else { bail!("{} is missing: {how}", path.display()) }
+}
+
+/// The built client, `dist/` at the repository root.
+pub fn dist_dir() -> Result<PathBuf> {
+    let dist = workspace_root().join("dist");
+    require(
+        dist.join("index.html"),
+        "build the client with `trunk build --release` (`cargo xtask test` does)",
+    )?;
+    Ok(dist)
+}
+
+/// The `confab` binary: `$CONFAB_BIN`, else `target/debug/confab`.
+pub fn confab_binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("CONFAB_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => workspace_root().join("target/debug/confab"),
+    };
+    require(path, "build it with `cargo build -p backend` (`cargo xtask test` does)")
+}
+
+/// A running `confab` process on a free port; killed when dropped.
+pub struct Confab {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Confab {
+    /// Starts `confab` on a free port with a fresh data directory, and waits until
+    /// `/healthz` answers.
+    pub async fn start(extra_args: &[&str]) -> Result<Confab> {
+        Confab::start_at(SocketAddr::from(([127, 0, 0, 1], free_port())), extra_args).await
+    }
+
+    /// Starts `confab` on `addr`, e.g. again where a killed one was.
+    pub async fn start_at(addr: SocketAddr, extra_args: &[&str]) -> Result<Confab> {
+        let data = tempfile::tempdir().context("create a data directory")?;
+        let child = Command::new(confab_binary()?)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--static")
+            .arg(dist_dir()?)
+            .arg("--data")
+            .arg(data.path())
+            .args(extra_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start confab")?;
+        let confab = Confab { addr, child, _data: data };
+        eventually("confab to answer /healthz", || async {
+            Ok(http_get(addr, "/healthz").await.ok().filter(|body| body.contains("ok")))
+        })
+        .await?;
+        Ok(confab)
+    }
+
+    /// The page's address.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The STOMP endpoint.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the process with SIGKILL and waits for it.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await.context("kill confab")
+    }
+}
+
+/// A minimal HTTP/1.0 GET; returns the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (_, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
+    Ok(body.to_owned())
+}
+
+/// A chromedriver process on a free port; killed when dropped.
+pub struct ChromeDriver {
+    url: String,
+    _child: Child,
+}
+
+impl ChromeDriver {
+    /// Starts `chromedriver` and waits until it accepts connections.
+    pub async fn start() -> Result<ChromeDriver> {
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        require(
+            PathBuf::from(&binary),
+            "install it with `apt-get install chromium-driver` (`cargo xtask setup` does)",
+        )?;
+        let port = free_port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start chromedriver")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        eventually("chromedriver to listen", || async {
+            Ok(TcpStream::connect(addr).await.ok().map(drop))
+        })
+        .await?;
+        Ok(ChromeDriver { url: format!("http://{addr}"), _child: child })
+    }
+
+    /// Opens a new headless Chromium with its own profile.
+    pub async fn browser(&self) -> Result<Browser> {
+        Browser::open(&self.url, (1100, 760)).await
+    }
+
+    /// Opens a new headless Chromium with a window of this size.
+    pub async fn browser_sized(&self, width: u32, height: u32) -> Result<Browser> {
+        Browser::open(&self.url, (width, height)).await
+    }
+}
+
+/// One headless Chromium session.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn open(driver_url: &str, (width, height): (u32, u32)) -> Result<Browser> {
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        require(
+            PathBuf::from(&chromium),
+            "install it with `apt-get install chromium` (`cargo xtask setup` does)",
+        )?;
+        let profile = tempfile::tempdir().context("create a browser profile")?;
+        let args = serde_json::json!([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ]);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": chromium, "args": args }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(driver_url)
+            .await
+            .context("open a Chromium session")?;
+        Ok(Browser { client, _profile: profile })
+    }
+
+    /// The text of the first element matching `css`, if there is one.
+    pub async fn text(&self, css: &str) -> Result<Option<String>> {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => Ok(Some(element.text().await?)),
+            Err(error) if error.is_no_such_element() => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The texts of every element matching `css`.
+    pub async fn texts(&self, css: &str) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await? {
+            texts.push(element.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// Waits until some element matching `css` has a text containing `needle`.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> Result<()> {
+        eventually(&format!("{needle:?} in {css}"), || async {
+            Ok(self.texts(css).await?.iter().any(|text| text.contains(needle)).then_some(()))
+        })
+        .await
+    }
+
+    /// Types into the element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let element = self.client.wait().for_element(Locator::Css(css)).await?;
+        element.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.client.wait().for_element(Locator::Css(css)).await?.click().await?;
+        Ok(())
+    }
+
+    /// Saves a screenshot under `target/e2e-screenshots/` for people to look at.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let dir = workspace_root().join("target/e2e-screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, self.client.screenshot().await?)?;
+        Ok(path)
+    }
+
+    /// Ends the session and closes the browser.
+    pub async fn close(self) -> Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
