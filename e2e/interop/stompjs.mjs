@@ -1,0 +1,90 @@
+// Drives confab with @stomp/stompjs, a third-party STOMP client, and exits 0 only if every
+// check passes. Usage: node stompjs.mjs ws://127.0.0.1:PORT/ws
+import { Client } from '@stomp/stompjs';
+import WebSocket from 'ws';
+
+const url = process.argv[2];
+if (!url) {
+  console.error('usage: node stompjs.mjs <ws-url>');
+  process.exit(2);
+}
+
+const fail = (why) => {
+  console.error(`FAIL: ${why}`);
+  process.exit(1);
+};
+setTimeout(() => fail('timed out after 15 s'), 15000).unref();
+
+const client = new Client({
+  webSocketFactory: () => new WebSocket(url, ['v10.stomp', 'v11.stomp', 'v12.stomp']),
+  connectHeaders: { login: 'stompjs', host: 'localhost' },
+  heartbeatIncoming: 1000,
+  heartbeatOutgoing: 1000,
+  reconnectDelay: 0,
+  debug: () => {},
+});
+
+const expectations = [];
+const waitFor = (predicate, what) =>
+  new Promise((resolve) => expectations.push({ predicate, resolve, what }));
+const seen = (item) => {
+  for (const expectation of expectations) {
+    if (!expectation.done && expectation.predicate(item)) {
+      expectation.done = true;
+      expectation.resolve(item);
+    }
+  }
+};
+
+client.onStompError = (frame) => fail(`ERROR frame: ${frame.headers.message}`);
+client.onWebSocketError = () => fail('websocket error');
+
+client.onConnect = async (connected) => {
+  try {
+    if (connected.headers.version !== '1.2') fail(`negotiated ${connected.headers.version}, expected 1.2`);
+    if (client.webSocket.protocol !== 'v12.stomp') fail(`subprotocol ${client.webSocket.protocol}`);
+
+    // A generic topic: three messages, in order, with a user header passed through.
+    const received = [];
+    const allThree = waitFor(() => received.length === 3, 'three topic messages');
+    client.subscribe('/topic/interop', (message) => {
+      received.push(message);
+      seen(message);
+    });
+    const receipt = new Promise((resolve) => client.watchForReceipt('sub-ok', resolve));
+    client.subscribe('/topic/other', () => {}, { receipt: 'sub-ok' });
+    await receipt;
+    for (const n of [1, 2, 3]) {
+      client.publish({ destination: '/topic/interop', body: `hello ${n}`, headers: { 'x-n': `${n}` } });
+    }
+    await allThree;
+    received.forEach((message, index) => {
+      if (message.body !== `hello ${index + 1}`) fail(`message ${index} body ${message.body}`);
+      if (message.headers['x-n'] !== `${index + 1}`) fail(`message ${index} lost its user header`);
+      if (!message.headers['message-id']) fail('no message-id');
+    });
+
+    // A chat room: the presence snapshot, then our own message stamped by the server.
+    const roomEvents = [];
+    const presence = waitFor((event) => event.type === 'presence', 'presence snapshot');
+    const chat = waitFor((event) => event.type === 'message', 'chat message');
+    client.subscribe('/topic/room.interop', (message) => {
+      const event = JSON.parse(message.body);
+      roomEvents.push(event);
+      seen(event);
+    });
+    const snapshot = await presence;
+    if (!snapshot.users.includes('stompjs')) fail(`presence ${JSON.stringify(snapshot)}`);
+    client.publish({ destination: '/app/room.interop', body: 'hi from stompjs', headers: { 'content-type': 'text/plain' } });
+    const said = await chat;
+    if (said.sender !== 'stompjs' || said.text !== 'hi from stompjs') fail(`chat ${JSON.stringify(said)}`);
+
+    await client.deactivate();
+    console.log(JSON.stringify({ ok: true, topic_messages: received.length, room_events: roomEvents.length }));
+    process.exit(0);
+  } catch (error) {
+    fail(error.stack || String(error));
+  }
+};
+
+client.activate();
