@@ -4,21 +4,36 @@
 //! The binary (`main.rs`) only parses the command line, binds, and calls [`run`]; tests
 //! call [`run`] on a listener bound to port 0.
 
+pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod shutdown;
 mod ws;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Hub};
+use crate::engine::{Embedded, Engine, EngineError};
 use crate::shutdown::{Shutdown, ShutdownGuard};
+
+/// Why the server could not start or stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Engine(#[from] EngineError),
+    /// The listener failed.
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// What every request handler can reach.
 #[derive(Debug, Clone)]
@@ -32,16 +47,20 @@ pub struct AppState {
 /// How long sessions get to say goodbye once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves until `stop` completes, then closes every session with an ERROR and returns.
+/// Opens the store, serves until `stop` completes, then closes every session with an ERROR
+/// and returns.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), ServeError> {
+    let engine = Engine::Embedded(Embedded::open(&config.data, Hub::default())?);
     let shutdown = Shutdown::default();
-    let state = AppState { broker: Broker::new(config.broker()), guard: shutdown.guard() };
+    let state = AppState { broker: Broker::new(config.broker(), engine), guard: shutdown.guard() };
     let router = http::router(state, &config.static_dir);
-    axum::serve(listener, router).with_graceful_shutdown(stop).await?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await?;
     shutdown.stop(SHUTDOWN_GRACE).await;
     Ok(())
 }

@@ -21,7 +21,7 @@ use shared::stomp::{Decoder, ServerFrame, Version, encode_to_bytes};
 use tokio::time::{Instant, sleep_until};
 
 use crate::AppState;
-use crate::broker::{AckLedger, BrokerConfig, Flow, OutboxReceiver, Outgoing, Session};
+use crate::broker::{AckLedger, AckRef, BrokerConfig, Flow, OutboxReceiver, Outgoing, Session};
 use crate::shutdown::ShutdownGuard;
 
 /// The subprotocols we speak, best first: "the highest the client offers wins".
@@ -122,7 +122,7 @@ async fn read_loop(
         buf.extend_from_slice(&data);
         loop {
             let flow = match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => session.handle(frame),
+                Ok(Some(frame)) => session.handle(frame).await,
                 Ok(None) => break,
                 Err(error) => session.malformed(error),
             };
@@ -223,15 +223,20 @@ async fn write_batch(
             }
             Some(Outgoing::HeartBeat(every)) => *heart_beat = Some(every),
             Some(Outgoing::Frame { bytes, ack }) => {
-                if let Some(delivery) = ack
-                    && let Err(error) = acks.record(delivery)
-                {
-                    return Step::Refused(error.to_string());
-                }
-                if sink.feed(ws_message(bytes)).await.is_err() {
-                    return Step::Stop;
+                if let Err(step) = write_frame(sink, acks, bytes, ack).await {
+                    return step;
                 }
                 n_frames += 1;
+            }
+            Some(Outgoing::Batch(frames)) => {
+                for frame in frames {
+                    if let Outgoing::Frame { bytes, ack } = frame
+                        && let Err(step) = write_frame(sink, acks, bytes, ack).await
+                    {
+                        return step;
+                    }
+                    n_frames += 1;
+                }
             }
         }
         if n_frames >= WRITE_BATCH {
@@ -249,6 +254,19 @@ async fn write_batch(
         Ok(()) => Step::Wrote,
         Err(_) => Step::Stop,
     }
+}
+
+/// Records a delivery that needs an ACK, then queues the frame in the socket's buffer.
+async fn write_frame(
+    sink: &mut SplitSink<WebSocket, Message>,
+    acks: &AckLedger,
+    bytes: Bytes,
+    ack: Option<AckRef>,
+) -> Result<(), Step> {
+    if let Some(delivery) = ack {
+        acks.record(delivery).map_err(|error| Step::Refused(error.to_string()))?;
+    }
+    sink.feed(ws_message(bytes)).await.map_err(|_| Step::Stop)
 }
 
 /// Sends an ERROR that skips the queue, then closes. A peer that does not read gets a

@@ -3,9 +3,13 @@
 //! Destinations:
 //! - `/topic/room.<room>`: subscribe to a room; a SEND here is also a chat message.
 //! - `/app/room.<room>`: send a [`ClientEvent`] (or a `text/plain` body) to a room.
+//! - `/user/queue/dm`: subscribe to your direct messages, on every tab.
+//! - `/app/dm.<user>`: send a direct message.
+//! - `/user/queue/notices`: subscribe to [`Notice`]s meant for you alone.
 //! - `/topic/<anything else>`: a plain pub/sub topic with no chat semantics.
 //!
-//! Every body a room delivers is a [`RoomEvent`] as JSON, tagged by `"type"`.
+//! Every body a room delivers is a [`RoomEvent`] as JSON, tagged by `"type"`; the DM queue
+//! delivers [`DirectMessage`]s.
 
 use std::fmt;
 
@@ -17,8 +21,21 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// The room every client joins first.
 pub const LOBBY: &str = "lobby";
 
-/// A room's or user's name is 1 to this many characters.
+/// A room's or user's name is at most this many characters.
 pub const MAX_NAME_CHARS: usize = 32;
+
+/// A user name has at least this many characters.
+pub const MIN_USERNAME_CHARS: usize = 3;
+
+/// The STOMP header that carries a message's id within its room or inbox.
+pub const SEQ_HEADER: &str = "seq";
+
+/// The STOMP header on SUBSCRIBE that asks for the messages after this id, then live ones.
+pub const SINCE_HEADER: &str = "since";
+
+/// The STOMP header on SEND that makes a resend harmless: a message with a key already seen
+/// from the same sender in the same room or conversation is stored and delivered once.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Milliseconds since the Unix epoch, as stamped by the server.
 pub type Millis = i64;
@@ -48,11 +65,18 @@ pub enum RoomEvent {
         /// The members, sorted, the subscriber included.
         users: Vec<String>,
     },
+    /// Someone is typing; not stored. Show it for a few seconds.
+    Typing {
+        /// Who.
+        user: String,
+    },
 }
 
 /// A chat message as stored and broadcast. The server sets every field but `text`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
+    /// Its id in the room: strictly increasing from 1, no gaps.
+    pub seq: u64,
     /// The room it was said in.
     pub room: String,
     /// Who said it: the sender's login, never a value the client chose.
@@ -63,7 +87,45 @@ pub struct ChatMessage {
     pub sent_at: Millis,
 }
 
-/// What a client sends to `/app/room.<room>` as `application/json`.
+/// A direct message, as each participant's inbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessage {
+    /// Its id in the receiving user's inbox: strictly increasing from 1, no gaps.
+    pub seq: u64,
+    /// Who sent it.
+    pub from: String,
+    /// Who it is for.
+    pub to: String,
+    /// What was said.
+    pub text: String,
+    /// When the server accepted it.
+    pub sent_at: Millis,
+}
+
+impl DirectMessage {
+    /// The other participant, seen from `me`.
+    pub fn peer(&self, me: &str) -> &str {
+        if self.from == me { &self.to } else { &self.from }
+    }
+}
+
+/// What the server tells one user alone, on `/user/queue/notices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notice {
+    /// A direct message was stored, but its recipient has no open session.
+    UserOffline {
+        /// The recipient.
+        user: String,
+    },
+    /// A direct message was refused: there is no such user.
+    NoSuchUser {
+        /// The name given.
+        user: String,
+    },
+}
+
+/// What a client sends to `/app/room.<room>` or `/app/dm.<user>` as `application/json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientEvent {
@@ -72,6 +134,8 @@ pub enum ClientEvent {
         /// The text, 1 to [`MAX_MESSAGE_CHARS`] characters.
         text: String,
     },
+    /// I am typing (rooms only).
+    Typing,
 }
 
 /// A STOMP destination, as Confab interprets it.
@@ -81,37 +145,61 @@ pub enum Destination {
     Room(String),
     /// `/app/room.<room>`: chat input for a room.
     AppRoom(String),
+    /// `/app/dm.<user>`: a direct message to a user.
+    AppDm(String),
+    /// `/user/queue/dm`: the subscriber's own direct messages.
+    UserDm,
+    /// `/user/queue/notices`: the subscriber's own notices.
+    UserNotices,
     /// `/topic/<name>`: a generic topic.
     Topic(String),
 }
 
+/// Where the direct-message queue lives, as seen by its owner.
+pub const USER_DM: &str = "/user/queue/dm";
+/// Where notices arrive, as seen by their owner.
+pub const USER_NOTICES: &str = "/user/queue/notices";
+
 /// Why a destination string is not one Confab serves.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
-    /// Neither `/topic/…` nor `/app/room.…`.
-    #[error("unknown destination {0:?}: use /topic/<name>, /topic/room.<room> or /app/room.<room>")]
+    /// None of the known forms.
+    #[error(
+        "unknown destination {0:?}: use /topic/<name>, /topic/room.<room>, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices"
+    )]
     Unknown(String),
-    /// The room part breaks the naming rules.
-    #[error("invalid room name {0:?}: {1}")]
-    InvalidRoom(String, NameError),
+    /// The room or user part breaks the naming rules.
+    #[error("invalid name {0:?}: {1}")]
+    InvalidName(String, NameError),
+    /// `/user/<someone>/...`: each user can only reach their own queues, as `/user/queue/...`.
+    #[error("{0:?} is another user's queue: subscribe to /user/queue/dm for your own")]
+    OtherUser(String),
 }
 
 impl Destination {
     /// Parses a destination header.
     pub fn parse(text: &str) -> Result<Destination, DestinationError> {
-        let room = |name: &str| {
+        let name = |name: &str| {
             validate_name(name)
                 .map(|()| name.to_owned())
-                .map_err(|reason| DestinationError::InvalidRoom(name.to_owned(), reason))
+                .map_err(|reason| DestinationError::InvalidName(name.to_owned(), reason))
         };
-        if let Some(name) = text.strip_prefix("/topic/room.") {
-            Ok(Destination::Room(room(name)?))
-        } else if let Some(name) = text.strip_prefix("/app/room.") {
-            Ok(Destination::AppRoom(room(name)?))
-        } else if let Some(name) = text.strip_prefix("/topic/")
-            && !name.is_empty()
+        if let Some(room) = text.strip_prefix("/topic/room.") {
+            Ok(Destination::Room(name(room)?))
+        } else if let Some(room) = text.strip_prefix("/app/room.") {
+            Ok(Destination::AppRoom(name(room)?))
+        } else if let Some(user) = text.strip_prefix("/app/dm.") {
+            Ok(Destination::AppDm(name(user)?))
+        } else if text == USER_DM {
+            Ok(Destination::UserDm)
+        } else if text == USER_NOTICES {
+            Ok(Destination::UserNotices)
+        } else if text.starts_with("/user/") {
+            Err(DestinationError::OtherUser(text.to_owned()))
+        } else if let Some(topic) = text.strip_prefix("/topic/")
+            && !topic.is_empty()
         {
-            Ok(Destination::Topic(name.to_owned()))
+            Ok(Destination::Topic(topic.to_owned()))
         } else {
             Err(DestinationError::Unknown(text.to_owned()))
         }
@@ -126,6 +214,11 @@ impl Destination {
     pub fn app_room(name: &str) -> String {
         format!("/app/room.{name}")
     }
+
+    /// Where clients send a direct message to `user`.
+    pub fn app_dm(user: &str) -> String {
+        format!("/app/dm.{user}")
+    }
 }
 
 impl fmt::Display for Destination {
@@ -133,6 +226,9 @@ impl fmt::Display for Destination {
         match self {
             Destination::Room(name) => write!(f, "/topic/room.{name}"),
             Destination::AppRoom(name) => write!(f, "/app/room.{name}"),
+            Destination::AppDm(name) => write!(f, "/app/dm.{name}"),
+            Destination::UserDm => f.write_str(USER_DM),
+            Destination::UserNotices => f.write_str(USER_NOTICES),
             Destination::Topic(name) => write!(f, "/topic/{name}"),
         }
     }
@@ -147,9 +243,20 @@ pub enum NameError {
     /// A character outside `a-z`, `0-9`, `_` and `-`.
     #[error("names use only a-z, 0-9, _ and -")]
     Characters,
+    /// A user name under [`MIN_USERNAME_CHARS`].
+    #[error("user names have 3 to 32 characters")]
+    TooShort,
 }
 
-/// Room names: 1 to 32 characters from `[a-z0-9_-]`.
+/// User names: 3 to 32 characters from `[a-z0-9_-]`.
+pub fn validate_username(name: &str) -> Result<(), NameError> {
+    if name.len() < MIN_USERNAME_CHARS {
+        return Err(NameError::TooShort);
+    }
+    validate_name(name)
+}
+
+/// Room names (and the name part of destinations): 1 to 32 characters from `[a-z0-9_-]`.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() || name.len() > MAX_NAME_CHARS {
         return Err(NameError::Length);

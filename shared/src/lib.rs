@@ -2,9 +2,11 @@
 //!
 //! - [`stomp`]: typed STOMP 1.2 frames, an incremental decoder and an encoder.
 //! - [`chat`]: the JSON payloads that travel inside STOMP bodies, and the destination names.
+//! - [`api`]: the JSON bodies of the HTTP API.
 //!
 //! Nothing here performs I/O: bytes go in, frames come out, and the other way round. The
 //! crate builds for native targets and for `wasm32-unknown-unknown`.
 
+pub mod api;
 pub mod chat;
 pub mod stomp;

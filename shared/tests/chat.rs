@@ -1,13 +1,14 @@
 //! Chat payloads and destinations: the JSON shape other clients rely on, and the name rules.
 
 use shared::chat::{
-    ChatMessage, ClientEvent, Destination, DestinationError, NameError, RoomEvent, TextError,
-    validate_name, validate_text,
+    ChatMessage, ClientEvent, Destination, DestinationError, NameError, Notice, RoomEvent,
+    TextError, validate_name, validate_text, validate_username,
 };
 
 #[test]
 fn room_events_are_tagged_json() {
     let message = RoomEvent::Message(ChatMessage {
+        seq: 7,
         room: "lobby".into(),
         sender: "alice".into(),
         text: "hi".into(),
@@ -15,7 +16,7 @@ fn room_events_are_tagged_json() {
     });
     assert_eq!(
         serde_json::to_string(&message).unwrap(),
-        r#"{"type":"message","room":"lobby","sender":"alice","text":"hi","sent_at":1700000000000}"#
+        r#"{"type":"message","seq":7,"room":"lobby","sender":"alice","text":"hi","sent_at":1700000000000}"#
     );
     let joined = RoomEvent::Joined { user: "bob".into(), at: 5 };
     assert_eq!(serde_json::to_string(&joined).unwrap(), r#"{"type":"joined","user":"bob","at":5}"#);
@@ -23,6 +24,10 @@ fn room_events_are_tagged_json() {
     assert_eq!(left, RoomEvent::Left { user: "bob".into(), at: 6 });
     let input: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"yo"}"#).unwrap();
     assert_eq!(input, ClientEvent::Message { text: "yo".into() });
+    let typing: ClientEvent = serde_json::from_str(r#"{"type":"typing"}"#).unwrap();
+    assert_eq!(typing, ClientEvent::Typing);
+    let notice = Notice::UserOffline { user: "bob".into() };
+    assert_eq!(serde_json::to_string(&notice).unwrap(), r#"{"type":"user_offline","user":"bob"}"#);
 }
 
 #[test]
@@ -31,12 +36,16 @@ fn destinations_parse() {
         ("/topic/room.lobby", Ok(Destination::Room("lobby".into()))),
         ("/app/room.dev-ops_2", Ok(Destination::AppRoom("dev-ops_2".into()))),
         ("/topic/prices", Ok(Destination::Topic("prices".into()))),
+        ("/app/dm.bob", Ok(Destination::AppDm("bob".into()))),
+        ("/user/queue/dm", Ok(Destination::UserDm)),
+        ("/user/queue/notices", Ok(Destination::UserNotices)),
+        ("/user/bob/queue/dm", Err(DestinationError::OtherUser("/user/bob/queue/dm".into()))),
         ("/topic/", Err(DestinationError::Unknown("/topic/".into()))),
         ("/queue/a", Err(DestinationError::Unknown("/queue/a".into()))),
-        ("/app/room.", Err(DestinationError::InvalidRoom("".into(), NameError::Length))),
+        ("/app/room.", Err(DestinationError::InvalidName("".into(), NameError::Length))),
         (
             "/topic/room.Lobby",
-            Err(DestinationError::InvalidRoom("Lobby".into(), NameError::Characters)),
+            Err(DestinationError::InvalidName("Lobby".into(), NameError::Characters)),
         ),
     ];
     for (text, expected) in cases {
@@ -52,6 +61,9 @@ fn names_and_texts_are_validated() {
     assert_eq!(validate_name("lobby"), Ok(()));
     assert_eq!(validate_name(&"a".repeat(33)), Err(NameError::Length));
     assert_eq!(validate_name("a b"), Err(NameError::Characters));
+    assert_eq!(validate_name("x"), Ok(()));
+    assert_eq!(validate_username("xy"), Err(NameError::TooShort));
+    assert_eq!(validate_username("xyz"), Ok(()));
     assert_eq!(validate_text("hello"), Ok(()));
     assert_eq!(validate_text("  \n"), Err(TextError::Empty));
     assert_eq!(validate_text(&"é".repeat(4000)), Ok(()));

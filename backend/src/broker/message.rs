@@ -6,9 +6,13 @@
 //! subscribers that use the same id (most STOMP clients number subscriptions from zero, and
 //! Confab's own client names them after the room).
 
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use shared::chat::{ChatMessage, Destination, DirectMessage, RoomEvent, SEQ_HEADER, USER_DM};
 use shared::stomp::{Headers, escape_into};
 
 use super::outbox::{AckRef, Outgoing};
@@ -21,9 +25,55 @@ pub struct EncodedMessage {
     tail: Bytes,
 }
 
+/// This process's prefix for message ids of unstored messages, random per start.
+static NODE_PREFIX: LazyLock<String> =
+    LazyLock::new(|| format!("{:08x}", RandomState::new().hash_one(std::process::id()) as u32));
+static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(1);
+
+/// A message id unique across nodes and restarts, for messages that are not stored.
+pub fn next_message_id() -> String {
+    format!("{}-{}", *NODE_PREFIX, NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A prefix unique to this process, for session ids.
+pub fn node_prefix() -> &'static str {
+    &NODE_PREFIX
+}
+
+fn json_message(
+    destination: &str,
+    message_id: &str,
+    seq: Option<u64>,
+    body: &impl Serialize,
+) -> EncodedMessage {
+    let body = serde_json::to_vec(body).expect("chat payloads always serialize");
+    let mut headers: Headers = [("content-type", "application/json")].into_iter().collect();
+    if let Some(seq) = seq {
+        headers.push(SEQ_HEADER, seq.to_string());
+    }
+    EncodedMessage::new(destination, message_id, &headers, &body)
+}
+
+/// An unstored room event (presence, joined, left, typing) for the room topic `key`.
+pub fn room_event_message(key: &str, event: &RoomEvent) -> EncodedMessage {
+    json_message(key, &next_message_id(), None, event)
+}
+
+/// A stored chat message: its `seq` in the body and in the `seq` header.
+pub fn chat_message(message: &ChatMessage) -> EncodedMessage {
+    let destination = Destination::room(&message.room);
+    let message_id = format!("r-{}-{}", message.room, message.seq);
+    json_message(&destination, &message_id, Some(message.seq), &RoomEvent::Message(message.clone()))
+}
+
+/// A stored direct message, as the inbox of `owner` holds it.
+pub fn dm_message(owner: &str, message: &DirectMessage) -> EncodedMessage {
+    json_message(USER_DM, &format!("d-{owner}-{}", message.seq), Some(message.seq), message)
+}
+
 /// Header names a publisher may not set: the server owns them.
 pub const RESERVED_HEADERS: [&str; 6] =
-    ["subscription", "message-id", "destination", "ack", "content-length", "seq"];
+    ["subscription", "message-id", "destination", "ack", "content-length", SEQ_HEADER];
 
 impl EncodedMessage {
     /// Encodes the parts common to every subscriber.

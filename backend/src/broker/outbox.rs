@@ -22,6 +22,9 @@ pub enum Outgoing {
         /// For MESSAGE frames of client-acknowledged subscriptions: what an ACK will name.
         ack: Option<AckRef>,
     },
+    /// Send several frames in order, each as its own WebSocket message: a subscription's
+    /// replay. One item in the outbox, however long, so a replay never overflows it.
+    Batch(Vec<Outgoing>),
     /// Send a heart-beat EOL whenever nothing else was sent for this long.
     HeartBeat(Duration),
     /// Send what is queued, then close the connection.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use shared::chat::{ClientEvent, Destination, validate_name, validate_text};
+use shared::api::DEFAULT_REPLAY;
+use shared::chat::{
+    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, SINCE_HEADER, validate_text,
+};
 use shared::stomp::{
     AckMode, ClientFrame, Frame, FrameError, Headers, HeartBeat, ServerFrame, Version,
     encode_to_bytes,
@@ -17,9 +20,11 @@ use shared::stomp::{
 
 use super::Broker;
 use super::acks::AckLedger;
-use super::message::RESERVED_HEADERS;
+use super::hub::{SessionId, Subscriber, notices_key};
+use super::message::{RESERVED_HEADERS, next_message_id};
 use super::outbox::{Outbox, OutboxReceiver, Outgoing};
-use super::topics::{SessionId, Subscriber};
+use crate::auth::token_hash;
+use crate::engine::{EngineError, Replay};
 
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +55,11 @@ enum State {
     Closed,
 }
 
+/// What a subscription is attached to, to detach it again.
 #[derive(Debug)]
-struct Subscription {
-    destination: Destination,
+enum Attachment {
+    Room(String),
+    Key(String),
 }
 
 /// A protocol error to report in an ERROR frame before closing.
@@ -75,6 +82,23 @@ impl From<FrameError> for Refusal {
     }
 }
 
+impl From<EngineError> for Refusal {
+    fn from(error: EngineError) -> Refusal {
+        match error {
+            EngineError::Unavailable => {
+                Refusal::new("not accepted: the message store is unavailable, try again")
+            }
+            EngineError::Conflict(message) | EngineError::NotFound(message) => {
+                Refusal::new(message)
+            }
+            other => {
+                tracing::error!(error = %other, "engine failure");
+                Refusal::new("internal error: the request was not completed")
+            }
+        }
+    }
+}
+
 /// The versions this server speaks, for the ERROR of a failed negotiation.
 const SUPPORTED_VERSIONS: &str = "1.0,1.1,1.2";
 
@@ -86,7 +110,7 @@ pub struct Session {
     outbox: Outbox,
     acks: AckLedger,
     state: State,
-    subscriptions: HashMap<Arc<str>, Subscription>,
+    subscriptions: HashMap<Arc<str>, Attachment>,
     transactions: HashMap<String, Vec<ClientFrame>>,
 }
 
@@ -116,11 +140,12 @@ impl Session {
     }
 
     /// Handles one decoded frame.
-    pub fn handle(&mut self, frame: Frame) -> Flow {
+    pub async fn handle(&mut self, frame: Frame) -> Flow {
         let receipt = frame.headers.get("receipt").map(str::to_owned);
-        let result = ClientFrame::try_from(frame)
-            .map_err(Refusal::from)
-            .and_then(|frame| self.dispatch(frame));
+        let result = match ClientFrame::try_from(frame) {
+            Ok(frame) => self.dispatch(frame).await,
+            Err(error) => Err(error.into()),
+        };
         match result {
             Ok(flow) => flow,
             Err(refusal) => self.refuse(refusal, receipt),
@@ -138,11 +163,11 @@ impl Session {
         self.refuse(Refusal::new(message), None)
     }
 
-    fn dispatch(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
+    async fn dispatch(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
         let login = match &self.state {
             State::AwaitingConnect => {
                 return match frame {
-                    ClientFrame::Connect { .. } => self.connect(frame),
+                    ClientFrame::Connect { .. } => self.connect(frame).await,
                     other => Err(Refusal::new(format!(
                         "expected CONNECT or STOMP as the first frame, got {}",
                         other.command()
@@ -153,7 +178,7 @@ impl Session {
             State::Closed => return Ok(Flow::Close),
         };
         let receipt = frame.receipt().map(str::to_owned);
-        let flow = match frame {
+        match frame {
             ClientFrame::Connect { .. } => return Err(Refusal::new("already connected")),
             ClientFrame::Disconnect { .. } => {
                 self.send_receipt(receipt);
@@ -178,13 +203,11 @@ impl Session {
                     body,
                 };
                 self.enlist(&transaction, frame)?;
-                Flow::Continue
             }
             ClientFrame::Ack { transaction: Some(transaction), nack, id, headers, .. } => {
                 let frame =
                     ClientFrame::Ack { nack, id, transaction: None, receipt: None, headers };
                 self.enlist(&transaction, frame)?;
-                Flow::Continue
             }
             ClientFrame::Begin { transaction, .. } => {
                 if self.transactions.contains_key(&transaction) {
@@ -196,7 +219,6 @@ impl Session {
                     return Err(Refusal::new("too many open transactions"));
                 }
                 self.transactions.insert(transaction, Vec::new());
-                Flow::Continue
             }
             ClientFrame::Commit { transaction, .. } => {
                 let frames = self
@@ -204,39 +226,45 @@ impl Session {
                     .remove(&transaction)
                     .ok_or_else(|| unknown_tx(&transaction))?;
                 for frame in frames {
-                    self.execute(&login, frame)?;
+                    if !self.execute(&login, frame).await? {
+                        // A refused direct message inside a transaction refuses the commit.
+                        return Err(Refusal::new(format!(
+                            "transaction {transaction:?} was not committed in full"
+                        )));
+                    }
                 }
-                Flow::Continue
             }
             ClientFrame::Abort { transaction, .. } => {
                 self.transactions.remove(&transaction).ok_or_else(|| unknown_tx(&transaction))?;
-                Flow::Continue
             }
             frame => {
-                self.execute(&login, frame)?;
-                Flow::Continue
+                if !self.execute(&login, frame).await? {
+                    // Refused with a notice: no RECEIPT, the connection stays open.
+                    return Ok(Flow::Continue);
+                }
             }
-        };
+        }
         self.send_receipt(receipt);
-        Ok(flow)
+        Ok(Flow::Continue)
     }
 
     /// Performs SEND, SUBSCRIBE, UNSUBSCRIBE, ACK and NACK, outside any transaction.
-    fn execute(&mut self, login: &str, frame: ClientFrame) -> Result<(), Refusal> {
+    /// `Ok(false)` means refused with a notice rather than an ERROR.
+    async fn execute(&mut self, login: &str, frame: ClientFrame) -> Result<bool, Refusal> {
         match frame {
             ClientFrame::Send { destination, headers, body, .. } => {
-                self.send(login, &destination, headers, body)
+                self.send(login, &destination, headers, body).await
             }
-            ClientFrame::Subscribe { destination, id, ack, .. } => {
-                self.subscribe(login, &destination, id, ack)
+            ClientFrame::Subscribe { destination, id, ack, headers, .. } => {
+                self.subscribe(login, &destination, id, ack, &headers).await.map(|()| true)
             }
-            ClientFrame::Unsubscribe { id, .. } => self.unsubscribe(login, &id),
+            ClientFrame::Unsubscribe { id, .. } => self.unsubscribe(login, &id).map(|()| true),
             ClientFrame::Ack { id, nack, .. } => {
                 // NACK'd messages of a topic are discarded: "The server can then either send
                 // the message to a different client, discard it, or put it in a dead letter
                 // queue."
                 if self.acks.settle(&id) {
-                    Ok(())
+                    Ok(true)
                 } else {
                     let command = if nack { "NACK" } else { "ACK" };
                     Err(Refusal::new(format!("{command} names unknown ack id {id:?}")))
@@ -246,8 +274,8 @@ impl Session {
         }
     }
 
-    fn connect(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
-        let ClientFrame::Connect { accept_version, login, heart_beat, .. } = frame else {
+    async fn connect(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
+        let ClientFrame::Connect { accept_version, login, passcode, heart_beat, .. } = frame else {
             return Err(Refusal::new("expected CONNECT"));
         };
         // "If the client and server do not share any common protocol versions, then the
@@ -259,10 +287,22 @@ impl Session {
             refusal.body = "Supported protocol versions are 1.0 1.1 1.2".to_owned();
             return Err(refusal);
         };
-        let login = login
-            .ok_or_else(|| Refusal::new("login required: set the login header to your name"))?;
-        validate_name(&login)
-            .map_err(|reason| Refusal::new(format!("invalid login {login:?}: {reason}")))?;
+        let authentication_failed = || {
+            let mut refusal = Refusal::new("authentication failed");
+            refusal.headers.push("content-type", "text/plain");
+            refusal.body =
+                "CONNECT with login set to your user name and passcode set to a session token \
+                            from POST /api/login"
+                    .to_owned();
+            refusal
+        };
+        let (Some(login), Some(passcode)) = (login, passcode) else {
+            return Err(authentication_failed());
+        };
+        let owner = self.broker.engine().token_user(&token_hash(&passcode)).await?;
+        if owner.as_deref() != Some(login.as_str()) {
+            return Err(authentication_failed());
+        }
         let offer = self.broker.config().heart_beat_ms;
         let server_offer = HeartBeat { can_send_ms: offer, want_receive_ms: offer };
         let negotiated = Negotiated {
@@ -283,21 +323,58 @@ impl Session {
         if let Some(interval) = negotiated.server_heart_beat {
             self.outbox.push(Outgoing::HeartBeat(interval));
         }
+        self.broker.hub().session_opened(&login);
         self.state = State::Connected { login };
         Ok(Flow::Connected(negotiated))
     }
 
-    fn send(
+    async fn send(
         &mut self,
         login: &str,
         destination: &str,
         headers: Headers,
         body: Bytes,
-    ) -> Result<(), Refusal> {
+    ) -> Result<bool, Refusal> {
+        let engine = self.broker.engine();
         match Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))? {
             Destination::Room(room) | Destination::AppRoom(room) => {
-                let text = chat_text(&headers, &body)?;
-                self.broker.say(&room, login, text);
+                match chat_event(&headers, &body)? {
+                    ClientEvent::Message { text } => {
+                        let key = headers.get(IDEMPOTENCY_HEADER);
+                        engine.post_room(&room, login, &text, key).await?;
+                    }
+                    ClientEvent::Typing => {
+                        if !engine.room_exists(&room).await? {
+                            return Err(Refusal::new(format!("no room named {room:?}")));
+                        }
+                        self.broker.typing(&room, login);
+                    }
+                }
+            }
+            Destination::AppDm(to) => match chat_event(&headers, &body)? {
+                ClientEvent::Message { text } => {
+                    let key = headers.get(IDEMPOTENCY_HEADER);
+                    match engine.post_dm(login, &to, &text, key).await {
+                        Ok(_) => {
+                            if !self.broker.hub().is_online(&to) {
+                                self.notify(login, &Notice::UserOffline { user: to });
+                            }
+                        }
+                        Err(EngineError::NotFound(_)) => {
+                            self.notify(login, &Notice::NoSuchUser { user: to });
+                            return Ok(false);
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                ClientEvent::Typing => {
+                    return Err(Refusal::new("typing events go to /app/room.<room>"));
+                }
+            },
+            Destination::UserDm | Destination::UserNotices => {
+                return Err(Refusal::new(format!(
+                    "{destination} is for receiving: send to /app/dm.<user>"
+                )));
             }
             Destination::Topic(_) => {
                 let mut headers = headers;
@@ -315,15 +392,21 @@ impl Session {
                 self.broker.publish(destination, &headers, &body);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    fn subscribe(
+    fn notify(&self, user: &str, notice: &Notice) {
+        let body = serde_json::to_vec(notice).expect("notices always serialize");
+        self.broker.hub().notify(user, &body, &next_message_id());
+    }
+
+    async fn subscribe(
         &mut self,
         login: &str,
         destination: &str,
         id: String,
         ack: AckMode,
+        headers: &Headers,
     ) -> Result<(), Refusal> {
         // "Within the same connection, different subscriptions MUST use different
         // subscription identifiers."
@@ -335,41 +418,78 @@ impl Session {
         }
         let parsed =
             Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
+        let replay = match headers.get(SINCE_HEADER) {
+            None => Replay::Latest(DEFAULT_REPLAY),
+            Some(text) => Replay::Since(text.parse().map_err(|_| {
+                Refusal::new(format!(
+                    "invalid since header {text:?}: expected the last seq you have, a number"
+                ))
+            })?),
+        };
         let subscription: Arc<str> = id.into();
         let subscriber = Subscriber {
             session: self.id,
             subscription: subscription.clone(),
             ack,
             outbox: self.outbox.clone(),
+            replayed_up_to: 0,
         };
-        match &parsed {
-            Destination::Room(room) => self.broker.join_room(room, login, subscriber),
-            Destination::Topic(_) => self.broker.subscribe_topic(destination, subscriber),
+        let engine = self.broker.engine();
+        let attachment = match &parsed {
+            Destination::Room(room) => {
+                if !engine.room_exists(room).await? {
+                    return Err(Refusal::new(format!(
+                        "no room named {room:?}: create it with POST /api/rooms"
+                    )));
+                }
+                engine.attach_room(room, login, subscriber, replay).await?;
+                Attachment::Room(room.clone())
+            }
+            Destination::UserDm => {
+                engine.attach_inbox(login, subscriber, replay).await?;
+                Attachment::Key(super::hub::inbox_key(login))
+            }
+            Destination::UserNotices => {
+                let key = notices_key(login);
+                self.broker.hub().subscribe(&key, subscriber);
+                Attachment::Key(key)
+            }
+            Destination::Topic(_) => {
+                self.broker.hub().subscribe(destination, subscriber);
+                Attachment::Key(destination.to_owned())
+            }
             Destination::AppRoom(room) => {
                 return Err(Refusal::new(format!(
                     "cannot subscribe to {destination}: subscribe to {} instead",
                     Destination::room(room)
                 )));
             }
-        }
-        self.subscriptions.insert(subscription, Subscription { destination: parsed });
+            Destination::AppDm(_) => {
+                return Err(Refusal::new(format!(
+                    "cannot subscribe to {destination}: subscribe to /user/queue/dm"
+                )));
+            }
+        };
+        self.subscriptions.insert(subscription, attachment);
         Ok(())
     }
 
     fn unsubscribe(&mut self, login: &str, id: &str) -> Result<(), Refusal> {
         // "This header MUST match the subscription identifier of an existing subscription."
-        let subscription = self
+        let attachment = self
             .subscriptions
             .remove(id)
             .ok_or_else(|| Refusal::new(format!("no subscription with id {id:?}")))?;
-        self.end_subscription(login, id, &subscription);
+        self.detach(login, id, &attachment);
         Ok(())
     }
 
-    fn end_subscription(&self, login: &str, id: &str, subscription: &Subscription) {
-        match &subscription.destination {
-            Destination::Room(room) => self.broker.leave_room(room, login, self.id, id),
-            destination => self.broker.unsubscribe_topic(&destination.to_string(), self.id, id),
+    fn detach(&self, login: &str, id: &str, attachment: &Attachment) {
+        match attachment {
+            Attachment::Room(room) => self.broker.engine().detach_room(room, login, self.id, id),
+            Attachment::Key(key) => {
+                self.broker.hub().unsubscribe(key, self.id, id);
+            }
         }
         self.acks.forget(id);
     }
@@ -419,9 +539,10 @@ impl Session {
             State::Closed => return,
             State::AwaitingConnect => {}
             State::Connected { login } => {
-                for (id, subscription) in std::mem::take(&mut self.subscriptions) {
-                    self.end_subscription(&login, &id, &subscription);
+                for (id, attachment) in std::mem::take(&mut self.subscriptions) {
+                    self.detach(&login, &id, &attachment);
                 }
+                self.broker.hub().session_closed(&login);
             }
         }
         self.transactions.clear();
@@ -444,23 +565,26 @@ fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
 }
 
-/// The text of a chat SEND: a `text/plain` body, or a JSON [`ClientEvent`].
-fn chat_text(headers: &Headers, body: &[u8]) -> Result<String, Refusal> {
+/// The event a chat SEND carries: a `text/plain` body is a message; `application/json` is a
+/// [`ClientEvent`]. Messages are checked here.
+fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
     let content_type = headers.get("content-type").unwrap_or("text/plain");
     let mime = content_type.split(';').next().unwrap_or_default().trim();
-    let text = match mime {
-        "application/json" => match serde_json::from_slice::<ClientEvent>(body) {
-            Ok(ClientEvent::Message { text }) => text,
-            Err(error) => return Err(Refusal::new(format!("invalid chat event: {error}"))),
+    let event = match mime {
+        "application/json" => serde_json::from_slice::<ClientEvent>(body)
+            .map_err(|error| Refusal::new(format!("invalid chat event: {error}")))?,
+        "text/plain" => ClientEvent::Message {
+            text: String::from_utf8(body.to_vec())
+                .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
         },
-        "text/plain" => String::from_utf8(body.to_vec())
-            .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
         other => {
             return Err(Refusal::new(format!(
                 "unsupported content-type {other:?} for a chat message: use text/plain or application/json"
             )));
         }
     };
-    validate_text(&text).map_err(|reason| Refusal::new(reason.to_string()))?;
-    Ok(text)
+    if let ClientEvent::Message { text } = &event {
+        validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
+    }
+    Ok(event)
 }

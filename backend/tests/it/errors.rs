@@ -65,7 +65,7 @@ async fn ack_of_an_unknown_id() {
 async fn unknown_destinations_and_subscriptions() {
     check(
         b"SEND\ndestination:/queue/a\n\nx\0",
-        "unknown destination \"/queue/a\": use /topic/<name>, /topic/room.<room> or /app/room.<room>",
+        "unknown destination \"/queue/a\": use /topic/<name>, /topic/room.<room>, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices",
     )
     .await;
     check(b"UNSUBSCRIBE\nid:9\n\n\0", "no subscription with id \"9\"").await;
@@ -106,7 +106,7 @@ async fn a_body_where_none_is_allowed() {
 #[tokio::test]
 async fn errors_carry_the_receipt_id_of_the_bad_frame() {
     let server = TestServer::start().await;
-    let mut client = Client::connect(&server, "r").await;
+    let mut client = Client::connect(&server, "receipts").await;
     client.send("SEND\ndestination:/queue/x\nreceipt:m-42\n\nx\0").await;
     let frame = client.recv().await;
     assert_eq!(frame.command.as_str(), "ERROR");

@@ -8,7 +8,7 @@ async fn each_publisher_is_delivered_in_publish_order() {
     let mut reader = Client::connect(&server, "reader").await;
     reader.subscribe("/topic/seq", "r").await;
     let mut publishers = Vec::new();
-    for name in ["p1", "p2", "p3"] {
+    for name in ["pub1", "pub2", "pub3"] {
         publishers.push((name, Client::connect(&server, name).await));
     }
     let n_messages = 300;
@@ -40,7 +40,8 @@ async fn each_publisher_is_delivered_in_publish_order() {
 async fn a_consumer_that_stops_reading_is_disconnected_and_the_rest_go_on() {
     let server = TestServer::start_with(|config| config.outbox_frames = 8).await;
     let mut slow = Client::open_small_buffer(&server).await;
-    slow.send("CONNECT\naccept-version:1.2\nlogin:slow\n\n\0").await;
+    slow.send(&format!("CONNECT\naccept-version:1.2\n{}\n\0", server.credentials("slow").await))
+        .await;
     slow.recv().await;
     slow.subscribe("/topic/firehose", "s").await;
     let mut fast = Client::connect(&server, "fast").await;

@@ -56,7 +56,7 @@ async fn publishers_cannot_forge_server_headers() {
 #[tokio::test]
 async fn unsubscribe_stops_delivery() {
     let server = TestServer::start().await;
-    let mut client = Client::connect(&server, "u").await;
+    let mut client = Client::connect(&server, "unsub").await;
     client.subscribe("/topic/a", "1").await;
     client.send("UNSUBSCRIBE\nid:1\nreceipt:r-unsub\n\n\0").await;
     client.expect_receipt("r-unsub").await;
@@ -68,7 +68,7 @@ async fn unsubscribe_stops_delivery() {
 #[tokio::test]
 async fn every_frame_that_asks_gets_a_receipt() {
     let server = TestServer::start().await;
-    let mut client = Client::connect(&server, "r").await;
+    let mut client = Client::connect(&server, "receipts").await;
     let frames = [
         "SUBSCRIBE\nid:1\ndestination:/topic/r\nack:client-individual\nreceipt:1\n\n\0",
         "BEGIN\ntransaction:t\nreceipt:2\n\n\0",

@@ -5,8 +5,12 @@
 
 mod support;
 
+mod accounts;
 mod connect;
+mod dms;
 mod errors;
 mod flow;
 mod frames;
+mod history;
 mod rooms;
+mod rooms_api;

@@ -3,13 +3,16 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use backend::Config;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use shared::stomp::{Decoder, Frame, ServerFrame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,12 +24,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// A server running in this test's runtime.
+/// A server running in this test's runtime, on a fresh data directory.
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<Result<(), backend::ServeError>>,
+    tokens: Mutex<HashMap<String, String>>,
+    _data: tempfile::TempDir,
 }
+
+/// Every test account's password.
+pub const PASSWORD: &str = "correct horse battery";
 
 impl TestServer {
     pub async fn start() -> TestServer {
@@ -34,8 +42,17 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::launch(tempfile::tempdir().unwrap(), Mutex::default(), adjust).await
+    }
+
+    async fn launch(
+        data: tempfile::TempDir,
+        tokens: Mutex<HashMap<String, String>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let mut config = Config::defaults();
         config.static_dir = std::env::temp_dir().join("confab-test-no-client");
+        config.data = data.path().to_owned();
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -43,7 +60,7 @@ impl TestServer {
         let task = tokio::spawn(backend::run(listener, config, async {
             let _ = stopped.await;
         }));
-        TestServer { addr, stop: Some(stop), task }
+        TestServer { addr, stop: Some(stop), task, tokens, _data: data }
     }
 
     pub fn url(&self) -> String {
@@ -60,6 +77,96 @@ impl TestServer {
             .expect("server stops")
             .expect("server task does not panic")
             .expect("server returns cleanly");
+    }
+
+    /// Stops this server and starts another on the same data directory.
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+        let TestServer { tokens, _data: data, .. } = self;
+        TestServer::launch(data, tokens, |_| {}).await
+    }
+
+    /// A session token for `user`, registering the account on first use.
+    pub async fn token(&self, user: &str) -> String {
+        if let Some(token) = self.tokens.lock().unwrap().get(user) {
+            return token.clone();
+        }
+        let credentials = serde_json::json!({ "username": user, "password": PASSWORD });
+        let (status, body) = self.request("POST", "/api/register", None, Some(&credentials)).await;
+        assert_eq!(status, 201, "register {user}: {body}");
+        let token = body["token"].as_str().unwrap().to_owned();
+        self.tokens.lock().unwrap().insert(user.to_owned(), token.clone());
+        token
+    }
+
+    /// The `login` and `passcode` header lines for `user`.
+    pub async fn credentials(&self, user: &str) -> String {
+        format!("login:{user}\npasscode:{}\n", self.token(user).await)
+    }
+
+    /// Creates a room as `user` (who joins it).
+    pub async fn create_room(&self, user: &str, room: &str) {
+        let token = self.token(user).await;
+        let (status, body) = self
+            .request("POST", "/api/rooms", Some(&token), Some(&serde_json::json!({ "name": room })))
+            .await;
+        assert_eq!(status, 201, "create room {room}: {body}");
+    }
+
+    /// One HTTP/1.1 request; returns the status and the JSON body (`null` if empty).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let body = body.map(|body| body.to_string());
+        self.raw_request(method, path, token, body.as_deref(), "application/json").await
+    }
+
+    /// One HTTP/1.1 request with a body exactly as given.
+    pub async fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+    ) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(token) = token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        } else {
+            request.push_str("Content-Length: 0\r\n\r\n");
+        }
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8(response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(
+            body.is_empty() || head.to_ascii_lowercase().contains("content-type: application/json"),
+            "every API answer is JSON: {head}\n{body}"
+        );
+        let json = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(body).unwrap()
+        };
+        (status, json)
     }
 }
 
@@ -123,11 +230,14 @@ impl Client {
         Ok(Client { ws, decoder: Decoder::default(), buf: BytesMut::new(), protocol })
     }
 
-    /// Opens a socket and completes CONNECT as `login`.
+    /// Opens a socket and completes CONNECT as `login`, registering the account if needed.
     pub async fn connect(server: &TestServer, login: &str) -> Client {
+        let token = server.token(login).await;
         let mut client = Client::open(server).await;
         client
-            .send(&format!("CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\n\n\0"))
+            .send(&format!(
+                "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{login}\npasscode:{token}\n\n\0"
+            ))
             .await;
         let frame = client.recv().await;
         assert_eq!(frame.command.as_str(), "CONNECTED", "{frame:?}");
@@ -235,14 +345,52 @@ impl Client {
         }
     }
 
-    /// Joins a room and returns the members its presence snapshot lists.
+    /// Joins a room and returns the members its presence snapshot lists. Any replayed
+    /// history is discarded.
     pub async fn join(&mut self, room: &str, id: &str) -> Vec<String> {
-        let before = self.subscribe(&format!("/topic/room.{room}"), id).await;
-        assert_eq!(before.len(), 1, "a room subscription starts with one presence snapshot");
-        match serde_json::from_slice(&before[0].body).expect("room events are JSON") {
-            shared::chat::RoomEvent::Presence { users } => users,
-            other => panic!("expected a presence snapshot, got {other:?}"),
+        self.join_with_history(room, id, "").await.0
+    }
+
+    /// Joins a room with extra SUBSCRIBE headers (`since:5\n`); returns the presence
+    /// snapshot's members and the replayed messages.
+    pub async fn join_with_history(
+        &mut self,
+        room: &str,
+        id: &str,
+        extra_headers: &str,
+    ) -> (Vec<String>, Vec<shared::chat::ChatMessage>) {
+        let receipt = format!("sub-{id}");
+        self.send(&format!(
+            "SUBSCRIBE\nid:{id}\ndestination:/topic/room.{room}\n{extra_headers}receipt:{receipt}\n\n\0"
+        ))
+        .await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            if frame.command.as_str() == "RECEIPT"
+                && frame.headers.get("receipt-id") == Some(&receipt)
+            {
+                break;
+            }
+            assert_eq!(frame.command.as_str(), "MESSAGE", "{frame:?}");
+            frames.push(frame);
         }
+        assert!(!frames.is_empty(), "a room subscription starts with a presence snapshot");
+        let events: Vec<shared::chat::RoomEvent> = frames
+            .iter()
+            .map(|frame| serde_json::from_slice(&frame.body).expect("room events are JSON"))
+            .collect();
+        let shared::chat::RoomEvent::Presence { users } = &events[0] else {
+            panic!("expected a presence snapshot first, got {:?}", events[0]);
+        };
+        let history = events[1..]
+            .iter()
+            .map(|event| match event {
+                shared::chat::RoomEvent::Message(message) => message.clone(),
+                other => panic!("expected replayed messages after the snapshot, got {other:?}"),
+            })
+            .collect();
+        (users.clone(), history)
     }
 
     /// Expects a MESSAGE and returns its body as text.

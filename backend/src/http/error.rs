@@ -1,0 +1,85 @@
+//! Errors of the HTTP API: a status and a JSON body `{"error": "..."}`, never plain text.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use shared::api::ApiError;
+
+use crate::engine::EngineError;
+
+/// An HTTP error response.
+#[derive(Debug)]
+pub struct HttpError {
+    /// The status, 4xx or 5xx.
+    pub status: StatusCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl HttpError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+        HttpError { status, message: message.into() }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ApiError { error: self.message })).into_response()
+    }
+}
+
+impl From<EngineError> for HttpError {
+    fn from(error: EngineError) -> HttpError {
+        match error {
+            EngineError::Conflict(message) => HttpError::new(StatusCode::CONFLICT, message),
+            EngineError::NotFound(message) => HttpError::new(StatusCode::NOT_FOUND, message),
+            EngineError::Unavailable => {
+                HttpError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "engine failure");
+                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for HttpError {
+    fn from(rejection: JsonRejection) -> HttpError {
+        HttpError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for HttpError {
+    fn from(rejection: QueryRejection) -> HttpError {
+        HttpError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for HttpError {
+    fn from(rejection: PathRejection) -> HttpError {
+        HttpError::new(rejection.status(), rejection.body_text())
+    }
+}
+
+/// A JSON request body whose rejections are JSON errors too.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<JsonBody<T>, HttpError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(JsonBody(value))
+    }
+}

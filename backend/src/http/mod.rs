@@ -1,0 +1,54 @@
+//! The HTTP surface: routes, the health check, the JSON API, and the built client.
+
+mod api;
+mod error;
+
+use std::path::Path;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::json;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub use error::HttpError;
+
+use crate::AppState;
+use crate::ws;
+
+/// Every route of the server. Paths that match nothing else get the client's `index.html`,
+/// so client-side routes survive a reload; unknown `/api/...` paths get a JSON 404.
+pub fn router(state: AppState, static_dir: &Path) -> Router {
+    let index = static_dir.join("index.html");
+    if !index.is_file() {
+        tracing::warn!(
+            path = %index.display(),
+            "the browser client is not built: run `trunk build --release` (or `cargo xtask run`)"
+        );
+    }
+    let client = ServeDir::new(static_dir).fallback(ServeFile::new(index));
+    let api = Router::new()
+        .route("/register", post(api::register))
+        .route("/login", post(api::login))
+        .route("/logout", post(api::logout))
+        .route("/rooms", get(api::rooms).post(api::create_room))
+        .route("/rooms/{room}/join", post(api::join_room))
+        .route("/rooms/{room}/leave", post(api::leave_room))
+        .route("/rooms/{room}/read", post(api::mark_room_read))
+        .route("/rooms/{room}/messages", get(api::room_messages))
+        .route("/dms", get(api::dms))
+        .route("/dms/{peer}/messages", get(api::dm_messages))
+        .route("/dms/{peer}/read", post(api::mark_dm_read))
+        .fallback(api::not_found);
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .nest("/api", api)
+        .fallback_service(client)
+        .with_state(state)
+}
+
+/// `GET /healthz`: the process is up and serving.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
