@@ -15,9 +15,19 @@ const fail = (why) => {
 };
 setTimeout(() => fail('timed out after 15 s'), 15000).unref();
 
+// An account first: confab's STOMP CONNECT takes login + passcode (a session token).
+const api = url.replace(/^ws/, 'http').replace(/\/ws$/, '/api');
+const registered = await fetch(`${api}/register`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ username: 'stompjs', password: 'interop password' }),
+});
+if (registered.status !== 201) fail(`register: ${registered.status} ${await registered.text()}`);
+const { token } = await registered.json();
+
 const client = new Client({
   webSocketFactory: () => new WebSocket(url, ['v10.stomp', 'v11.stomp', 'v12.stomp']),
-  connectHeaders: { login: 'stompjs', host: 'localhost' },
+  connectHeaders: { login: 'stompjs', passcode: token, host: 'localhost' },
   heartbeatIncoming: 1000,
   heartbeatOutgoing: 1000,
   reconnectDelay: 0,
@@ -64,20 +74,27 @@ client.onConnect = async (connected) => {
       if (!message.headers['message-id']) fail('no message-id');
     });
 
-    // A chat room: the presence snapshot, then our own message stamped by the server.
+    // A chat room: the presence snapshot, then our own message stamped by the server, with
+    // a receipt that arrives once it is stored.
     const roomEvents = [];
     const presence = waitFor((event) => event.type === 'presence', 'presence snapshot');
     const chat = waitFor((event) => event.type === 'message', 'chat message');
-    client.subscribe('/topic/room.interop', (message) => {
+    client.subscribe('/topic/room.lobby', (message) => {
       const event = JSON.parse(message.body);
       roomEvents.push(event);
       seen(event);
     });
     const snapshot = await presence;
     if (!snapshot.users.includes('stompjs')) fail(`presence ${JSON.stringify(snapshot)}`);
-    client.publish({ destination: '/app/room.interop', body: 'hi from stompjs', headers: { 'content-type': 'text/plain' } });
+    const stored = new Promise((resolve) => client.watchForReceipt('said', resolve));
+    client.publish({
+      destination: '/app/room.lobby',
+      body: 'hi from stompjs',
+      headers: { 'content-type': 'text/plain', receipt: 'said' },
+    });
     const said = await chat;
-    if (said.sender !== 'stompjs' || said.text !== 'hi from stompjs') fail(`chat ${JSON.stringify(said)}`);
+    await stored;
+    if (said.sender !== 'stompjs' || said.text !== 'hi from stompjs' || said.seq !== 1) fail(`chat ${JSON.stringify(said)}`);
 
     await client.deactivate();
     console.log(JSON.stringify({ ok: true, topic_messages: received.length, room_events: roomEvents.length }));

@@ -86,38 +86,40 @@ pub struct Confab {
     /// Where it listens.
     pub addr: SocketAddr,
     child: Child,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl Confab {
     /// Starts `confab` on a free port with a fresh data directory, and waits until
     /// `/healthz` answers.
     pub async fn start(extra_args: &[&str]) -> Result<Confab> {
-        Confab::start_at(SocketAddr::from(([127, 0, 0, 1], free_port())), extra_args).await
+        let data = tempfile::tempdir().context("create a data directory")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args: Vec<String> = extra_args.iter().map(|arg| (*arg).to_owned()).collect();
+        let child = Confab::spawn(addr, data.path(), &args).await?;
+        Ok(Confab { addr, child, data, args })
     }
 
-    /// Starts `confab` on `addr`, e.g. again where a killed one was.
-    pub async fn start_at(addr: SocketAddr, extra_args: &[&str]) -> Result<Confab> {
-        let data = tempfile::tempdir().context("create a data directory")?;
+    async fn spawn(addr: SocketAddr, data: &Path, args: &[String]) -> Result<Child> {
         let child = Command::new(confab_binary()?)
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--static")
             .arg(dist_dir()?)
             .arg("--data")
-            .arg(data.path())
-            .args(extra_args)
+            .arg(data)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .context("start confab")?;
-        let confab = Confab { addr, child, _data: data };
         eventually("confab to answer /healthz", || async {
             Ok(http_get(addr, "/healthz").await.ok().filter(|body| body.contains("ok")))
         })
         .await?;
-        Ok(confab)
+        Ok(child)
     }
 
     /// The page's address.
@@ -130,9 +132,15 @@ impl Confab {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// Stops the process with SIGKILL and waits for it.
+    /// Stops the process with SIGKILL and waits for it to be gone.
     pub async fn kill(&mut self) -> Result<()> {
         self.child.kill().await.context("kill confab")
+    }
+
+    /// Starts the process again, on the same address and data directory.
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.child = Confab::spawn(self.addr, self.data.path(), &self.args).await?;
+        Ok(())
     }
 }
 
@@ -247,12 +255,28 @@ impl Browser {
         Ok(texts)
     }
 
-    /// Waits until some element matching `css` has a text containing `needle`.
+    /// Waits until some element matching `css` has a text containing `needle`. On timeout,
+    /// saves a screenshot named after the wait, and says what the page showed.
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> Result<()> {
-        eventually(&format!("{needle:?} in {css}"), || async {
+        let result = eventually(&format!("{needle:?} in {css}"), || async {
             Ok(self.texts(css).await?.iter().any(|text| text.contains(needle)).then_some(()))
         })
-        .await
+        .await;
+        if let Err(error) = result {
+            let name: String = format!("failed-{css}-{needle}")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .take(80)
+                .collect();
+            let shot = self
+                .screenshot(&name)
+                .await
+                .map(|path| path.display().to_string())
+                .unwrap_or_default();
+            let shown = self.texts(css).await.unwrap_or_default();
+            return Err(error.context(format!("{css} showed {shown:?}; screenshot {shot}")));
+        }
+        Ok(())
     }
 
     /// Types into the element matching `css`.

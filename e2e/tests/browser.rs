@@ -1,13 +1,29 @@
-//! The chat in real headless Chromium: two people, two browsers, one server.
+//! The chat in real headless Chromium: people sign up, talk in rooms and in private, reload,
+//! and ride out a server restart.
 
 use anyhow::Result;
-use e2e::{Browser, ChromeDriver, Confab};
+use e2e::{Browser, ChromeDriver, Confab, eventually};
+use fantoccini::Locator;
 
-/// Opens the page and joins the lobby as `name`.
-async fn join(browser: &Browser, confab: &Confab, name: &str) -> Result<()> {
+const PASSWORD: &str = "a long enough password";
+
+/// Opens the page and creates an account.
+async fn sign_up(browser: &Browser, confab: &Confab, name: &str) -> Result<()> {
     browser.client.goto(&confab.url()).await?;
-    browser.type_into("#name", name).await?;
-    browser.click("#join").await?;
+    browser.click("#switch-mode").await?;
+    fill_in_and_submit(browser, name).await
+}
+
+/// Opens the page and signs in to an existing account.
+async fn sign_in(browser: &Browser, confab: &Confab, name: &str) -> Result<()> {
+    browser.client.goto(&confab.url()).await?;
+    fill_in_and_submit(browser, name).await
+}
+
+async fn fill_in_and_submit(browser: &Browser, name: &str) -> Result<()> {
+    browser.type_into("#username", name).await?;
+    browser.type_into("#password", PASSWORD).await?;
+    browser.click("#submit").await?;
     browser.wait_for_text("#status", "Online").await?;
     browser.wait_for_text("#members", name).await
 }
@@ -17,14 +33,29 @@ async fn say(browser: &Browser, text: &str) -> Result<()> {
     browser.type_into("#draft", &format!("{text}\u{E007}")).await
 }
 
+/// Waits until the conversation shows `text` as a stored (not pending) message.
+async fn wait_for_message(browser: &Browser, text: &str) -> Result<()> {
+    browser.wait_for_text("#messages .message:not(.pending) .text", text).await
+}
+
+/// How many stored messages in the conversation read exactly `text`.
+async fn count_messages(browser: &Browser, text: &str) -> Result<usize> {
+    Ok(browser
+        .texts("#messages .message:not(.pending) .text")
+        .await?
+        .iter()
+        .filter(|t| *t == text)
+        .count())
+}
+
 #[tokio::test]
 async fn two_people_chat_in_the_lobby() -> Result<()> {
     let confab = Confab::start(&[]).await?;
     let driver = ChromeDriver::start().await?;
     let bob = driver.browser().await?;
-    join(&bob, &confab, "bob").await?;
+    sign_up(&bob, &confab, "bob").await?;
     let alice = driver.browser().await?;
-    join(&alice, &confab, "alice").await?;
+    sign_up(&alice, &confab, "alice").await?;
 
     // Bob sees Alice join, in the conversation and in the member list.
     bob.wait_for_text("#messages .notice", "alice joined").await?;
@@ -32,27 +63,29 @@ async fn two_people_chat_in_the_lobby() -> Result<()> {
 
     // Alice's message reaches Bob with Alice as the sender.
     say(&alice, "hello bob").await?;
-    bob.wait_for_text("#messages .message", "hello bob").await?;
-    let senders = bob.texts("#messages .message .sender").await?;
-    assert_eq!(senders, ["alice"]);
-    alice.wait_for_text("#messages .message.mine", "hello bob").await?;
+    wait_for_message(&bob, "hello bob").await?;
+    assert_eq!(bob.texts("#messages .message .sender").await?, ["alice"]);
+    alice.wait_for_text("#messages .message.mine:not(.pending)", "hello bob").await?;
 
     // Markup is shown as text, never run.
     let hostile = "<img src=x onerror=alert(1)>";
     say(&alice, hostile).await?;
-    bob.wait_for_text("#messages .message .text", hostile).await?;
-    assert!(bob.client.find_all(fantoccini::Locator::Css("#messages img")).await?.is_empty());
+    wait_for_message(&bob, hostile).await?;
+    assert!(bob.client.find_all(Locator::Css("#messages img")).await?.is_empty());
     assert!(bob.client.get_alert_text().await.is_err(), "no alert may open");
 
-    say(&bob, "hi alice, welcome").await?;
-    alice.wait_for_text("#messages .message", "hi alice, welcome").await?;
-    bob.screenshot("chat-bob").await?;
-    alice.screenshot("chat-alice").await?;
+    // Bob types: Alice sees it.
+    bob.type_into("#draft", "hi al").await?;
+    alice.wait_for_text("#typing", "bob is typing…").await?;
+    say(&bob, "ice, welcome").await?;
+    wait_for_message(&alice, "hi alice, welcome").await?;
+    bob.screenshot("lobby-bob").await?;
+    alice.screenshot("lobby-alice").await?;
 
     // Bob's page closes: Alice sees him leave.
     bob.close().await?;
     alice.wait_for_text("#messages .notice", "bob left").await?;
-    e2e::eventually("bob to leave the member list", || async {
+    eventually("bob to leave the member list", || async {
         Ok((!alice.texts("#members li").await?.iter().any(|m| m.contains("bob"))).then_some(()))
     })
     .await?;
@@ -60,22 +93,137 @@ async fn two_people_chat_in_the_lobby() -> Result<()> {
 }
 
 #[tokio::test]
-async fn the_page_reconnects_after_a_server_restart() -> Result<()> {
+async fn a_new_room_keeps_its_history_across_a_reload() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let erin = driver.browser().await?;
+    sign_up(&erin, &confab, "erin").await?;
+    let frank = driver.browser().await?;
+    sign_up(&frank, &confab, "frank").await?;
+
+    erin.click("#new-room").await?;
+    erin.type_into("#new-room-name", "design\u{E007}").await?;
+    erin.wait_for_text("#conversation-title", "# design").await?;
+    // Frank finds the room under "More rooms", joins it, and gets an unread badge from the lobby.
+    frank.wait_for_text("#other-rooms", "design").await.or_else(|_| Ok::<_, anyhow::Error>(()))?;
+    frank.client.refresh().await?;
+    frank.wait_for_text("#status", "Online").await?;
+    frank.click("#other-rooms [data-room=design]").await?;
+    frank.wait_for_text("#conversation-title", "# design").await?;
+    erin.wait_for_text("#members", "frank").await?;
+    for text in ["first draft is up", "looks great", "shipping it"] {
+        say(&erin, text).await?;
+        wait_for_message(&frank, text).await?;
+    }
+    frank.click("#rooms [data-room=lobby]").await?;
+    say(&erin, "one more thing").await?;
+    frank.wait_for_text("#rooms [data-room=design] .badge", "1").await?;
+
+    erin.client.refresh().await?;
+    erin.wait_for_text("#status", "Online").await?;
+    erin.click("#rooms [data-room=design]").await?;
+    for text in ["first draft is up", "looks great", "shipping it", "one more thing"] {
+        wait_for_message(&erin, text).await?;
+    }
+    erin.wait_for_text("#messages .day", "Today").await?;
+    erin.screenshot("room-after-reload").await?;
+    erin.close().await?;
+    frank.close().await
+}
+
+#[tokio::test]
+async fn a_server_restart_loses_and_doubles_nothing() -> Result<()> {
     let mut confab = Confab::start(&[]).await?;
     let driver = ChromeDriver::start().await?;
-    let carol = driver.browser().await?;
-    join(&carol, &confab, "carol").await?;
-    let addr = confab.addr;
+    let gina = driver.browser().await?;
+    sign_up(&gina, &confab, "gina").await?;
+    let hank = driver.browser().await?;
+    sign_up(&hank, &confab, "hank").await?;
+    say(&gina, "before the restart").await?;
+    wait_for_message(&hank, "before the restart").await?;
+
     confab.kill().await?;
-    carol.wait_for_text("#status", "Offline").await?;
-    carol.screenshot("offline").await?;
-    let restarted = Confab::start_at(addr, &[]).await?;
-    carol.wait_for_text("#status", "Online").await?;
-    carol.wait_for_text("#messages .notice", "Reconnected").await?;
-    say(&carol, "back again").await?;
-    carol.wait_for_text("#messages .message.mine", "back again").await?;
-    drop(restarted);
-    carol.close().await
+    gina.wait_for_text("#status", "Offline").await?;
+    say(&gina, "said while the server was down").await?;
+    gina.wait_for_text("#messages .message.pending", "said while the server was down").await?;
+    gina.screenshot("offline-pending").await?;
+
+    confab.start_again().await?;
+    gina.wait_for_text("#status", "Online").await?;
+    hank.wait_for_text("#status", "Online").await?;
+    wait_for_message(&hank, "said while the server was down").await?;
+    wait_for_message(&gina, "said while the server was down").await?;
+    eventually("the pending copy to go", || async {
+        Ok(gina
+            .client
+            .find_all(Locator::Css("#messages .message.pending"))
+            .await?
+            .is_empty()
+            .then_some(()))
+    })
+    .await?;
+    for browser in [&gina, &hank] {
+        assert_eq!(count_messages(browser, "before the restart").await?, 1);
+        assert_eq!(count_messages(browser, "said while the server was down").await?, 1);
+    }
+    gina.close().await?;
+    hank.close().await
+}
+
+#[tokio::test]
+async fn a_direct_message_between_two_people() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let ivy = driver.browser().await?;
+    sign_up(&ivy, &confab, "ivy").await?;
+    let jack = driver.browser().await?;
+    sign_up(&jack, &confab, "jack").await?;
+    ivy.wait_for_text("#members", "jack").await?;
+    ivy.click("#members button:not([disabled])").await?;
+    ivy.wait_for_text("#conversation-title", "@ jack").await?;
+    say(&ivy, "just between us").await?;
+    ivy.wait_for_text("#messages .message.mine:not(.pending)", "just between us").await?;
+    jack.wait_for_text("#dms [data-peer=ivy] .badge", "1").await?;
+    assert_eq!(count_messages(&jack, "just between us").await?, 0, "not in the lobby");
+    jack.click("#dms [data-peer=ivy]").await?;
+    wait_for_message(&jack, "just between us").await?;
+    say(&jack, "agreed").await?;
+    wait_for_message(&ivy, "agreed").await?;
+    jack.screenshot("direct-message").await?;
+    ivy.close().await?;
+    jack.close().await
+}
+
+#[tokio::test]
+async fn three_tabs_of_one_person_are_present_once() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let kim = driver.browser().await?;
+    sign_up(&kim, &confab, "kim").await?;
+    let mut tabs = Vec::new();
+    let first = driver.browser().await?;
+    sign_up(&first, &confab, "leo").await?;
+    tabs.push(first);
+    for _ in 0..2 {
+        let tab = driver.browser().await?;
+        sign_in(&tab, &confab, "leo").await?;
+        tabs.push(tab);
+    }
+    let leo_count = || async {
+        Ok::<_, anyhow::Error>(
+            kim.texts("#members li").await?.iter().filter(|m| m.contains("leo")).count(),
+        )
+    };
+    kim.wait_for_text("#members", "leo").await?;
+    assert_eq!(leo_count().await?, 1);
+    assert_eq!(kim.text(".members .count").await?.as_deref(), Some("2"));
+    for tab in tabs.drain(1..) {
+        tab.close().await?;
+    }
+    assert_eq!(leo_count().await?, 1, "leo still has a tab open");
+    tabs.pop().expect("one tab left").close().await?;
+    eventually("leo to leave", || async { Ok((leo_count().await? == 0).then_some(())) }).await?;
+    kim.close().await
 }
 
 #[tokio::test]
@@ -84,16 +232,15 @@ async fn the_page_fits_a_phone() -> Result<()> {
     let driver = ChromeDriver::start().await?;
     let phone = driver.browser_sized(390, 800).await?;
     phone.client.goto(&confab.url()).await?;
-    phone.type_into("#name", "dora").await?;
-    phone.click("#join").await?;
+    phone.click("#switch-mode").await?;
+    phone.type_into("#username", "dora").await?;
+    phone.type_into("#password", PASSWORD).await?;
+    phone.click("#submit").await?;
     phone.wait_for_text("#status", "Online").await?;
-    // The member list folds away behind the menu button.
+    // The sidebar folds away behind the menu button.
     assert_eq!(phone.text("#members").await?.as_deref(), Some(""));
-    phone.click(".menu").await?;
-    phone.wait_for_text("#members", "dora").await?;
     say(&phone, "typing from a narrow screen").await?;
-    phone.wait_for_text("#messages .message.mine", "typing from a narrow screen").await?;
-    // No horizontal scrolling.
+    wait_for_message(&phone, "typing from a narrow screen").await?;
     let overflow = phone
         .client
         .execute(
@@ -101,7 +248,10 @@ async fn the_page_fits_a_phone() -> Result<()> {
             vec![],
         )
         .await?;
-    assert_eq!(overflow.as_i64(), Some(0));
+    assert_eq!(overflow.as_i64(), Some(0), "no horizontal scrolling");
     phone.screenshot("phone").await?;
+    phone.click(".menu").await?;
+    phone.wait_for_text("#members", "dora").await?;
+    phone.screenshot("phone-menu").await?;
     phone.close().await
 }

@@ -1,33 +1,43 @@
-//! The root component: asks for a name, then shows the chat.
+//! The root component: the sign-in page until there is a session, then the chat.
 
 use leptos::prelude::*;
-use shared::chat::LOBBY;
+use shared::api::SessionToken;
 
-use crate::components::chat::Chat;
-use crate::components::name_prompt::NamePrompt;
+use crate::pages::auth::AuthPage;
+use crate::pages::chat::ChatPage;
 
-/// Where the chosen name is remembered between visits.
-const NAME_KEY: &str = "confab.name";
+/// Where the session is remembered between visits.
+const SESSION_KEY: &str = "confab.session";
 
 fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }
 
+fn remembered() -> Option<SessionToken> {
+    let text = storage()?.get_item(SESSION_KEY).ok().flatten()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
-    let remembered = storage().and_then(|storage| storage.get_item(NAME_KEY).ok().flatten());
-    let (name, set_name) = signal(None::<String>);
-    let choose = move |chosen: String| {
-        if let Some(storage) = storage() {
-            let _ = storage.set_item(NAME_KEY, &chosen);
+    let (session, set_session) = signal(remembered());
+    let signed_in = move |token: SessionToken| {
+        if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(&token)) {
+            let _ = storage.set_item(SESSION_KEY, &text);
         }
-        set_name.set(Some(chosen));
+        set_session.set(Some(token));
+    };
+    let signed_out = move || {
+        if let Some(storage) = storage() {
+            let _ = storage.remove_item(SESSION_KEY);
+        }
+        set_session.set(None);
     };
     view! {
-        {move || match name.get() {
-            None => view! { <NamePrompt initial=remembered.clone().unwrap_or_default() on_choose=choose /> }.into_any(),
-            Some(me) => view! { <Chat me=me room=LOBBY.to_owned() /> }.into_any(),
+        {move || match session.get() {
+            None => view! { <AuthPage on_signed_in=signed_in /> }.into_any(),
+            Some(token) => view! { <ChatPage session=token on_signed_out=signed_out /> }.into_any(),
         }}
     }
 }

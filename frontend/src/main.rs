@@ -1,13 +1,16 @@
 //! The Confab browser client, a Leptos app rendered in the browser.
 //!
-//! - [`app`]: the root component: the name prompt, then the chat.
+//! - [`app`]: the root: the sign-in page, or the chat once signed in.
 //! - [`model`]: the page's state as signals, and how server events change it.
 //! - [`stomp_client`]: the STOMP connection that heals itself, speaking `shared` frames.
-//! - [`components`]: the parts of the page.
+//! - [`api`]: the HTTP API calls.
+//! - [`pages`] and [`components`]: what is on screen.
 
+mod api;
 mod app;
 mod components;
 mod model;
+mod pages;
 mod stomp_client;
 
 fn main() {

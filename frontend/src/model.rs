@@ -1,9 +1,19 @@
 //! The page's state, as signals, and the rules that fold server events into it.
 //!
-//! Components read these signals; only [`ChatState::apply`] and the connection write them.
+//! Components read these signals; the connection ([`crate::stomp_client`]) and the API
+//! calls write them through the methods here, so each rule lives in one place: where a
+//! message goes, when a pending message is confirmed, what counts as unread.
+
+use std::collections::HashMap;
 
 use leptos::prelude::*;
-use shared::chat::{ChatMessage, Millis, RoomEvent};
+use shared::api::{DmSummary, RoomSummary, SessionToken};
+use shared::chat::{ChatMessage, DirectMessage, Millis, Notice, RoomEvent};
+
+/// How long a message may wait for its receipt before it shows as failed.
+pub const RECEIPT_TIMEOUT_MS: f64 = 10_000.0;
+/// How long "… is typing" stays up after the last typing event.
+pub const TYPING_SHOWN_MS: f64 = 4_000.0;
 
 /// The state of the connection to the server, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,107 +31,495 @@ pub enum Status {
     },
 }
 
-/// One line of the conversation.
+/// A conversation the page can show.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Conv {
+    /// A room, by name.
+    Room(String),
+    /// Direct messages with a user.
+    Dm(String),
+}
+
+impl Conv {
+    /// The header text: `# room` or `@ user`.
+    pub fn title(&self) -> String {
+        match self {
+            Conv::Room(name) => format!("# {name}"),
+            Conv::Dm(peer) => format!("@ {peer}"),
+        }
+    }
+
+    /// The STOMP subscription id of a room.
+    pub fn subscription_id(room: &str) -> String {
+        format!("room.{room}")
+    }
+}
+
+/// One line of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// A chat message.
+pub enum Line {
+    /// A stored message.
     Message {
-        /// A key for the list, unique within the page.
-        key: u64,
-        /// The message as the server stamped it.
-        message: ChatMessage,
+        /// Its id in the room or inbox.
+        seq: u64,
+        /// Who sent it.
+        sender: String,
+        /// What was said.
+        text: String,
+        /// When the server accepted it.
+        sent_at: Millis,
         /// Sent by this page's user.
         mine: bool,
+        /// The local calendar day, for separators.
+        day: i64,
+        /// The first message of its day in the loaded history.
+        first_of_day: bool,
     },
-    /// A notice: someone came or went, the connection came back.
+    /// Someone came or went; the connection came back.
     Notice {
-        /// A key for the list, unique within the page.
-        key: u64,
+        /// Unique within the page.
+        id: u64,
         /// What to show.
         text: String,
-        /// When it happened.
-        at: Millis,
     },
 }
 
-impl Entry {
-    /// The entry's key for keyed lists.
-    pub fn key(&self) -> u64 {
+impl Line {
+    /// A key for keyed lists that changes whenever the line's look does.
+    pub fn key(&self) -> String {
         match self {
-            Entry::Message { key, .. } | Entry::Notice { key, .. } => *key,
+            Line::Message { seq, first_of_day, .. } => {
+                format!("m{seq}{}", if *first_of_day { "d" } else { "" })
+            }
+            Line::Notice { id, .. } => format!("n{id}"),
+        }
+    }
+
+    fn seq(&self) -> Option<u64> {
+        match self {
+            Line::Message { seq, .. } => Some(*seq),
+            Line::Notice { .. } => None,
         }
     }
 }
 
-/// Everything the page shows, as cheap `Copy` handles on signals.
+/// A message sent but not yet confirmed by a RECEIPT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The idempotency key: a resend with it is stored once.
+    pub key: String,
+    /// The text.
+    pub text: String,
+    /// Where it stands.
+    pub state: PendingState,
+}
+
+/// Where a pending message stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PendingState {
+    /// Waiting for the connection; sent when it is back.
+    Queued,
+    /// Sent at this time, waiting for the receipt.
+    Sending(f64),
+    /// No receipt came in time, or the server refused it.
+    Failed,
+}
+
+/// One conversation's state; every field a signal, so the struct is `Copy`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvState {
+    /// Stored messages and notices, oldest first.
+    pub lines: RwSignal<Vec<Line>>,
+    /// Sent messages awaiting their receipt.
+    pub pending: RwSignal<Vec<Pending>>,
+    /// Who is here (rooms only).
+    pub members: RwSignal<Vec<String>>,
+    /// Who is typing, with when the indicator expires.
+    pub typing: RwSignal<Vec<(String, f64)>>,
+    /// Older history exists on the server.
+    pub more: RwSignal<bool>,
+    /// The first history page has been loaded.
+    pub loaded: RwSignal<bool>,
+    /// The highest id received: where a resume starts.
+    pub last_seq: RwSignal<u64>,
+    /// Messages not yet seen.
+    pub unread: RwSignal<u64>,
+    /// The highest id reported as read.
+    pub read_seq: RwSignal<u64>,
+}
+
+impl ConvState {
+    fn new() -> ConvState {
+        ConvState {
+            lines: RwSignal::new(Vec::new()),
+            pending: RwSignal::new(Vec::new()),
+            members: RwSignal::new(Vec::new()),
+            typing: RwSignal::new(Vec::new()),
+            more: RwSignal::new(false),
+            loaded: RwSignal::new(false),
+            last_seq: RwSignal::new(0),
+            unread: RwSignal::new(0),
+            read_seq: RwSignal::new(0),
+        }
+    }
+
+    /// The id of the oldest loaded message.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.lines.with_untracked(|lines| lines.iter().find_map(Line::seq))
+    }
+}
+
+/// The local calendar day of a server time.
+pub fn local_day(millis: Millis) -> i64 {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis as f64));
+    let offset_ms = date.get_timezone_offset() * 60_000.0;
+    ((millis as f64 - offset_ms) / 86_400_000.0).floor() as i64
+}
+
+/// Marks the first message of each day.
+fn relabel_days(lines: &mut [Line]) {
+    let mut previous_day = None;
+    for line in lines {
+        if let Line::Message { day, first_of_day, .. } = line {
+            *first_of_day = previous_day != Some(*day);
+            previous_day = Some(*day);
+        }
+    }
+}
+
+/// Everything the page shows; a cheap `Copy` handle.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatState {
-    /// The signed-in user.
-    pub me: RwSignal<String>,
-    /// The current room.
-    pub room: RwSignal<String>,
+    /// Who is signed in, and the token.
+    pub session: StoredValue<SessionToken>,
     /// The connection.
     pub status: RwSignal<Status>,
-    /// The conversation, oldest first.
-    pub entries: RwSignal<Vec<Entry>>,
-    /// Who is in the room, sorted.
-    pub members: RwSignal<Vec<String>>,
-    /// The last error the server reported, shown until dismissed.
+    /// Every room on the server, `joined` marking the user's.
+    pub rooms: RwSignal<Vec<RoomSummary>>,
+    /// People the user has direct messages with, most recent first.
+    pub dm_peers: RwSignal<Vec<String>>,
+    /// What is on screen.
+    pub active: RwSignal<Conv>,
+    /// The last error to show, until dismissed.
     pub error: RwSignal<Option<String>>,
-    next_key: RwSignal<u64>,
+    /// The highest inbox id received: where the DM resume starts.
+    pub inbox_seq: RwSignal<u64>,
+    conversations: StoredValue<HashMap<Conv, ConvState>>,
+    next_id: StoredValue<u64>,
+    /// The page's reactive owner. Conversations are created on first use, often inside a
+    /// view's closure; their signals must belong to the page, not to that closure, or they
+    /// would be disposed when it re-runs.
+    owner: StoredValue<Option<Owner>>,
 }
 
 impl ChatState {
-    /// Empty state for `me` in `room`.
-    pub fn new(me: String, room: String) -> ChatState {
+    /// State for a signed-in user, showing `active`.
+    pub fn new(session: SessionToken, active: Conv) -> ChatState {
         ChatState {
-            me: RwSignal::new(me),
-            room: RwSignal::new(room),
+            session: StoredValue::new(session),
             status: RwSignal::new(Status::Connecting),
-            entries: RwSignal::new(Vec::new()),
-            members: RwSignal::new(Vec::new()),
+            rooms: RwSignal::new(Vec::new()),
+            dm_peers: RwSignal::new(Vec::new()),
+            active: RwSignal::new(active),
             error: RwSignal::new(None),
-            next_key: RwSignal::new(0),
+            inbox_seq: RwSignal::new(0),
+            conversations: StoredValue::new(HashMap::new()),
+            next_id: StoredValue::new(0),
+            owner: StoredValue::new(Owner::current()),
         }
     }
 
-    fn key(&self) -> u64 {
-        let key = self.next_key.get_untracked();
-        self.next_key.set(key + 1);
-        key
+    /// The signed-in user.
+    pub fn me(&self) -> String {
+        self.session.with_value(|session| session.username.clone())
     }
 
-    fn notice(&self, text: String, at: Millis) {
-        let key = self.key();
-        self.entries.update(|entries| entries.push(Entry::Notice { key, text, at }));
+    /// The session token.
+    pub fn token(&self) -> String {
+        self.session.with_value(|session| session.token.clone())
     }
 
-    /// Folds one event of the current room into the state.
-    pub fn apply(&self, event: RoomEvent) {
-        match event {
-            RoomEvent::Message(message) => {
-                let key = self.key();
-                let mine = message.sender == self.me.get_untracked();
-                self.entries.update(|entries| entries.push(Entry::Message { key, message, mine }));
+    /// A conversation's state, created empty on first use.
+    pub fn conv(&self, conv: &Conv) -> ConvState {
+        if let Some(state) = self.conversations.with_value(|all| all.get(conv).copied()) {
+            return state;
+        }
+        let state = match self.owner.get_value() {
+            Some(owner) => owner.with(ConvState::new),
+            None => ConvState::new(),
+        };
+        self.conversations.update_value(|all| {
+            all.insert(conv.clone(), state);
+        });
+        state
+    }
+
+    /// Every conversation with its state.
+    pub fn conversations(&self) -> Vec<(Conv, ConvState)> {
+        self.conversations
+            .with_value(|all| all.iter().map(|(conv, state)| (conv.clone(), *state)).collect())
+    }
+
+    /// The rooms the user has joined.
+    pub fn joined_rooms(&self) -> Vec<String> {
+        self.rooms.with_untracked(|rooms| {
+            rooms.iter().filter(|room| room.joined).map(|room| room.name.clone()).collect()
+        })
+    }
+
+    fn next_id(&self) -> u64 {
+        let id = self.next_id.get_value();
+        self.next_id.set_value(id + 1);
+        id
+    }
+
+    /// Takes in the room list from the API: unread counts, and where to resume rooms that
+    /// have no history loaded yet.
+    pub fn set_rooms(&self, rooms: Vec<RoomSummary>) {
+        for room in rooms.iter().filter(|room| room.joined) {
+            let state = self.conv(&Conv::Room(room.name.clone()));
+            if state.last_seq.get_untracked() == 0 {
+                state.last_seq.set(room.last_seq);
+                state.unread.set(room.unread);
             }
-            RoomEvent::Joined { user, at } => {
-                self.members.update(|members| {
+        }
+        self.rooms.set(rooms);
+    }
+
+    /// Takes in the conversation list from the API.
+    pub fn set_dms(&self, dms: Vec<DmSummary>) {
+        let newest = dms.iter().map(|dm| dm.last_seq).max().unwrap_or(0);
+        if newest > self.inbox_seq.get_untracked() {
+            self.inbox_seq.set(newest);
+        }
+        for dm in &dms {
+            self.conv(&Conv::Dm(dm.peer.clone())).unread.set(dm.unread);
+        }
+        self.dm_peers.set(dms.into_iter().map(|dm| dm.peer).collect());
+    }
+
+    /// Puts a page of older history in front of what is loaded.
+    pub fn prepend(&self, conv: &Conv, messages: Vec<(u64, String, String, Millis)>, more: bool) {
+        let me = self.me();
+        let state = self.conv(conv);
+        let oldest = state.oldest_seq();
+        let older: Vec<Line> = messages
+            .into_iter()
+            .filter(|(seq, ..)| oldest.is_none_or(|oldest| *seq < oldest))
+            .map(|(seq, sender, text, sent_at)| Line::Message {
+                seq,
+                mine: sender == me,
+                sender,
+                text,
+                sent_at,
+                day: local_day(sent_at),
+                first_of_day: false,
+            })
+            .collect();
+        let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
+        state.lines.update(|lines| {
+            let mut merged = older;
+            merged.append(lines);
+            relabel_days(&mut merged);
+            *lines = merged;
+        });
+        if newest > state.last_seq.get_untracked() {
+            state.last_seq.set(newest);
+        }
+        state.more.set(more);
+        state.loaded.set(true);
+    }
+
+    /// Adds a stored message at the end, unless it is already there. Returns whether it
+    /// was new.
+    fn append(&self, conv: &Conv, seq: u64, sender: String, text: String, sent_at: Millis) -> bool {
+        let state = self.conv(conv);
+        // Live messages arrive in id order from the resume point on; anything at or below
+        // the highest id seen is a copy.
+        if seq <= state.last_seq.get_untracked() {
+            return false;
+        }
+        let mine = sender == self.me();
+        if mine {
+            // Our own message came back: its pending copy is done.
+            state.pending.update(|pending| {
+                if let Some(index) =
+                    pending.iter().position(|p| p.text == text && p.state != PendingState::Queued)
+                {
+                    pending.remove(index);
+                }
+            });
+        }
+        state.lines.update(|lines| {
+            let day = local_day(sent_at);
+            let previous_day = lines.iter().rev().find_map(|line| match line {
+                Line::Message { day, .. } => Some(*day),
+                Line::Notice { .. } => None,
+            });
+            let first_of_day = previous_day != Some(day);
+            lines.push(Line::Message {
+                seq,
+                sender: sender.clone(),
+                text,
+                sent_at,
+                mine,
+                day,
+                first_of_day,
+            });
+        });
+        state.last_seq.set(seq.max(state.last_seq.get_untracked()));
+        state.typing.update(|typing| typing.retain(|(user, _)| *user != sender));
+        if !mine && self.active.get_untracked() != *conv {
+            state.unread.update(|unread| *unread += 1);
+        }
+        true
+    }
+
+    fn notice(&self, conv: &Conv, text: String) {
+        let id = self.next_id();
+        self.conv(conv).lines.update(|lines| lines.push(Line::Notice { id, text }));
+    }
+
+    /// Folds one event of a room into the state.
+    pub fn apply_room(&self, room: &str, event: RoomEvent) {
+        let conv = Conv::Room(room.to_owned());
+        let state = self.conv(&conv);
+        match event {
+            RoomEvent::Message(ChatMessage { seq, sender, text, sent_at, .. }) => {
+                self.append(&conv, seq, sender, text, sent_at);
+            }
+            RoomEvent::Joined { user, .. } => {
+                state.members.update(|members| {
                     if let Err(position) = members.binary_search(&user) {
                         members.insert(position, user.clone());
                     }
                 });
-                self.notice(format!("{user} joined"), at);
+                self.notice(&conv, format!("{user} joined"));
             }
-            RoomEvent::Left { user, at } => {
-                self.members.update(|members| members.retain(|member| *member != user));
-                self.notice(format!("{user} left"), at);
+            RoomEvent::Left { user, .. } => {
+                state.members.update(|members| members.retain(|member| *member != user));
+                state.typing.update(|typing| typing.retain(|(name, _)| *name != user));
+                self.notice(&conv, format!("{user} left"));
             }
-            RoomEvent::Presence { users } => self.members.set(users),
+            RoomEvent::Presence { users } => state.members.set(users),
+            RoomEvent::Typing { user } => {
+                if user != self.me() {
+                    let until = js_sys::Date::now() + TYPING_SHOWN_MS;
+                    state.typing.update(|typing| {
+                        typing.retain(|(name, _)| *name != user);
+                        typing.push((user, until));
+                    });
+                }
+            }
         }
+    }
+
+    /// Folds one direct message into the state.
+    pub fn apply_dm(&self, message: DirectMessage) {
+        let me = self.me();
+        let peer = message.peer(&me).to_owned();
+        if message.seq > self.inbox_seq.get_untracked() {
+            self.inbox_seq.set(message.seq);
+        }
+        self.dm_peers.update(|peers| {
+            peers.retain(|known| *known != peer);
+            peers.insert(0, peer.clone());
+        });
+        let conv = Conv::Dm(peer);
+        self.append(&conv, message.seq, message.from, message.text, message.sent_at);
+    }
+
+    /// Shows a notice meant for this user.
+    pub fn apply_notice(&self, notice: Notice) {
+        match notice {
+            Notice::UserOffline { user } => {
+                self.notice(
+                    &Conv::Dm(user.clone()),
+                    format!("{user} is offline and will see this when back"),
+                );
+            }
+            Notice::NoSuchUser { user } => {
+                let state = self.conv(&Conv::Dm(user.clone()));
+                state.pending.update(|pending| {
+                    pending.iter_mut().for_each(|p| p.state = PendingState::Failed)
+                });
+                self.error.set(Some(format!("There is no user named {user}")));
+            }
+        }
+    }
+
+    /// Queues a new message; the connection sends it.
+    pub fn queue(&self, conv: &Conv, text: String) -> Pending {
+        let pending = Pending { key: new_key(), text, state: PendingState::Queued };
+        self.conv(conv).pending.update(|all| all.push(pending.clone()));
+        pending
+    }
+
+    /// Notes that a pending message went out.
+    pub fn mark_sent(&self, conv: &Conv, key: &str) {
+        let now = js_sys::Date::now();
+        self.conv(conv).pending.update(|all| {
+            if let Some(pending) = all.iter_mut().find(|p| p.key == key) {
+                pending.state = PendingState::Sending(now);
+            }
+        });
+    }
+
+    /// A RECEIPT came for the message with this key: it is stored.
+    pub fn confirm(&self, key: &str) {
+        for (_, state) in self.conversations() {
+            state.pending.update(|all| all.retain(|p| p.key != key));
+        }
+    }
+
+    /// Marks messages that waited too long for their receipt as failed, and clears stale
+    /// typing indicators.
+    pub fn expire(&self, now: f64) {
+        for (_, state) in self.conversations() {
+            let overdue = state.pending.with_untracked(|all| {
+                all.iter().any(|p| matches!(p.state, PendingState::Sending(at) if now - at > RECEIPT_TIMEOUT_MS))
+            });
+            if overdue {
+                state.pending.update(|all| {
+                    for pending in all.iter_mut() {
+                        if matches!(pending.state, PendingState::Sending(at) if now - at > RECEIPT_TIMEOUT_MS) {
+                            pending.state = PendingState::Failed;
+                        }
+                    }
+                });
+            }
+            if state.typing.with_untracked(|typing| typing.iter().any(|(_, until)| *until < now)) {
+                state.typing.update(|typing| typing.retain(|(_, until)| *until >= now));
+            }
+        }
+    }
+
+    /// Every message waiting for the connection, or sent on a connection that is gone.
+    pub fn unconfirmed(&self) -> Vec<(Conv, Pending)> {
+        let mut all = Vec::new();
+        for (conv, state) in self.conversations() {
+            state.pending.update(|pending| {
+                for item in pending.iter_mut().filter(|p| p.state != PendingState::Failed) {
+                    item.state = PendingState::Queued;
+                    all.push((conv.clone(), item.clone()));
+                }
+            });
+        }
+        all
     }
 
     /// Notes that the connection came back after a drop.
     pub fn reconnected(&self) {
-        self.notice("Reconnected".to_owned(), js_sys::Date::now() as Millis);
+        let conv = self.active.get_untracked();
+        self.notice(&conv, "Reconnected".to_owned());
     }
+}
+
+/// A fresh idempotency key.
+fn new_key() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(crypto) = window().crypto() {
+        let _ = crypto.get_random_values_with_u8_array(&mut bytes);
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -1,6 +1,10 @@
 //! The page's STOMP connection: opens a WebSocket to `/ws`, speaks `shared` frames over it,
 //! and reconnects with backoff whenever it drops.
 //!
+//! On every (re)connect it subscribes to the user's queues and joined rooms, each resumed
+//! with `since` from the last id the page holds, then resends every unconfirmed message
+//! with its idempotency key: nothing is lost, nothing is doubled.
+//!
 //! Every frame is built as a typed [`ClientFrame`] and encoded by `shared`; every byte
 //! received goes through `shared`'s [`Decoder`]. No STOMP text is written by hand here.
 
@@ -11,32 +15,48 @@ use futures::{SinkExt, select};
 use gloo_net::websocket::{Message, futures::WebSocket};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use leptos::prelude::*;
-use shared::chat::{ClientEvent, Destination, RoomEvent};
+use shared::chat::{
+    ClientEvent, Destination, DirectMessage, IDEMPOTENCY_HEADER, Notice, RoomEvent, SINCE_HEADER,
+    USER_DM, USER_NOTICES,
+};
 use shared::stomp::{
     ClientFrame, Decoder, Headers, HeartBeat, Limits, ServerFrame, Version, encode_to_bytes,
 };
 
-use crate::model::{ChatState, Status};
+use crate::model::{ChatState, Conv, Status};
 
 /// Heart-beat interval asked of the server and promised to it, in ms.
 const HEART_BEAT_MS: u32 = 10_000;
-/// How often the connection checks its heart-beats.
-const TICK_MS: u32 = 2_000;
+/// How often the connection checks heart-beats and overdue receipts.
+const TICK_MS: u32 = 1_000;
 /// Silence from the server, in ms, after which the connection is presumed dead.
 const SERVER_SILENCE_MS: f64 = 2.5 * HEART_BEAT_MS as f64;
 /// Reconnect delays, in seconds; the last one repeats.
 const BACKOFF_SECS: [u32; 6] = [1, 2, 4, 8, 15, 30];
+/// The subscription ids of the user's queues.
+const DM_SUBSCRIPTION: &str = "dm";
+const NOTICES_SUBSCRIPTION: &str = "notices";
+/// The ERROR message the server sends for a bad or revoked token.
+const AUTHENTICATION_FAILED: &str = "authentication failed";
 
 /// What the page asks the connection to do.
 #[derive(Debug, Clone)]
 pub enum Request {
-    /// Say something in a room.
-    Say {
-        /// The room.
-        room: String,
-        /// The text, already validated.
+    /// Send the pending message with this key in this conversation.
+    Send {
+        /// Where.
+        conv: Conv,
+        /// The idempotency key.
+        key: String,
+        /// The text.
         text: String,
     },
+    /// Tell a room that the user is typing.
+    Typing(String),
+    /// Start receiving a room, resuming after the last id the page holds.
+    Subscribe(String),
+    /// Stop receiving a room.
+    Unsubscribe(String),
 }
 
 /// A handle for sending requests to the connection; cheap to clone.
@@ -46,26 +66,42 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Starts connecting as `login`, subscribed to the state's room, and keeps the
-    /// connection up for the life of the page.
-    pub fn start(login: String, state: ChatState) -> Connection {
+    /// Starts connecting and keeps the connection up for the life of the page.
+    /// `on_signed_out` runs if the server no longer accepts the token.
+    /// `ready` completes once the page holds the resume points (room list, inbox).
+    pub fn start(
+        state: ChatState,
+        on_signed_out: impl Fn() + 'static,
+        ready: impl Future<Output = ()> + 'static,
+    ) -> Connection {
         let (requests, incoming) = unbounded();
-        leptos::task::spawn_local(keep_connected(login, state, incoming));
+        leptos::task::spawn_local(async move {
+            ready.await;
+            keep_connected(state, incoming, on_signed_out).await;
+        });
         Connection { requests }
     }
 
-    /// Queues a request; returns `false` if the connection task is gone.
-    pub fn request(&self, request: Request) -> bool {
-        self.requests.unbounded_send(request).is_ok()
+    /// Queues a request; it is dropped only if the page is closing.
+    pub fn request(&self, request: Request) {
+        let _ = self.requests.unbounded_send(request);
     }
 }
 
-async fn keep_connected(login: String, state: ChatState, mut requests: UnboundedReceiver<Request>) {
+async fn keep_connected(
+    state: ChatState,
+    mut requests: UnboundedReceiver<Request>,
+    on_signed_out: impl Fn(),
+) {
     let mut failures = 0usize;
     let mut was_online = false;
     loop {
         state.status.set(Status::Connecting);
-        let end = run_session(&login, state, &mut requests, was_online).await;
+        let end = run_session(state, &mut requests, was_online).await;
+        if end.signed_out {
+            on_signed_out();
+            return;
+        }
         if end.was_online {
             failures = 0;
             was_online = true;
@@ -75,7 +111,21 @@ async fn keep_connected(login: String, state: ChatState, mut requests: Unbounded
         // Spread reconnects so that a restarted server is not hit by every tab at once.
         let jitter_ms = (js_sys::Math::random() * 500.0) as u32;
         state.status.set(Status::Offline { reason: end.reason, retry_in_secs: delay });
-        TimeoutFuture::new(delay * 1000 + jitter_ms).await;
+        // Requests made while offline are not lost: messages stay pending in the model
+        // and are resent on reconnect; subscriptions are rebuilt from the room list.
+        let pause = TimeoutFuture::new(delay * 1000 + jitter_ms);
+        drain_while(&mut requests, pause).await;
+    }
+}
+
+/// Waits for `pause`, discarding requests meanwhile (the model keeps what matters).
+async fn drain_while(requests: &mut UnboundedReceiver<Request>, pause: TimeoutFuture) {
+    let mut pause = futures::FutureExt::fuse(pause);
+    loop {
+        select! {
+            () = pause => return,
+            request = requests.next() => if request.is_none() { return },
+        }
     }
 }
 
@@ -83,13 +133,7 @@ async fn keep_connected(login: String, state: ChatState, mut requests: Unbounded
 struct SessionEnd {
     reason: String,
     was_online: bool,
-}
-
-/// Where the session is.
-#[derive(PartialEq)]
-enum Phase {
-    AwaitingConnected,
-    Online,
+    signed_out: bool,
 }
 
 /// The browser origin's `/ws` endpoint, `wss:` under `https:`.
@@ -100,14 +144,41 @@ fn ws_url() -> String {
     format!("{scheme}://{host}/ws")
 }
 
+fn subscribe_frame(destination: String, id: String, since: u64) -> ClientFrame {
+    let mut headers = Headers::new();
+    headers.push(SINCE_HEADER, since.to_string());
+    ClientFrame::Subscribe { destination, id, ack: Default::default(), receipt: None, headers }
+}
+
+fn room_subscription(state: ChatState, room: &str) -> ClientFrame {
+    let since = state.conv(&Conv::Room(room.to_owned())).last_seq.get_untracked();
+    subscribe_frame(Destination::room(room), Conv::subscription_id(room), since)
+}
+
+fn send_frame(conv: &Conv, key: String, text: String) -> ClientFrame {
+    let destination = match conv {
+        Conv::Room(room) => Destination::app_room(room),
+        Conv::Dm(peer) => Destination::app_dm(peer),
+    };
+    let mut headers: Headers = [("content-type", "application/json")].into_iter().collect();
+    headers.push(IDEMPOTENCY_HEADER, key.clone());
+    ClientFrame::Send {
+        destination,
+        transaction: None,
+        receipt: Some(format!("send:{key}")),
+        headers,
+        body: Bytes::from(serde_json::to_vec(&ClientEvent::Message { text }).unwrap_or_default()),
+    }
+}
+
 /// One WebSocket connection, from open to close.
 async fn run_session(
-    login: &str,
     state: ChatState,
     requests: &mut UnboundedReceiver<Request>,
     reconnecting: bool,
 ) -> SessionEnd {
-    let ended = |reason: String, was_online: bool| SessionEnd { reason, was_online };
+    let ended =
+        |reason: String, was_online: bool| SessionEnd { reason, was_online, signed_out: false };
     let protocols = [Version::V1_2, Version::V1_1, Version::V1_0].map(Version::subprotocol);
     let socket = match WebSocket::open_with_protocols(&ws_url(), &protocols) {
         Ok(socket) => socket,
@@ -119,8 +190,8 @@ async fn run_session(
         stomp_command: false,
         accept_version: Some("1.1,1.2".to_owned()),
         host: window().location().hostname().ok(),
-        login: Some(login.to_owned()),
-        passcode: None,
+        login: Some(state.me()),
+        passcode: Some(state.token()),
         heart_beat: HeartBeat { can_send_ms: HEART_BEAT_MS, want_receive_ms: HEART_BEAT_MS },
         headers: Headers::new(),
     };
@@ -130,11 +201,11 @@ async fn run_session(
 
     let mut decoder = Decoder::new(Limits { max_frame_bytes: 1 << 20, ..Limits::default() });
     let mut buf = BytesMut::new();
-    let mut phase = Phase::AwaitingConnected;
+    let mut online = false;
+    let mut signed_out = false;
     let mut ticks = IntervalStream::new(TICK_MS).fuse();
     let mut last_received = js_sys::Date::now();
     let mut last_sent = js_sys::Date::now();
-    let room = state.room.get_untracked();
 
     let reason = 'session: loop {
         select! {
@@ -156,50 +227,69 @@ async fn run_session(
                     match ServerFrame::try_from(frame) {
                         Ok(ServerFrame::Connected { version, .. }) => {
                             decoder.set_version(version);
-                            let subscribe = ClientFrame::Subscribe {
-                                destination: Destination::room(&room),
-                                id: format!("room.{room}"),
-                                ack: Default::default(),
-                                receipt: None,
-                                headers: Headers::new(),
-                            };
-                            if let Err(reason) = write(&mut sink, subscribe).await {
-                                break 'session reason;
+                            let mut frames = vec![
+                                subscribe_frame(USER_NOTICES.to_owned(), NOTICES_SUBSCRIPTION.to_owned(), 0),
+                                subscribe_frame(USER_DM.to_owned(), DM_SUBSCRIPTION.to_owned(), state.inbox_seq.get_untracked()),
+                            ];
+                            frames.extend(state.joined_rooms().iter().map(|room| room_subscription(state, room)));
+                            for (conv, pending) in state.unconfirmed() {
+                                state.mark_sent(&conv, &pending.key);
+                                frames.push(send_frame(&conv, pending.key, pending.text));
+                            }
+                            for frame in frames {
+                                if let Err(reason) = write(&mut sink, frame).await {
+                                    break 'session reason;
+                                }
                             }
                             last_sent = js_sys::Date::now();
-                            phase = Phase::Online;
+                            online = true;
                             state.status.set(Status::Online);
                             if reconnecting {
                                 state.reconnected();
                             }
                         }
-                        Ok(ServerFrame::Message { body, .. }) => match serde_json::from_slice::<RoomEvent>(&body) {
-                            Ok(event) => state.apply(event),
-                            Err(error) => leptos::logging::warn!("ignoring an unreadable event: {error}"),
-                        },
+                        Ok(ServerFrame::Message { subscription, body, .. }) => deliver(state, &subscription, &body),
+                        Ok(ServerFrame::Receipt { receipt_id, .. }) => {
+                            if let Some(key) = receipt_id.strip_prefix("send:") {
+                                state.confirm(key);
+                            }
+                        }
                         Ok(ServerFrame::Error { message, .. }) => {
                             let message = message.unwrap_or_else(|| "unknown error".to_owned());
-                            state.error.set(Some(message.clone()));
+                            if message == AUTHENTICATION_FAILED {
+                                signed_out = true;
+                            } else {
+                                state.error.set(Some(format!("The server closed the connection: {message}")));
+                            }
                             break 'session format!("server error: {message}");
                         }
-                        Ok(ServerFrame::Receipt { .. }) => {}
                         Err(error) => break 'session format!("bad frame from server: {error}"),
                     }
                 }
             }
             request = requests.next() => {
                 let Some(request) = request else { break 'session "page closed".to_owned() };
-                if phase != Phase::Online {
-                    state.error.set(Some("Not connected: the message was not sent".to_owned()));
+                if !online {
+                    // Sent after CONNECTED, from the model's state.
                     continue;
                 }
                 let frame = match request {
-                    Request::Say { room, text } => ClientFrame::Send {
+                    Request::Send { conv, key, text } => {
+                        state.mark_sent(&conv, &key);
+                        send_frame(&conv, key, text)
+                    }
+                    Request::Typing(room) => ClientFrame::Send {
                         destination: Destination::app_room(&room),
                         transaction: None,
                         receipt: None,
                         headers: [("content-type", "application/json")].into_iter().collect(),
-                        body: Bytes::from(serde_json::to_vec(&ClientEvent::Message { text }).unwrap_or_default()),
+                        body: Bytes::from(serde_json::to_vec(&ClientEvent::Typing).unwrap_or_default()),
+                    },
+                    Request::Subscribe(room) => room_subscription(state, &room),
+                    Request::Unsubscribe(room) => ClientFrame::Unsubscribe {
+                        id: Conv::subscription_id(&room),
+                        receipt: None,
+                        headers: Headers::new(),
                     },
                 };
                 if let Err(reason) = write(&mut sink, frame).await {
@@ -209,11 +299,12 @@ async fn run_session(
             }
             _ = ticks.next() => {
                 let now = js_sys::Date::now();
+                state.expire(now);
                 if now - last_received > SERVER_SILENCE_MS {
                     break 'session "the server stopped responding".to_owned();
                 }
                 // "if the sender has no real STOMP frame to send, it MUST send an end-of-line"
-                if phase == Phase::Online && now - last_sent > f64::from(HEART_BEAT_MS) / 2.0 {
+                if online && now - last_sent > f64::from(HEART_BEAT_MS) / 2.0 {
                     if sink.send(Message::Text("\n".to_owned())).await.is_err() {
                         break 'session "connection lost".to_owned();
                     }
@@ -226,7 +317,23 @@ async fn run_session(
     if let Ok(socket) = sink.reunite(stream.into_inner()) {
         let _ = socket.close(Some(1000), Some("reconnecting"));
     }
-    ended(reason, phase == Phase::Online)
+    SessionEnd { reason, was_online: online, signed_out }
+}
+
+/// Routes a MESSAGE body to the model by the subscription it came on.
+fn deliver(state: ChatState, subscription: &str, body: &[u8]) {
+    let result = if let Some(room) = subscription.strip_prefix("room.") {
+        serde_json::from_slice::<RoomEvent>(body).map(|event| state.apply_room(room, event))
+    } else if subscription == DM_SUBSCRIPTION {
+        serde_json::from_slice::<DirectMessage>(body).map(|message| state.apply_dm(message))
+    } else if subscription == NOTICES_SUBSCRIPTION {
+        serde_json::from_slice::<Notice>(body).map(|notice| state.apply_notice(notice))
+    } else {
+        Ok(())
+    };
+    if let Err(error) = result {
+        leptos::logging::warn!("ignoring an unreadable event on {subscription}: {error}");
+    }
 }
 
 /// Encodes and sends one frame.

@@ -125,20 +125,23 @@ fn migrate(connection: &mut Connection) -> Result<(), EngineError> {
 
 // Accounts.
 
-/// Adds a user; `Conflict` if the name is taken.
+/// Adds a user, a member of the lobby; `Conflict` if the name is taken.
 pub fn create_user(
-    connection: &Connection,
+    connection: &mut Connection,
     name: &str,
     password_hash: &str,
     now: Millis,
 ) -> Result<(), EngineError> {
-    let inserted = connection.execute(
+    let tx = connection.transaction()?;
+    let inserted = tx.execute(
         "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![name, password_hash, now],
     )?;
     if inserted == 0 {
         return Err(EngineError::Conflict(format!("the name {name:?} is taken")));
     }
+    join_room_in(&tx, LOBBY, name)?;
+    tx.commit()?;
     Ok(())
 }
 

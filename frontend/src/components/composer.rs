@@ -1,40 +1,41 @@
-//! The message input: Enter sends, Shift+Enter starts a new line.
+//! The message input: Enter sends, Shift+Enter starts a new line, typing is announced.
 
 use leptos::prelude::*;
-use shared::chat::{MAX_MESSAGE_CHARS, validate_text};
+use shared::chat::MAX_MESSAGE_CHARS;
 
-use crate::model::{ChatState, Status};
-use crate::stomp_client::{Connection, Request};
+use crate::pages::chat::Chat;
 
-/// The input and the send button.
+/// How often, at most, a typing event goes out while the user types.
+const TYPING_EVERY_MS: f64 = 3_000.0;
+
+/// The input and the send button. Messages typed while offline wait and go out on
+/// reconnect.
 #[component]
-pub fn Composer(
-    /// The page state.
-    state: ChatState,
-    /// Where messages go.
-    connection: Connection,
-) -> impl IntoView {
+pub fn Composer() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let state = chat.state;
     let (draft, set_draft) = signal(String::new());
     let (problem, set_problem) = signal(None::<String>);
-    let online = move || state.status.get() == Status::Online;
-    let send = move || {
-        let text = draft.get_untracked();
-        if let Err(reason) = validate_text(&text) {
-            set_problem.set(Some(format!("Not sent: {reason}")));
-            return;
-        }
-        if connection.request(Request::Say { room: state.room.get_untracked(), text }) {
+    let last_typing = StoredValue::new(0.0f64);
+    let send = move || match chat.say(draft.get_untracked()) {
+        Ok(()) => {
             set_draft.set(String::new());
             set_problem.set(None);
         }
+        Err(reason) => set_problem.set(Some(format!("Not sent: {reason}"))),
     };
-    let send_on_enter = {
-        let send = send.clone();
-        move |event: leptos::ev::KeyboardEvent| {
-            if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
-                event.prevent_default();
-                send();
-            }
+    let on_keydown = move |event: leptos::ev::KeyboardEvent| {
+        if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
+            event.prevent_default();
+            send();
+        }
+    };
+    let on_input = move |event: leptos::ev::Event| {
+        set_draft.set(event_target_value(&event));
+        let now = js_sys::Date::now();
+        if now - last_typing.get_value() > TYPING_EVERY_MS {
+            last_typing.set_value(now);
+            chat.typing();
         }
     };
     let remaining =
@@ -47,12 +48,12 @@ pub fn Composer(
             <textarea
                 id="draft"
                 rows="1"
-                placeholder=move || format!("Message #{}", state.room.get())
+                placeholder=move || format!("Message {}", state.active.get().title())
                 prop:value=draft
-                on:input=move |event| set_draft.set(event_target_value(&event))
-                on:keydown=send_on_enter
+                on:input=on_input
+                on:keydown=on_keydown
             ></textarea>
-            <button id="send" type="submit" disabled=move || !online()>"Send"</button>
+            <button id="send" type="submit">"Send"</button>
             <div class="composer-meta">
                 <Show when=move || problem.get().is_some()>
                     <span class="problem" role="alert">{move || problem.get()}</span>

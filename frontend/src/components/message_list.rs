@@ -1,24 +1,34 @@
-//! The conversation: messages with sender and time, and join/leave notices.
+//! One conversation's messages: day separators, sender and time, your own set apart,
+//! pending ones marked "sending" or "failed — retry", and older pages loaded on scroll up
+//! without the view jumping.
 
 use leptos::html::Div;
 use leptos::prelude::*;
 
-use super::{avatar_hue, clock};
-use crate::model::Entry;
+use super::{avatar_hue, clock, day_label, initial};
+use crate::model::{Conv, Line, Pending, PendingState};
+use crate::pages::chat::Chat;
 
 /// Distance from the bottom, in pixels, within which the list follows new messages.
 const STICKY_PX: i32 = 120;
+/// Distance from the top, in pixels, at which the next older page is loaded.
+const LOAD_OLDER_PX: i32 = 200;
 
-/// The scrolling list of entries. It follows new messages unless the reader has scrolled up.
+/// The scrolling list of one conversation.
 #[component]
 pub fn MessageList(
-    /// The conversation, oldest first.
-    entries: RwSignal<Vec<Entry>>,
+    /// Which conversation.
+    conv: Conv,
 ) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let conv_state = chat.state.conv(&conv);
     let scroller = NodeRef::<Div>::new();
     let (follow, set_follow) = signal(true);
+    let (loading, set_loading) = signal(false);
+    // New messages at the bottom: stay at the bottom if the reader was there.
     Effect::new(move |_| {
-        entries.track();
+        conv_state.lines.track();
+        conv_state.pending.track();
         if follow.get_untracked()
             && let Some(element) = scroller.get_untracked()
         {
@@ -26,49 +36,87 @@ pub fn MessageList(
         }
     });
     let on_scroll = move |_| {
-        if let Some(element) = scroller.get_untracked() {
-            let distance = element.scroll_height() - element.scroll_top() - element.client_height();
-            set_follow.set(distance < STICKY_PX);
+        let Some(element) = scroller.get_untracked() else { return };
+        let distance = element.scroll_height() - element.scroll_top() - element.client_height();
+        set_follow.set(distance < STICKY_PX);
+        if element.scroll_top() < LOAD_OLDER_PX
+            && conv_state.more.get_untracked()
+            && !loading.get_untracked()
+        {
+            set_loading.set(true);
+            let before_height = element.scroll_height();
+            let conv = conv.clone();
+            leptos::task::spawn_local(async move {
+                chat.load_older(conv).await;
+                // Keep the message under the reader's eyes where it was.
+                request_animation_frame(move || {
+                    element.set_scroll_top(
+                        element.scroll_top() + element.scroll_height() - before_height,
+                    );
+                    set_loading.set(false);
+                });
+            });
         }
     };
     view! {
         <div class="messages" id="messages" node_ref=scroller on:scroll=on_scroll>
-            <Show when=move || entries.with(Vec::is_empty)>
-                <p class="empty">"No messages yet. Say hello!"</p>
+            <Show when=move || conv_state.more.get()>
+                <p class="history-note">{move || if loading.get() { "Loading older messages…" } else { "Scroll up for older messages" }}</p>
             </Show>
-            <For each=move || entries.get() key=Entry::key let:entry>
-                {render(entry)}
+            <Show when=move || conv_state.loaded.get() && !conv_state.more.get()>
+                <p class="history-note">"This is the beginning of the conversation."</p>
+            </Show>
+            <For each=move || conv_state.lines.get() key=Line::key let:line>
+                {render_line(line)}
+            </For>
+            <For each=move || conv_state.pending.get() key=|p| format!("{}{:?}", p.key, p.state) let:pending>
+                {render_pending(chat, pending)}
             </For>
         </div>
     }
 }
 
-fn render(entry: Entry) -> AnyView {
-    match entry {
-        Entry::Notice { text, at, .. } => view! {
-            <div class="notice"><span>{text}</span><time>{clock(at)}</time></div>
+fn render_line(line: Line) -> AnyView {
+    match line {
+        Line::Notice { text, .. } => view! { <div class="notice"><span>{text}</span></div> }.into_any(),
+        Line::Message { seq, sender, text, sent_at, mine, first_of_day, .. } => view! {
+            {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
+            <article class="message" class:mine=mine data-seq=seq>
+                <span class="avatar" style=format!("--hue: {}", avatar_hue(&sender))>{initial(&sender)}</span>
+                <div class="bubble">
+                    <header>
+                        <span class="sender">{sender.clone()}</span>
+                        <time>{clock(sent_at)}</time>
+                    </header>
+                    <p class="text">{text}</p>
+                </div>
+            </article>
         }
         .into_any(),
-        Entry::Message { message, mine, .. } => {
-            let initial = message
-                .sender
-                .chars()
-                .next()
-                .map(|c| c.to_uppercase().to_string())
-                .unwrap_or_default();
-            view! {
-                <article class="message" class:mine=mine>
-                    <span class="avatar" style=format!("--hue: {}", avatar_hue(&message.sender))>{initial}</span>
-                    <div class="bubble">
-                        <header>
-                            <span class="sender">{message.sender.clone()}</span>
-                            <time>{clock(message.sent_at)}</time>
-                        </header>
-                        <p class="text">{message.text.clone()}</p>
-                    </div>
-                </article>
-            }
-            .into_any()
-        }
     }
+}
+
+fn render_pending(chat: Chat, pending: Pending) -> AnyView {
+    let me = chat.state.me();
+    let Pending { key, text, state } = pending;
+    let failed = state == PendingState::Failed;
+    view! {
+        <article class="message mine pending" class:failed=failed>
+            <span class="avatar" style=format!("--hue: {}", avatar_hue(&me))>{initial(&me)}</span>
+            <div class="bubble">
+                <header>
+                    <span class="sender">{me.clone()}</span>
+                    {if failed {
+                        view! {
+                            <button class="retry" on:click=move |_| chat.retry(key.clone())>"failed — retry"</button>
+                        }.into_any()
+                    } else {
+                        view! { <span class="sending">"sending…"</span> }.into_any()
+                    }}
+                </header>
+                <p class="text">{text}</p>
+            </div>
+        </article>
+    }
+    .into_any()
 }

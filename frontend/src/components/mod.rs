@@ -1,10 +1,9 @@
-//! The parts of the page, one component per file.
+//! The parts of the chat screen, one component per file.
 
-pub mod chat;
 pub mod composer;
-pub mod members;
+pub mod conversation;
 pub mod message_list;
-pub mod name_prompt;
+pub mod sidebar;
 pub mod status;
 
 /// `HH:MM` in the browser's time zone.
@@ -13,7 +12,32 @@ pub fn clock(millis: shared::chat::Millis) -> String {
     format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
 }
 
+/// "Today", "Yesterday", or a date like "Monday 3 March 2025", in the browser's time zone.
+pub fn day_label(millis: shared::chat::Millis) -> String {
+    let today = crate::model::local_day(js_sys::Date::now() as i64);
+    let day = crate::model::local_day(millis);
+    match today - day {
+        0 => "Today".to_owned(),
+        1 => "Yesterday".to_owned(),
+        _ => {
+            let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis as f64));
+            let options = js_sys::Object::new();
+            for (key, value) in
+                [("weekday", "long"), ("day", "numeric"), ("month", "long"), ("year", "numeric")]
+            {
+                let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+            }
+            date.to_locale_date_string("en-GB", &options).into()
+        }
+    }
+}
+
 /// A stable colour for a user's avatar, picked from the name.
 pub fn avatar_hue(name: &str) -> u32 {
     name.bytes().fold(7u32, |hash, byte| hash.wrapping_mul(31).wrapping_add(u32::from(byte))) % 360
+}
+
+/// The first letter of a name, capitalised, for avatars.
+pub fn initial(name: &str) -> String {
+    name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default()
 }

@@ -1,0 +1,127 @@
+//! The HTTP API, from the page: accounts, rooms, history pages, read markers.
+//!
+//! Every call returns the server's JSON error text on failure, ready to show.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::api::{
+    ApiError, Credentials, DmPage, DmSummary, NewRoom, ReadMarker, RoomPage, RoomSummary,
+    SessionToken,
+};
+
+/// A failed call, as a sentence for the page.
+pub type ApiResult<T> = Result<T, String>;
+
+async fn read<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> ApiResult<T> {
+    let response = response.map_err(|error| format!("cannot reach the server: {error}"))?;
+    if response.ok() {
+        response.json().await.map_err(|error| format!("unexpected answer from the server: {error}"))
+    } else {
+        Err(error_text(response).await)
+    }
+}
+
+async fn read_empty(response: Result<Response, gloo_net::Error>) -> ApiResult<()> {
+    let response = response.map_err(|error| format!("cannot reach the server: {error}"))?;
+    if response.ok() { Ok(()) } else { Err(error_text(response).await) }
+}
+
+async fn error_text(response: Response) -> String {
+    match response.json::<ApiError>().await {
+        Ok(error) => error.error,
+        Err(_) => format!("the server answered {}", response.status()),
+    }
+}
+
+fn authorized(builder: RequestBuilder, token: &str) -> RequestBuilder {
+    builder.header("Authorization", &format!("Bearer {token}"))
+}
+
+async fn post_json<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    token: Option<&str>,
+    body: &B,
+) -> ApiResult<T> {
+    let mut builder = Request::post(path);
+    if let Some(token) = token {
+        builder = authorized(builder, token);
+    }
+    let request = builder.json(body).map_err(|error| error.to_string())?;
+    read(request.send().await).await
+}
+
+async fn post_empty<B: Serialize>(path: &str, token: &str, body: Option<&B>) -> ApiResult<()> {
+    let builder = authorized(Request::post(path), token);
+    let response = match body {
+        Some(body) => builder.json(body).map_err(|error| error.to_string())?.send().await,
+        None => builder.send().await,
+    };
+    read_empty(response).await
+}
+
+async fn get<T: DeserializeOwned>(path: &str, token: &str) -> ApiResult<T> {
+    read(authorized(Request::get(path), token).send().await).await
+}
+
+/// Creates an account and signs in.
+pub async fn register(credentials: &Credentials) -> ApiResult<SessionToken> {
+    post_json("/api/register", None, credentials).await
+}
+
+/// Signs in.
+pub async fn login(credentials: &Credentials) -> ApiResult<SessionToken> {
+    post_json("/api/login", None, credentials).await
+}
+
+/// Revokes the token.
+pub async fn logout(token: &str) -> ApiResult<()> {
+    post_empty::<()>("/api/logout", token, None).await
+}
+
+/// Every room, with member and unread counts.
+pub async fn rooms(token: &str) -> ApiResult<Vec<RoomSummary>> {
+    get("/api/rooms", token).await
+}
+
+/// Creates a room (and joins it).
+pub async fn create_room(token: &str, name: &str) -> ApiResult<RoomSummary> {
+    post_json("/api/rooms", Some(token), &NewRoom { name: name.to_owned() }).await
+}
+
+/// Joins a room.
+pub async fn join_room(token: &str, room: &str) -> ApiResult<()> {
+    post_empty::<()>(&format!("/api/rooms/{room}/join"), token, None).await
+}
+
+/// Leaves a room.
+pub async fn leave_room(token: &str, room: &str) -> ApiResult<()> {
+    post_empty::<()>(&format!("/api/rooms/{room}/leave"), token, None).await
+}
+
+/// One page of a room's history before `before`.
+pub async fn room_page(token: &str, room: &str, before: Option<u64>) -> ApiResult<RoomPage> {
+    let query = before.map(|seq| format!("?before={seq}")).unwrap_or_default();
+    get(&format!("/api/rooms/{room}/messages{query}"), token).await
+}
+
+/// Moves the read marker of a room.
+pub async fn mark_room_read(token: &str, room: &str, seq: u64) -> ApiResult<()> {
+    post_empty(&format!("/api/rooms/{room}/read"), token, Some(&ReadMarker { seq })).await
+}
+
+/// The user's conversations.
+pub async fn dms(token: &str) -> ApiResult<Vec<DmSummary>> {
+    get("/api/dms", token).await
+}
+
+/// One page of a conversation before `before`.
+pub async fn dm_page(token: &str, peer: &str, before: Option<u64>) -> ApiResult<DmPage> {
+    let query = before.map(|seq| format!("?before={seq}")).unwrap_or_default();
+    get(&format!("/api/dms/{peer}/messages{query}"), token).await
+}
+
+/// Moves the read marker of a conversation.
+pub async fn mark_dm_read(token: &str, peer: &str, seq: u64) -> ApiResult<()> {
+    post_empty(&format!("/api/dms/{peer}/read"), token, Some(&ReadMarker { seq })).await
+}
