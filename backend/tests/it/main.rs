@@ -8,6 +8,7 @@ mod support;
 mod accounts;
 mod connect;
 mod dms;
+mod engine;
 mod errors;
 mod flow;
 mod frames;
