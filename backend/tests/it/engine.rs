@@ -17,8 +17,13 @@ fn embedded() -> (Engine, tempfile::TempDir) {
 
 fn subscriber(id: &str) -> (Subscriber, OutboxReceiver) {
     let (outbox, receiver) = Outbox::with_capacity(64);
-    let subscriber =
-        Subscriber { session: 1, subscription: id.into(), ack: AckMode::Auto, outbox, replayed_up_to: 0 };
+    let subscriber = Subscriber {
+        session: 1,
+        subscription: id.into(),
+        ack: AckMode::Auto,
+        outbox,
+        replayed_up_to: 0,
+    };
     (subscriber, receiver)
 }
 
@@ -80,7 +85,10 @@ async fn suite(engine: &Engine) {
     let rooms = engine.rooms_for("bob").await.unwrap();
     assert!(rooms.iter().any(|room| room.name == "lobby" && room.joined));
     assert!(rooms.iter().any(|room| room.name == "dev" && !room.joined && room.members == 1));
-    assert!(matches!(engine.post_room("nowhere", "ann", "x", None).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(
+        engine.post_room("nowhere", "ann", "x", None).await,
+        Err(EngineError::NotFound(_))
+    ));
 
     // Posting: ids from 1, no gaps; a key makes a resend harmless.
     let (live, mut live_rx) = subscriber("live");
@@ -94,7 +102,11 @@ async fn suite(engine: &Engine) {
     assert_eq!((again.message.seq, again.duplicate, again.message.text.as_str()), (3, true, "m3"));
     let delivered = bodies(&mut live_rx);
     assert!(matches!(serde_json::from_slice(&delivered[0]).unwrap(), RoomEvent::Presence { .. }));
-    assert_eq!(room_seqs(&delivered), [1, 2, 3, 4, 5], "live delivery in id order, the resend not delivered");
+    assert_eq!(
+        room_seqs(&delivered),
+        [1, 2, 3, 4, 5],
+        "live delivery in id order, the resend not delivered"
+    );
 
     // Replays: the latest n, or exactly what follows `since`, then live without overlap.
     let (latest, mut latest_rx) = subscriber("latest");
@@ -111,7 +123,8 @@ async fn suite(engine: &Engine) {
     // Unread counts and read markers.
     engine.join_room("dev", "bob").await.unwrap();
     engine.mark_room_read("dev", "bob", 4).await.unwrap();
-    let dev = engine.rooms_for("bob").await.unwrap().into_iter().find(|room| room.name == "dev").unwrap();
+    let dev =
+        engine.rooms_for("bob").await.unwrap().into_iter().find(|room| room.name == "dev").unwrap();
     assert_eq!((dev.members, dev.unread, dev.last_seq), (2, 2, 6));
 
     // Direct messages: both inboxes, numbered per inbox; unknown recipients refused.
@@ -120,7 +133,10 @@ async fn suite(engine: &Engine) {
     let sent = engine.post_dm("ann", "bob", "psst", Some("d1")).await.unwrap();
     assert_eq!((sent.message.seq, sent.duplicate), (1, false));
     assert!(engine.post_dm("ann", "bob", "psst", Some("d1")).await.unwrap().duplicate);
-    assert!(matches!(engine.post_dm("ann", "nobody", "hi", None).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(
+        engine.post_dm("ann", "nobody", "hi", None).await,
+        Err(EngineError::NotFound(_))
+    ));
     let received: Vec<DirectMessage> =
         bodies(&mut inbox_rx).iter().map(|body| serde_json::from_slice(body).unwrap()).collect();
     assert_eq!(received.len(), 1);
