@@ -36,6 +36,19 @@ pub struct Config {
     /// Largest STOMP frame accepted from a client, in bytes.
     #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
+
+    /// Run on a shared Redis (`redis://host:port`) instead of the embedded store, so that
+    /// several nodes serve the same users, rooms and history.
+    #[arg(long, env = "CONFAB_REDIS")]
+    pub redis: Option<String>,
+
+    /// Prefix of every Redis key and channel Confab uses.
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab:")]
+    pub redis_prefix: String,
+
+    /// Messages kept per room (and per user's DM inbox) in Redis.
+    #[arg(long, env = "CONFAB_HISTORY_CAP", default_value_t = 100_000)]
+    pub history_cap: usize,
 }
 
 impl Config {
@@ -48,6 +61,9 @@ impl Config {
             heartbeat_ms: 10_000,
             outbox_frames: 1024,
             max_frame_bytes: 64 * 1024,
+            redis: None,
+            redis_prefix: "confab:".to_owned(),
+            history_cap: 100_000,
         }
     }
 

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::broker::{Broker, Hub};
-use crate::engine::{Embedded, Engine, EngineError};
+use crate::engine::{Embedded, Engine, EngineError, RedisConfig, RedisEngine};
 use crate::shutdown::{Shutdown, ShutdownGuard};
 
 /// Why the server could not start or stopped early.
@@ -54,7 +54,17 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let engine = Engine::Embedded(Embedded::open(&config.data, Hub::default())?);
+    let engine = match &config.redis {
+        None => Engine::Embedded(Embedded::open(&config.data, Hub::default())?),
+        Some(url) => {
+            let redis = RedisConfig {
+                url: url.clone(),
+                prefix: config.redis_prefix.clone(),
+                history_cap: config.history_cap,
+            };
+            Engine::Redis(RedisEngine::connect(redis, Hub::default()).await?)
+        }
+    };
     let shutdown = Shutdown::default();
     let state = AppState { broker: Broker::new(config.broker(), engine), guard: shutdown.guard() };
     let router = http::router(state, &config.static_dir);

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use shared::chat::RoomEvent;
-use shared::stomp::{AckMode, Headers};
+use shared::stomp::AckMode;
 
-use super::message::{EncodedMessage, FrameCache, room_event_message};
+use super::message::{EncodedMessage, FrameCache, notice_message, room_event_message};
 use super::outbox::{Outbox, Outgoing};
 
 /// Identifies a connection within this node.
@@ -23,6 +23,8 @@ pub type SessionId = u64;
 pub struct Subscriber {
     /// The session that owns it.
     pub session: SessionId,
+    /// The session's user.
+    pub login: Arc<str>,
     /// Its `id` header.
     pub subscription: Arc<str>,
     /// Its `ack` mode.
@@ -106,6 +108,24 @@ impl Hub {
             }
             let outgoing = cache.outgoing(&subscriber.subscription, subscriber.ack_kind());
             if subscriber.outbox.push(outgoing) {
+                n_delivered += 1;
+            }
+        }
+        n_delivered
+    }
+
+    /// Like [`Hub::deliver`], but skips the subscriptions of `user`: a user does not hear
+    /// their own `joined` and `left`.
+    pub fn deliver_to_others(&self, key: &str, message: &EncodedMessage, user: &str) -> usize {
+        let map = self.inner.subscriptions.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(subscribers) = map.get(key) else { return 0 };
+        let mut cache = FrameCache::new(message);
+        let mut n_delivered = 0;
+        for subscriber in subscribers.iter().filter(|subscriber| &*subscriber.login != user) {
+            if subscriber
+                .outbox
+                .push(cache.outgoing(&subscriber.subscription, subscriber.ack_kind()))
+            {
                 n_delivered += 1;
             }
         }
@@ -208,11 +228,9 @@ impl Hub {
         self.online().contains_key(user)
     }
 
-    /// Sends a one-off JSON event to one user's notice queue, on every session.
-    pub fn notify(&self, user: &str, body: &[u8], message_id: &str) {
-        let headers: Headers = [("content-type", "application/json")].into_iter().collect();
-        let message = EncodedMessage::new(shared::chat::USER_NOTICES, message_id, &headers, body);
-        self.deliver(&notices_key(user), &message, None);
+    /// Sends a notice to one user's notice queue, on every session of this node.
+    pub fn notify(&self, user: &str, notice: &shared::chat::Notice) {
+        self.deliver(&notices_key(user), &notice_message(notice), None);
     }
 
     fn presence(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, usize>>> {

@@ -12,7 +12,9 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
-use shared::chat::{ChatMessage, Destination, DirectMessage, RoomEvent, SEQ_HEADER, USER_DM};
+use shared::chat::{
+    ChatMessage, Destination, DirectMessage, Notice, RoomEvent, SEQ_HEADER, USER_DM, USER_NOTICES,
+};
 use shared::stomp::{Headers, escape_into};
 
 use super::outbox::{AckRef, Outgoing};
@@ -57,6 +59,44 @@ fn json_message(
 /// An unstored room event (presence, joined, left, typing) for the room topic `key`.
 pub fn room_event_message(key: &str, event: &RoomEvent) -> EncodedMessage {
     json_message(key, &next_message_id(), None, event)
+}
+
+/// The JSON body of a room event.
+pub fn room_event_json(event: &RoomEvent) -> String {
+    serde_json::to_string(event).expect("room events serialize")
+}
+
+fn raw_json_message(
+    destination: &str,
+    message_id: &str,
+    seq: Option<u64>,
+    body: &[u8],
+) -> EncodedMessage {
+    let mut headers: Headers = [("content-type", "application/json")].into_iter().collect();
+    if let Some(seq) = seq {
+        headers.push(SEQ_HEADER, seq.to_string());
+    }
+    EncodedMessage::new(destination, message_id, &headers, body)
+}
+
+/// An unstored room event whose JSON body is already encoded.
+pub fn room_event_raw(key: &str, body: &[u8]) -> EncodedMessage {
+    raw_json_message(key, &next_message_id(), None, body)
+}
+
+/// A stored chat message whose JSON body (a `RoomEvent::Message`) is already encoded.
+pub fn chat_message_json(room: &str, seq: u64, body: &[u8]) -> EncodedMessage {
+    raw_json_message(&Destination::room(room), &format!("r-{room}-{seq}"), Some(seq), body)
+}
+
+/// A stored direct message of `owner`'s inbox whose JSON body is already encoded.
+pub fn dm_message_json(owner: &str, seq: u64, body: &[u8]) -> EncodedMessage {
+    raw_json_message(USER_DM, &format!("d-{owner}-{seq}"), Some(seq), body)
+}
+
+/// A notice for one user.
+pub fn notice_message(notice: &Notice) -> EncodedMessage {
+    json_message(USER_NOTICES, &next_message_id(), None, notice)
 }
 
 /// A stored chat message: its `seq` in the body and in the `seq` header.
@@ -105,9 +145,20 @@ impl EncodedMessage {
         EncodedMessage { message_id: message_id.into(), tail: tail.freeze() }
     }
 
+    /// Rebuilds a message from its id and [`EncodedMessage::tail`], as another node
+    /// encoded it.
+    pub fn from_tail(message_id: &str, tail: Bytes) -> EncodedMessage {
+        EncodedMessage { message_id: message_id.into(), tail }
+    }
+
     /// The message's id.
     pub fn message_id(&self) -> &str {
         &self.message_id
+    }
+
+    /// Everything from `message-id:` to the terminating NUL: what another node needs.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
     }
 
     /// The complete frame for one subscription.

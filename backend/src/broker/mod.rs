@@ -14,15 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shared::chat::{Destination, Millis, RoomEvent};
-use shared::stomp::{Headers, Limits};
+use shared::chat::Millis;
+use shared::stomp::Limits;
 
 use crate::engine::Engine;
 pub use acks::{AckLedger, TooManyUnacked};
 pub use hub::{Hub, SessionId, Subscriber, inbox_key, notices_key};
 pub use message::{
-    EncodedMessage, FrameCache, RESERVED_HEADERS, chat_message, dm_message, next_message_id,
-    node_prefix, room_event_message,
+    EncodedMessage, FrameCache, RESERVED_HEADERS, chat_message, chat_message_json, dm_message,
+    dm_message_json, next_message_id, node_prefix, notice_message, room_event_json,
+    room_event_message, room_event_raw,
 };
 pub use outbox::{AckRef, Outbox, OutboxReceiver, Outgoing, OverflowSignal};
 pub use session::{Flow, Negotiated, Session};
@@ -106,19 +107,6 @@ impl Broker {
     /// The session id as shown in CONNECTED.
     fn session_name(&self, id: SessionId) -> String {
         format!("{}-{id}", node_prefix())
-    }
-
-    /// Publishes to a generic topic; returns how many subscriptions got the message.
-    pub fn publish(&self, destination: &str, headers: &Headers, body: &[u8]) -> usize {
-        let message = EncodedMessage::new(destination, &next_message_id(), headers, body);
-        self.hub().deliver(destination, &message, None)
-    }
-
-    /// Tells a room that `user` is typing.
-    pub fn typing(&self, room: &str, user: &str) {
-        let key = Destination::room(room);
-        let message = room_event_message(&key, &RoomEvent::Typing { user: user.to_owned() });
-        self.hub().deliver(&key, &message, None);
     }
 }
 

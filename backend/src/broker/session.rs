@@ -21,7 +21,7 @@ use shared::stomp::{
 use super::Broker;
 use super::acks::AckLedger;
 use super::hub::{SessionId, Subscriber, notices_key};
-use super::message::{RESERVED_HEADERS, next_message_id};
+use super::message::RESERVED_HEADERS;
 use super::outbox::{Outbox, OutboxReceiver, Outgoing};
 use crate::auth::token_hash;
 use crate::engine::{EngineError, Replay};
@@ -323,7 +323,7 @@ impl Session {
         if let Some(interval) = negotiated.server_heart_beat {
             self.outbox.push(Outgoing::HeartBeat(interval));
         }
-        self.broker.hub().session_opened(&login);
+        self.broker.engine().session_opened(&login).await?;
         self.state = State::Connected { login };
         Ok(Flow::Connected(negotiated))
     }
@@ -347,7 +347,7 @@ impl Session {
                         if !engine.room_exists(&room).await? {
                             return Err(Refusal::new(format!("no room named {room:?}")));
                         }
-                        self.broker.typing(&room, login);
+                        engine.typing(&room, login).await?;
                     }
                 }
             }
@@ -356,12 +356,12 @@ impl Session {
                     let key = headers.get(IDEMPOTENCY_HEADER);
                     match engine.post_dm(login, &to, &text, key).await {
                         Ok(_) => {
-                            if !self.broker.hub().is_online(&to) {
-                                self.notify(login, &Notice::UserOffline { user: to });
+                            if !engine.is_online(&to).await? {
+                                self.notify(login, &Notice::UserOffline { user: to }).await;
                             }
                         }
                         Err(EngineError::NotFound(_)) => {
-                            self.notify(login, &Notice::NoSuchUser { user: to });
+                            self.notify(login, &Notice::NoSuchUser { user: to }).await;
                             return Ok(false);
                         }
                         Err(error) => return Err(error.into()),
@@ -389,15 +389,16 @@ impl Session {
                     };
                     headers.push("content-type", guess);
                 }
-                self.broker.publish(destination, &headers, &body);
+                engine.publish_topic(destination, &headers, &body).await?;
             }
         }
         Ok(true)
     }
 
-    fn notify(&self, user: &str, notice: &Notice) {
-        let body = serde_json::to_vec(notice).expect("notices always serialize");
-        self.broker.hub().notify(user, &body, &next_message_id());
+    async fn notify(&self, user: &str, notice: &Notice) {
+        if let Err(error) = self.broker.engine().notify(user, notice).await {
+            tracing::warn!(%error, user, "a notice was not delivered");
+        }
     }
 
     async fn subscribe(
@@ -429,6 +430,7 @@ impl Session {
         let subscription: Arc<str> = id.into();
         let subscriber = Subscriber {
             session: self.id,
+            login: login.into(),
             subscription: subscription.clone(),
             ack,
             outbox: self.outbox.clone(),
@@ -451,11 +453,11 @@ impl Session {
             }
             Destination::UserNotices => {
                 let key = notices_key(login);
-                self.broker.hub().subscribe(&key, subscriber);
+                engine.attach_key(&key, subscriber).await?;
                 Attachment::Key(key)
             }
             Destination::Topic(_) => {
-                self.broker.hub().subscribe(destination, subscriber);
+                engine.attach_key(destination, subscriber).await?;
                 Attachment::Key(destination.to_owned())
             }
             Destination::AppRoom(room) => {
@@ -487,9 +489,7 @@ impl Session {
     fn detach(&self, login: &str, id: &str, attachment: &Attachment) {
         match attachment {
             Attachment::Room(room) => self.broker.engine().detach_room(room, login, self.id, id),
-            Attachment::Key(key) => {
-                self.broker.hub().unsubscribe(key, self.id, id);
-            }
+            Attachment::Key(key) => self.broker.engine().detach_key(key, self.id, id),
         }
         self.acks.forget(id);
     }
@@ -542,7 +542,7 @@ impl Session {
                 for (id, attachment) in std::mem::take(&mut self.subscriptions) {
                     self.detach(&login, &id, &attachment);
                 }
-                self.broker.hub().session_closed(&login);
+                self.broker.engine().session_closed(&login);
             }
         }
         self.transactions.clear();

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
-use shared::chat::{ChatMessage, DirectMessage, RoomEvent};
+use shared::chat::{ChatMessage, Destination, DirectMessage, Notice, RoomEvent};
+use shared::stomp::Headers;
 use tokio::sync::oneshot;
 
 use super::{EngineError, MAX_REPLAY, Posted, Replay, sqlite};
 use crate::broker::{
-    FrameCache, Hub, Outgoing, SessionId, Subscriber, chat_message, dm_message, inbox_key,
-    now_millis,
+    EncodedMessage, FrameCache, Hub, Outgoing, SessionId, Subscriber, chat_message, dm_message,
+    inbox_key, next_message_id, now_millis, room_event_message,
 };
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -177,7 +178,69 @@ impl Embedded {
         self.write(move |connection| sqlite::revoke_token(connection, &hash)).await
     }
 
-    pub(super) fn allow(&self, key: &str, limit: u32, window: Duration) -> bool {
+    pub(super) async fn ready(&self) -> bool {
+        self.write(|_| Ok(())).await.is_ok()
+    }
+
+    pub(super) async fn attach_key(
+        &self,
+        key: &str,
+        subscriber: Subscriber,
+    ) -> Result<(), EngineError> {
+        self.inner.hub.subscribe(key, subscriber);
+        Ok(())
+    }
+
+    pub(super) fn detach_key(&self, key: &str, session: SessionId, subscription: &str) {
+        self.inner.hub.unsubscribe(key, session, subscription);
+    }
+
+    pub(super) async fn publish_topic(
+        &self,
+        destination: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Result<(), EngineError> {
+        let message = EncodedMessage::new(destination, &next_message_id(), headers, body);
+        self.inner.hub.deliver(destination, &message, None);
+        Ok(())
+    }
+
+    pub(super) async fn typing(&self, room: &str, user: &str) -> Result<(), EngineError> {
+        let key = Destination::room(room);
+        let message = room_event_message(&key, &RoomEvent::Typing { user: user.to_owned() });
+        self.inner.hub.deliver(&key, &message, None);
+        Ok(())
+    }
+
+    pub(super) async fn notify(&self, user: &str, notice: &Notice) -> Result<(), EngineError> {
+        self.inner.hub.notify(user, notice);
+        Ok(())
+    }
+
+    pub(super) async fn session_opened(&self, user: &str) -> Result<(), EngineError> {
+        self.inner.hub.session_opened(user);
+        Ok(())
+    }
+
+    pub(super) fn session_closed(&self, user: &str) {
+        self.inner.hub.session_closed(user);
+    }
+
+    pub(super) async fn is_online(&self, user: &str) -> Result<bool, EngineError> {
+        Ok(self.inner.hub.is_online(user))
+    }
+
+    pub(super) async fn allow(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<bool, EngineError> {
+        Ok(self.allow_now(key, limit, window))
+    }
+
+    fn allow_now(&self, key: &str, limit: u32, window: Duration) -> bool {
         let now = Instant::now();
         let mut attempts = lock(&self.inner.attempts);
         if attempts.len() > 100_000 {
@@ -301,11 +364,7 @@ impl Embedded {
                 sqlite::post_room(connection, &room, &sender, &text, key.as_deref(), now_millis())?;
             if !posted.duplicate {
                 let message = &posted.message;
-                hub.deliver(
-                    &shared::chat::Destination::room(&room),
-                    &chat_message(message),
-                    Some(message.seq),
-                );
+                hub.deliver(&Destination::room(&room), &chat_message(message), Some(message.seq));
             }
             Ok(posted)
         })
@@ -412,7 +471,7 @@ impl Embedded {
 /// The frames of a replay, for one subscriber.
 fn encode_history(
     subscriber: &Subscriber,
-    messages: impl Iterator<Item = crate::broker::EncodedMessage>,
+    messages: impl Iterator<Item = EncodedMessage>,
 ) -> Vec<Outgoing> {
     messages
         .map(|message| {

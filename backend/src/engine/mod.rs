@@ -10,15 +10,19 @@
 //! exactly the messages it missed.
 
 mod embedded;
+mod redis;
+mod redis_scripts;
 pub mod sqlite;
 
 use std::time::Duration;
 
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
-use shared::chat::{ChatMessage, DirectMessage};
+use shared::chat::{ChatMessage, DirectMessage, Notice};
+use shared::stomp::Headers;
 
 use crate::broker::{Hub, SessionId, Subscriber};
 pub use embedded::Embedded;
+pub use redis::{RedisConfig, RedisEngine};
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +39,9 @@ pub enum EngineError {
     /// The store holds something this version cannot use.
     #[error("{0}")]
     Corrupt(String),
+    /// The shared store answered with an error.
+    #[error("redis error: {0}")]
+    Redis(String),
     /// The store cannot be reached; nothing was stored.
     #[error("the message store is unavailable")]
     Unavailable,
@@ -67,12 +74,15 @@ pub const MAX_REPLAY: usize = 5_000;
 pub enum Engine {
     /// One process: SQLite for storage, this node's hub for fan-out.
     Embedded(Embedded),
+    /// Any number of nodes sharing one Redis: storage, presence and fan-out in Redis.
+    Redis(RedisEngine),
 }
 
 macro_rules! dispatch {
     ($self:ident, $engine:ident => $call:expr) => {
         match $self {
             Engine::Embedded($engine) => $call,
+            Engine::Redis($engine) => $call,
         }
     };
 }
@@ -120,7 +130,12 @@ impl Engine {
         limit: u32,
         window: Duration,
     ) -> Result<bool, EngineError> {
-        dispatch!(self, engine => Ok(engine.allow(key, limit, window)))
+        dispatch!(self, engine => engine.allow(key, limit, window).await)
+    }
+
+    /// Whether the engine can take requests now (`GET /readyz`).
+    pub async fn ready(&self) -> bool {
+        dispatch!(self, engine => engine.ready().await)
     }
 
     /// Creates a room, its creator its first member; `Conflict` if it exists.
@@ -237,5 +252,50 @@ impl Engine {
         replay: Replay,
     ) -> Result<(), EngineError> {
         dispatch!(self, engine => engine.attach_inbox(user, subscriber, replay).await)
+    }
+
+    /// Subscribes to an unstored key: a generic topic, or a user's notices.
+    pub async fn attach_key(&self, key: &str, subscriber: Subscriber) -> Result<(), EngineError> {
+        dispatch!(self, engine => engine.attach_key(key, subscriber).await)
+    }
+
+    /// Ends a subscription made with [`Engine::attach_key`] or [`Engine::attach_inbox`].
+    pub fn detach_key(&self, key: &str, session: SessionId, subscription: &str) {
+        dispatch!(self, engine => engine.detach_key(key, session, subscription))
+    }
+
+    /// Delivers a message to every subscriber of a generic topic, on every node.
+    pub async fn publish_topic(
+        &self,
+        destination: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Result<(), EngineError> {
+        dispatch!(self, engine => engine.publish_topic(destination, headers, body).await)
+    }
+
+    /// Tells a room, on every node, that `user` is typing.
+    pub async fn typing(&self, room: &str, user: &str) -> Result<(), EngineError> {
+        dispatch!(self, engine => engine.typing(room, user).await)
+    }
+
+    /// Sends a notice to every session of `user`, on every node.
+    pub async fn notify(&self, user: &str, notice: &Notice) -> Result<(), EngineError> {
+        dispatch!(self, engine => engine.notify(user, notice).await)
+    }
+
+    /// Counts a session of `user` as open.
+    pub async fn session_opened(&self, user: &str) -> Result<(), EngineError> {
+        dispatch!(self, engine => engine.session_opened(user).await)
+    }
+
+    /// Counts a session of `user` as closed.
+    pub fn session_closed(&self, user: &str) {
+        dispatch!(self, engine => engine.session_closed(user))
+    }
+
+    /// Whether `user` has an open session on any node.
+    pub async fn is_online(&self, user: &str) -> Result<bool, EngineError> {
+        dispatch!(self, engine => engine.is_online(user).await)
     }
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::json;
 use tower_http::services::{ServeDir, ServeFile};
@@ -43,12 +45,26 @@ pub fn router(state: AppState, static_dir: &Path) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .nest("/api", api)
         .fallback_service(client)
         .with_state(state)
 }
 
-/// `GET /healthz`: the process is up and serving.
+/// `GET /healthz`: the process is up and serving (liveness).
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the node can store and deliver messages now (readiness): 503 while its
+/// store is unreachable, so a load balancer sends new clients elsewhere.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if state.broker.engine().ready().await {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": "the message store is unreachable" })),
+        )
+    }
 }

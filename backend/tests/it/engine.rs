@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use backend::broker::{Hub, Outbox, OutboxReceiver, Outgoing, Subscriber};
-use backend::engine::{Embedded, Engine, EngineError, Replay};
+use backend::engine::{Embedded, Engine, EngineError, RedisConfig, RedisEngine, Replay};
 use shared::chat::{DirectMessage, RoomEvent};
 use shared::stomp::{AckMode, Decoder, ServerFrame};
 
@@ -19,6 +19,7 @@ fn subscriber(id: &str) -> (Subscriber, OutboxReceiver) {
     let (outbox, receiver) = Outbox::with_capacity(64);
     let subscriber = Subscriber {
         session: 1,
+        login: "watcher".into(),
         subscription: id.into(),
         ack: AckMode::Auto,
         outbox,
@@ -27,15 +28,33 @@ fn subscriber(id: &str) -> (Subscriber, OutboxReceiver) {
     (subscriber, receiver)
 }
 
-/// Every MESSAGE body queued so far, batches unpacked.
-fn bodies(receiver: &mut OutboxReceiver) -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    while let Some(item) = receiver.try_recv() {
-        match item {
-            Outgoing::Batch(items) => frames.extend(items),
-            other => frames.push(other),
+/// MESSAGE bodies from `receiver`, batches unpacked, until `done` holds for them (or
+/// the patience runs out, and the test fails on what arrived). Deliveries through Redis
+/// arrive a moment after the call that caused them.
+async fn bodies_until(
+    receiver: &mut OutboxReceiver,
+    done: impl Fn(&[Vec<u8>]) -> bool,
+) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while !done(&bodies) {
+        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+            Ok(Some(item)) => bodies.extend(message_bodies(item)),
+            _ => break,
         }
     }
+    // Anything more that is already queued is reported too, so that doubles show.
+    while let Some(item) = receiver.try_recv() {
+        bodies.extend(message_bodies(item));
+    }
+    bodies
+}
+
+fn message_bodies(item: Outgoing) -> Vec<Vec<u8>> {
+    let frames = match item {
+        Outgoing::Batch(items) => items,
+        other => vec![other],
+    };
     frames
         .into_iter()
         .filter_map(|item| match item {
@@ -100,7 +119,7 @@ async fn suite(engine: &Engine) {
     }
     let again = engine.post_room("dev", "ann", "m3 again", Some("k3")).await.unwrap();
     assert_eq!((again.message.seq, again.duplicate, again.message.text.as_str()), (3, true, "m3"));
-    let delivered = bodies(&mut live_rx);
+    let delivered = bodies_until(&mut live_rx, |bodies| room_seqs(bodies).len() >= 5).await;
     assert!(matches!(serde_json::from_slice(&delivered[0]).unwrap(), RoomEvent::Presence { .. }));
     assert_eq!(
         room_seqs(&delivered),
@@ -111,11 +130,17 @@ async fn suite(engine: &Engine) {
     // Replays: the latest n, or exactly what follows `since`, then live without overlap.
     let (latest, mut latest_rx) = subscriber("latest");
     engine.attach_room("dev", "ann", latest, Replay::Latest(2)).await.unwrap();
-    assert_eq!(room_seqs(&bodies(&mut latest_rx)), [4, 5]);
+    assert_eq!(
+        room_seqs(&bodies_until(&mut latest_rx, |bodies| room_seqs(bodies).len() >= 2).await),
+        [4, 5]
+    );
     let (resumed, mut resumed_rx) = subscriber("resumed");
     engine.attach_room("dev", "ann", resumed, Replay::Since(2)).await.unwrap();
     engine.post_room("dev", "bob", "m6", None).await.unwrap();
-    assert_eq!(room_seqs(&bodies(&mut resumed_rx)), [3, 4, 5, 6]);
+    assert_eq!(
+        room_seqs(&bodies_until(&mut resumed_rx, |bodies| room_seqs(bodies).len() >= 4).await),
+        [3, 4, 5, 6]
+    );
     let page = engine.room_page("dev", Some(4), 2).await.unwrap();
     assert_eq!(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3]);
     assert!(page.more);
@@ -137,8 +162,11 @@ async fn suite(engine: &Engine) {
         engine.post_dm("ann", "nobody", "hi", None).await,
         Err(EngineError::NotFound(_))
     ));
-    let received: Vec<DirectMessage> =
-        bodies(&mut inbox_rx).iter().map(|body| serde_json::from_slice(body).unwrap()).collect();
+    let received: Vec<DirectMessage> = bodies_until(&mut inbox_rx, |bodies| !bodies.is_empty())
+        .await
+        .iter()
+        .map(|body| serde_json::from_slice(body).unwrap())
+        .collect();
     assert_eq!(received.len(), 1);
     assert_eq!((received[0].from.as_str(), received[0].text.as_str()), ("ann", "psst"));
     let summaries = engine.dm_summaries("bob").await.unwrap();
@@ -150,6 +178,14 @@ async fn suite(engine: &Engine) {
 #[tokio::test]
 async fn the_embedded_engine_keeps_the_contract() {
     let (engine, _dir) = embedded();
+    suite(&engine).await;
+}
+
+#[tokio::test]
+async fn the_redis_engine_keeps_the_contract() {
+    let redis = crate::support::RedisServer::start().await;
+    let config = RedisConfig { url: redis.url(), prefix: "test:".into(), history_cap: 1000 };
+    let engine = Engine::Redis(RedisEngine::connect(config, Hub::default()).await.unwrap());
     suite(&engine).await;
 }
 

@@ -425,3 +425,60 @@ impl Client {
         }
     }
 }
+
+/// A `redis-server` on a free port with its own directory; killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` (from `$REDIS_SERVER` or `PATH`) and waits until it answers.
+    pub async fn start() -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = tokio::process::Command::new(&binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start {binary} ({error}): install it with `cargo xtask setup`")
+            });
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await {
+                let mut reply = [0u8; 7];
+                if stream.write_all(b"PING\r\n").await.is_ok()
+                    && stream.read_exact(&mut reply).await.is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        RedisServer { port, _child: child, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
