@@ -3,6 +3,7 @@
 //! - [`Confab`]: the `confab` binary, serving the release build of the client.
 //! - [`ChromeDriver`] and [`Browser`]: headless Chromium driven over WebDriver.
 //! - [`eventually`]: poll a condition until a deadline instead of sleeping.
+//! - [`cluster`]: Redis, several nodes and HAProxy; [`stomp`]: a typed STOMP client.
 //!
 //! A missing tool is a test failure with the command that installs it, never a skip.
 
@@ -11,6 +12,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+
+pub mod cluster;
+pub mod stomp;
 
 use anyhow::{Context, Result, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -58,7 +62,7 @@ where
 }
 
 /// A file that must exist, or a failure naming the command that makes it.
-fn require(path: PathBuf, how: &str) -> Result<PathBuf> {
+pub fn require(path: PathBuf, how: &str) -> Result<PathBuf> {
     if path.exists() { Ok(path) } else { bail!("{} is missing: {how}", path.display()) }
 }
 
@@ -143,6 +147,42 @@ impl Confab {
         Ok(())
     }
 }
+
+/// A minimal HTTP/1.0 request with a JSON body; returns the status and the JSON answer.
+pub async fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let body = body.map(|body| body.to_string()).unwrap_or_default();
+    let mut request =
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no HTTP body")?;
+    let status = head.split(' ').nth(1).context("no status")?.parse()?;
+    let json = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body)? };
+    Ok((status, json))
+}
+
+/// Registers `user` (password `PASSWORD`) through `addr` and returns the session token.
+pub async fn register(addr: SocketAddr, user: &str) -> Result<String> {
+    let credentials = serde_json::json!({ "username": user, "password": PASSWORD });
+    let (status, body) = http_json(addr, "POST", "/api/register", None, Some(&credentials)).await?;
+    anyhow::ensure!(status == 201, "register {user}: {status} {body}");
+    Ok(body["token"].as_str().context("a token")?.to_owned())
+}
+
+/// The password of every test account.
+pub const PASSWORD: &str = "a long enough password";
 
 /// A minimal HTTP/1.0 GET; returns the body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {

@@ -438,6 +438,21 @@ impl ChatState {
                     format!("{user} is offline and will see this when back"),
                 );
             }
+            Notice::NotAccepted { receipt, reason } => {
+                let key = receipt
+                    .as_deref()
+                    .and_then(|receipt| receipt.strip_prefix("send:"))
+                    .unwrap_or_default();
+                for (_, state) in self.conversations() {
+                    state.pending.update(|pending| {
+                        pending
+                            .iter_mut()
+                            .filter(|p| p.key == key)
+                            .for_each(|p| p.state = PendingState::Failed);
+                    });
+                }
+                self.error.set(Some(format!("A message was not sent: {reason}")));
+            }
             Notice::NoSuchUser { user } => {
                 let state = self.conv(&Conv::Dm(user.clone()));
                 state.pending.update(|pending| {

@@ -123,6 +123,14 @@ pub enum Notice {
         /// The name given.
         user: String,
     },
+    /// A message was not stored and will not be delivered (the store is unreachable);
+    /// send it again later. No RECEIPT follows.
+    NotAccepted {
+        /// The `receipt` header of the refused SEND, if it had one.
+        receipt: Option<String>,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a client sends to `/app/room.<room>` or `/app/dm.<user>` as `application/json`.

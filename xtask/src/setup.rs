@@ -16,8 +16,12 @@ const TRUNK_VERSION: &str = "0.21.14";
 /// npm's binaryen; Debian's 108 builds modules Chromium rejects.
 const BINARYEN_VERSION: &str = "132";
 /// Debian packages the tests use, with a binary that shows each is installed.
-const APT_PACKAGES: [(&str, &str); 2] =
-    [("chromium", "/usr/bin/chromium"), ("chromium-driver", "/usr/bin/chromedriver")];
+const APT_PACKAGES: [(&str, &str); 4] = [
+    ("chromium", "/usr/bin/chromium"),
+    ("chromium-driver", "/usr/bin/chromedriver"),
+    ("redis-server", "/usr/bin/redis-server"),
+    ("haproxy", "/usr/sbin/haproxy"),
+];
 
 /// Everything: the client's tools and the tests' tools.
 pub fn all(root: &Path) -> Result<()> {

@@ -75,12 +75,20 @@ struct Inner {
     config: BrokerConfig,
     engine: Engine,
     next_session: AtomicU64,
+    live_sessions: AtomicU64,
 }
 
 impl Broker {
     /// A broker with no sessions, storing through `engine`.
     pub fn new(config: BrokerConfig, engine: Engine) -> Broker {
-        Broker { inner: Arc::new(Inner { config, engine, next_session: AtomicU64::new(1) }) }
+        Broker {
+            inner: Arc::new(Inner {
+                config,
+                engine,
+                next_session: AtomicU64::new(1),
+                live_sessions: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// The broker's configuration.
@@ -101,7 +109,18 @@ impl Broker {
     /// A new session with its outbox receiver and ack ledger, for the connection's writer.
     pub fn open_session(&self) -> (Session, OutboxReceiver, AckLedger) {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
+        self.inner.live_sessions.fetch_add(1, Ordering::Relaxed);
         Session::new(self.clone(), id)
+    }
+
+    /// Counts a session as ended (its `Drop` calls this).
+    fn session_ended(&self) {
+        self.inner.live_sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// How many WebSocket sessions this node serves now.
+    pub fn live_sessions(&self) -> u64 {
+        self.inner.live_sessions.load(Ordering::Relaxed)
     }
 
     /// The session id as shown in CONNECTED.

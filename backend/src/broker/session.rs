@@ -21,7 +21,7 @@ use shared::stomp::{
 use super::Broker;
 use super::acks::AckLedger;
 use super::hub::{SessionId, Subscriber, notices_key};
-use super::message::RESERVED_HEADERS;
+use super::message::{FrameCache, RESERVED_HEADERS, notice_message};
 use super::outbox::{Outbox, OutboxReceiver, Outgoing};
 use crate::auth::token_hash;
 use crate::engine::{EngineError, Replay};
@@ -68,11 +68,18 @@ struct Refusal {
     message: String,
     headers: Headers,
     body: String,
+    /// The same request may succeed later (the store was unreachable).
+    retryable: bool,
 }
 
 impl Refusal {
     fn new(message: impl Into<String>) -> Refusal {
-        Refusal { message: message.into(), headers: Headers::new(), body: String::new() }
+        Refusal {
+            message: message.into(),
+            headers: Headers::new(),
+            body: String::new(),
+            retryable: false,
+        }
     }
 }
 
@@ -85,9 +92,10 @@ impl From<FrameError> for Refusal {
 impl From<EngineError> for Refusal {
     fn from(error: EngineError) -> Refusal {
         match error {
-            EngineError::Unavailable => {
-                Refusal::new("not accepted: the message store is unavailable, try again")
-            }
+            EngineError::Unavailable => Refusal {
+                retryable: true,
+                ..Refusal::new("not accepted: the message store is unavailable, try again")
+            },
             EngineError::Conflict(message) | EngineError::NotFound(message) => {
                 Refusal::new(message)
             }
@@ -238,9 +246,21 @@ impl Session {
                 self.transactions.remove(&transaction).ok_or_else(|| unknown_tx(&transaction))?;
             }
             frame => {
-                if !self.execute(&login, frame).await? {
+                let is_send = matches!(frame, ClientFrame::Send { .. });
+                match self.execute(&login, frame).await {
+                    Ok(true) => {}
                     // Refused with a notice: no RECEIPT, the connection stays open.
-                    return Ok(Flow::Continue);
+                    Ok(false) => return Ok(Flow::Continue),
+                    // The store is unreachable: a client that listens to its notices hears
+                    // that this message was not accepted, and keeps its connection.
+                    Err(refusal)
+                        if is_send
+                            && refusal.retryable
+                            && self.tell_not_accepted(&login, &receipt, &refusal) =>
+                    {
+                        return Ok(Flow::Continue);
+                    }
+                    Err(refusal) => return Err(refusal),
                 }
             }
         }
@@ -393,6 +413,24 @@ impl Session {
             }
         }
         Ok(true)
+    }
+
+    /// Queues a `not_accepted` notice on this session's own notice subscription; `false`
+    /// if it has none.
+    fn tell_not_accepted(&self, login: &str, receipt: &Option<String>, refusal: &Refusal) -> bool {
+        let key = notices_key(login);
+        let Some(subscription) = self
+            .subscriptions
+            .iter()
+            .find(|(_, attachment)| matches!(attachment, Attachment::Key(k) if *k == key))
+            .map(|(id, _)| id.clone())
+        else {
+            return false;
+        };
+        let notice =
+            Notice::NotAccepted { receipt: receipt.clone(), reason: refusal.message.clone() };
+        self.outbox.push(FrameCache::new(&notice_message(&notice)).outgoing(&subscription, None));
+        true
     }
 
     async fn notify(&self, user: &str, notice: &Notice) {
@@ -554,6 +592,7 @@ impl Drop for Session {
     /// A dropped connection leaves its rooms like a DISCONNECT does.
     fn drop(&mut self) {
         self.close();
+        self.broker.session_ended();
     }
 }
 

@@ -51,9 +51,14 @@ pub fn router(state: AppState, static_dir: &Path) -> Router {
         .with_state(state)
 }
 
-/// `GET /healthz`: the process is up and serving (liveness).
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /healthz`: the process is up and serving (liveness), with its node id and how
+/// many WebSocket sessions it holds.
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "node": crate::broker::node_prefix(),
+        "sessions": state.broker.live_sessions(),
+    }))
 }
 
 /// `GET /readyz`: the node can store and deliver messages now (readiness): 503 while its
