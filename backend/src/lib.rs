@@ -16,6 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -68,6 +69,12 @@ pub async fn run(
     let shutdown = Shutdown::default();
     let state = AppState { broker: Broker::new(config.broker(), engine), guard: shutdown.guard() };
     let router = http::router(state, &config.static_dir);
+    // Chat frames are small and latency matters: no Nagle delay on any connection.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop)
         .await?;

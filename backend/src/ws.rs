@@ -152,19 +152,33 @@ async fn write_loop(
     let mut heart_beat: Option<Duration> = None;
     let mut last_write = Instant::now();
     loop {
+        // An atomic load per turn: a push that failed because the outbox was full must end
+        // the connection even while the writer keeps draining.
+        if overflow.happened() {
+            close_with_error(
+                &mut sink,
+                "slow consumer: too many frames queued for this connection",
+                "slow consumer",
+            )
+            .await;
+            return;
+        }
         let next_beat = heart_beat.map(|every| last_write + every);
+        // Branches are polled in order and the first ready one wins, so on the busy path
+        // only `recv` and the write are polled; the overflow signal and the heart-beat
+        // timer are only set up when the writer would wait anyway.
         let step = tokio::select! {
             biased;
-            () = overflow.wait() => Step::Overflowed,
             item = outbox.recv() => {
-                // A consumer that stops reading blocks this write; the overflow signal
-                // still ends the connection.
                 tokio::select! {
                     biased;
-                    () = overflow.wait() => Step::Overflowed,
                     step = write_batch(&mut sink, &mut outbox, &acks, item, &mut heart_beat) => step,
+                    // A consumer that stops reading blocks this write; the overflow signal
+                    // still ends the connection.
+                    () = overflow.wait() => Step::Overflowed,
                 }
             }
+            () = overflow.wait() => Step::Overflowed,
             () = sleep_until_opt(next_beat) => {
                 match sink.send(Message::Text(Utf8Bytes::from_static("\n"))).await {
                     Ok(()) => Step::Wrote,

@@ -123,6 +123,11 @@ impl OutboxReceiver {
 pub struct OverflowSignal(Arc<Overflow>);
 
 impl OverflowSignal {
+    /// Whether a push has failed because the outbox was full.
+    pub fn happened(&self) -> bool {
+        self.0.happened.load(Ordering::Relaxed)
+    }
+
     /// Completes once a push has failed because the outbox was full.
     pub async fn wait(&self) {
         if !self.0.happened.load(Ordering::Relaxed) {
