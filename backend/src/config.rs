@@ -33,6 +33,10 @@ pub struct Config {
     #[arg(long, env = "CONFAB_OUTBOX_FRAMES", default_value_t = 1024)]
     pub outbox_frames: usize,
 
+    /// Bytes of frames queued for a connection before it counts as a slow consumer.
+    #[arg(long, env = "CONFAB_OUTBOX_BYTES", default_value_t = 1 << 20)]
+    pub outbox_bytes: usize,
+
     /// Largest STOMP frame accepted from a client, in bytes.
     #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -60,6 +64,7 @@ impl Config {
             static_dir: PathBuf::from("dist"),
             heartbeat_ms: 10_000,
             outbox_frames: 1024,
+            outbox_bytes: 1 << 20,
             max_frame_bytes: 64 * 1024,
             redis: None,
             redis_prefix: "confab:".to_owned(),
@@ -73,6 +78,7 @@ impl Config {
             heart_beat_ms: self.heartbeat_ms,
             connect_timeout: Duration::from_secs(10),
             outbox_frames: self.outbox_frames.max(1),
+            outbox_bytes: self.outbox_bytes,
             limits: Limits { max_frame_bytes: self.max_frame_bytes, ..Limits::default() },
             ..BrokerConfig::default()
         }

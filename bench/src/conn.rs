@@ -30,10 +30,38 @@ pub struct Reader {
 
 /// Opens a WebSocket to `url` and completes CONNECT.
 pub async fn connect(url: &str, login: &str, passcode: Option<&str>) -> Result<(Writer, Reader)> {
+    connect_with(url, login, passcode, None).await
+}
+
+/// Like [`connect`]; with `receive_buffer`, the socket's kernel receive buffer is set that
+/// small, to play a consumer that stops reading.
+pub async fn connect_with(
+    url: &str,
+    login: &str,
+    passcode: Option<&str>,
+    receive_buffer: Option<u32>,
+) -> Result<(Writer, Reader)> {
     let mut request = url.into_client_request()?;
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("v12.stomp"));
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
+    let host = http_host(url)?;
+    let address = tokio::net::lookup_host(&host).await?.next().context("an address")?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    let stream = socket.connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await?;
     let (sink, stream) = ws.split();
     let mut writer = Writer(sink);
     let mut reader = Reader { stream, decoder: Decoder::default(), buf: BytesMut::new() };

@@ -94,6 +94,9 @@ pub struct Options {
     /// token, and create the rooms.
     #[arg(long)]
     pub password: Option<String>,
+    /// Extra subscribers that never read (fan-out): the server should disconnect them.
+    #[arg(long, default_value_t = 0)]
+    pub stalled: usize,
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
@@ -145,10 +148,15 @@ impl Options {
 fn main() -> Result<()> {
     let options = Options::parse();
     options.check()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.threads.max(1))
-        .enable_all()
-        .build()?;
+    // One core, one thread: the current-thread scheduler skips work stealing entirely.
+    let runtime = if options.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads)
+            .enable_all()
+            .build()?
+    };
     let deadline = Options::seconds(options.deadline);
     let result = runtime.block_on(async {
         match tokio::time::timeout(deadline, scenario::run(options.clone())).await {

@@ -107,10 +107,15 @@ async fn subscriber(
     let mut tally = Tally::default();
     let mut unacked = 0u32;
     let want_ack = ack != Ack::Auto;
+    // One stop future for the whole loop: building a fresh one per message showed up in
+    // the load generator's own profile.
+    let stopped = stop.wait_for(|stop| *stop);
+    tokio::pin!(stopped);
     loop {
         let incoming = tokio::select! {
+            biased;
             incoming = reader.next_fast(want_ack) => incoming,
-            _ = stop.wait_for(|stop| *stop) => break,
+            _ = &mut stopped => break,
         };
         let Ok(incoming) = incoming else { break };
         let (body, ack_id) = match incoming {
@@ -223,6 +228,22 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
     for (room, _, _) in &subscribers {
         members[*room] += 1;
     }
+    // Consumers that subscribe and then never read: the server must cut them off.
+    let mut stalled = Vec::new();
+    for index in 0..options.stalled {
+        let url = &options.url[index % options.url.len()];
+        let (mut writer, mut reader) =
+            conn::connect_with(url, &options.login, passcode, Some(4096)).await?;
+        writer
+            .subscribe(
+                &subscribe_destination(options, index % options.rooms),
+                AckMode::Auto,
+                "subscribed",
+            )
+            .await?;
+        reader.receipt("subscribed").await?;
+        stalled.push((writer, reader));
+    }
     let mut publishers = Vec::new();
     for index in 0..options.publishers {
         let url = &options.url[index % options.url.len()];
@@ -300,6 +321,23 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
         }
         total.absorb(&tally);
     }
+    // Did the server close the stalled consumers? Read what reached them until the end.
+    let mut stalled_closed = 0;
+    for (writer, mut reader) in stalled {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match reader.next_fast(false).await {
+                    Ok(Incoming::Other(frame)) if frame.command == Command::Error => {}
+                    Ok(_) => {}
+                    Err(_) => return true,
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        stalled_closed += u64::from(closed);
+        writer.close().await;
+    }
     let sent_in_window: u64 = sent.iter().map(|(in_window, _, _)| in_window).sum();
     let publisher_errors: u64 = sent.iter().map(|(_, _, errors)| errors).sum();
     Ok(json!({
@@ -318,6 +356,8 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
         "doubled": total.doubled,
         "reordered": total.reordered,
         "errors": total.errors + publisher_errors,
+        "stalled": options.stalled,
+        "stalled_closed_by_server": stalled_closed,
         "connect_per_sec": connect_rate,
         "server": {
             "rss_mib": after.rss_kib as f64 / 1024.0,

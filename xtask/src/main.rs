@@ -6,7 +6,9 @@
 //! - `test`: setup, formatting and lint checks, the client build, then every test,
 //!   end-to-end browser tests included.
 //! - `client`: builds the browser client into `dist/`.
+//! - `bench`: the benchmarks in `BENCHMARKS.md` (not part of CI; installs RabbitMQ).
 
+mod bench;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,11 @@ fn main() -> Result<()> {
         }
         "run" => run(&root, &rest),
         "test" => test(&root, &rest),
+        "bench" => {
+            setup::client_tools(&root)?;
+            build_client(&root)?;
+            bench::bench(&root)
+        }
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -35,7 +42,8 @@ fn main() -> Result<()> {
                  setup    install the toolchain pieces, Chromium and test tools (idempotent)\n  \
                  run      build the client and start confab; extra options go to confab\n  \
                  test     lint, build, and run every test, browser tests included\n  \
-                 client   build the browser client into dist/"
+                 client   build the browser client into dist/\n  \
+                 bench    Confab against RabbitMQ Web-STOMP, and 1 vs 3 nodes; writes BENCHMARKS.md"
             );
             if command.is_empty() { Ok(()) } else { bail!("unknown command {command:?}") }
         }

@@ -37,6 +37,8 @@ pub struct BrokerConfig {
     pub connect_timeout: Duration,
     /// Frames an outbox holds before its consumer counts as too slow.
     pub outbox_frames: usize,
+    /// Bytes of frames an outbox holds before its consumer counts as too slow.
+    pub outbox_bytes: usize,
     /// Deliveries a session may leave unacknowledged.
     pub max_unacked: usize,
     /// Decoder limits for client frames.
@@ -55,6 +57,7 @@ impl Default for BrokerConfig {
             heart_beat_ms: 10_000,
             connect_timeout: Duration::from_secs(10),
             outbox_frames: 1024,
+            outbox_bytes: 1 << 20,
             max_unacked: 4096,
             limits: Limits::default(),
             max_subscriptions: 256,

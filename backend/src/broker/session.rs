@@ -125,7 +125,7 @@ pub struct Session {
 impl Session {
     pub(super) fn new(broker: Broker, id: SessionId) -> (Session, OutboxReceiver, AckLedger) {
         let config = broker.config();
-        let (outbox, receiver) = Outbox::with_capacity(config.outbox_frames);
+        let (outbox, receiver) = Outbox::with_capacity(config.outbox_frames, config.outbox_bytes);
         let acks = AckLedger::new(config.max_unacked);
         let session = Session {
             id,

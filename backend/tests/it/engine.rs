@@ -16,7 +16,7 @@ fn embedded() -> (Engine, tempfile::TempDir) {
 }
 
 fn subscriber(id: &str) -> (Subscriber, OutboxReceiver) {
-    let (outbox, receiver) = Outbox::with_capacity(64);
+    let (outbox, receiver) = Outbox::with_capacity(64, 1 << 20);
     let subscriber = Subscriber {
         session: 1,
         login: "watcher".into(),

@@ -1,0 +1,625 @@
+//! `cargo xtask bench`: Confab side by side with RabbitMQ Web-STOMP on this machine, and
+//! Confab on one node versus three on Redis. Writes `BENCHMARKS.md`. Not part of CI.
+//!
+//! Every server runs pinned to CPU 0 (`taskset`), the load generator to CPU 1. RabbitMQ
+//! (Debian's package, its Erlang VM limited to one scheduler) and Redis listen on loopback
+//! only, with their state in a temporary directory; every process started here is stopped
+//! here.
+
+use std::fmt::Write as _;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::run_command;
+
+/// A process killed when dropped, with its whole process group (RabbitMQ's script starts
+/// an Erlang VM under it), and `epmd` on the given port if any.
+struct Server {
+    child: Child,
+    name: &'static str,
+    epmd_port: Option<u16>,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Each server leads its own process group: kill the group, then reap the leader.
+        let _ = Command::new("kill").args(["-9", "--", &format!("-{}", self.child.id())]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(port) = self.epmd_port {
+            let _ = Command::new("epmd")
+                .args(["-port", &port.to_string(), "-kill"])
+                .stdout(Stdio::null())
+                .status();
+        }
+        eprintln!("stopped {}", self.name);
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) -> Result<()> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > give_up {
+            bail!("{what} did not open port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Installs Debian's rabbitmq-server without letting the package start its own broker.
+fn install_rabbitmq() -> Result<()> {
+    if Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server").exists() {
+        return Ok(());
+    }
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    std::fs::write(policy, "#!/bin/sh\nexit 101\n").context("write policy-rc.d (run as root)")?;
+    let _ = run_command(Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]));
+    let installed = run_command(
+        Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .and_then(|()| {
+        run_command(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "rabbitmq-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    });
+    let _ = std::fs::remove_file(policy);
+    installed
+}
+
+/// RabbitMQ with only the Web-STOMP listener (plus AMQP and Erlang distribution, all on
+/// loopback), one scheduler, pinned to CPU 0.
+fn start_rabbitmq(dir: &Path) -> Result<(Server, u16)> {
+    let (stomp, amqp, dist, epmd) = (free_port()?, free_port()?, free_port()?, free_port()?);
+    std::fs::write(
+        dir.join("rabbitmq.conf"),
+        format!(
+            "listeners.tcp.default = 127.0.0.1:{amqp}\nstomp.listeners.tcp = none\nweb_stomp.tcp.ip = 127.0.0.1\nweb_stomp.tcp.port = {stomp}\nloopback_users.guest = true\n"
+        ),
+    )?;
+    std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_web_stomp].\n")?;
+    let child = Command::new("taskset")
+        .args(["-c", "0", "/usr/lib/rabbitmq/bin/rabbitmq-server"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", dir.join("log"))
+        .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+        .env("RABBITMQ_NODENAME", "confab-bench@localhost")
+        .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_NODE_PORT", amqp.to_string())
+        .env("RABBITMQ_DIST_PORT", dist.to_string())
+        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+        .env("ERL_EPMD_PORT", epmd.to_string())
+        .env(
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+            "+S 1:1 -kernel inet_dist_use_interface {127,0,0,1}",
+        )
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start rabbitmq-server")?;
+    let server = Server { child, name: "rabbitmq", epmd_port: Some(epmd) };
+    wait_for_port(stomp, "rabbitmq web-stomp")?;
+    Ok((server, stomp))
+}
+
+/// The Erlang VM's pid under the rabbitmq-server script.
+fn beam_pid() -> Result<u32> {
+    let output = Command::new("pgrep").args(["-f", "beam.smp.*confab-bench"]).output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().next().and_then(|line| line.trim().parse().ok()).context("no beam.smp process")
+}
+
+/// Starts confab on a free port; retries on another port if the one picked was taken in
+/// the meantime (an outgoing connection may grab it). Returns the server and its port.
+fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16)> {
+    for _ in 0..5 {
+        let port = free_port()?;
+        let mut child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(root.join("target/release/confab"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--static"])
+            .arg(root.join("dist"))
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .process_group(0)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start confab")?;
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok((Server { child, name: "confab", epmd_port: None }, port));
+            }
+            if child.try_wait()?.is_some() || Instant::now() > give_up {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    bail!("confab did not start")
+}
+
+fn start_redis(dir: &Path, port: u16) -> Result<Server> {
+    let child = Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            "redis-server",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--dir"])
+        .arg(dir)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start redis-server")?;
+    let server = Server { child, name: "redis", epmd_port: None };
+    wait_for_port(port, "redis")?;
+    Ok(server)
+}
+
+/// A session token for the `bench` user on a Confab node.
+fn token(port: u16) -> Result<String> {
+    let body = r#"{"username":"bench","password":"bench password"}"#;
+    for path in ["/api/register", "/api/login"] {
+        let output = Command::new("curl")
+            .args(["-s", "-X", "POST", "-H", "content-type: application/json", "-d", body])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .context("run curl")?;
+        if let Ok(json) = serde_json::from_slice::<Value>(&output.stdout)
+            && let Some(token) = json["token"].as_str()
+        {
+            return Ok(token.to_owned());
+        }
+    }
+    bail!("cannot get a token from confab on port {port}")
+}
+
+/// Runs the load generator pinned to CPU 1 and returns its JSON result.
+fn loadgen(root: &Path, args: &[String]) -> Result<Value> {
+    eprintln!("$ loadgen {}", args.join(" "));
+    let output = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(root.join("target/release/loadgen"))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("run loadgen")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    let json: Value =
+        serde_json::from_str(line).with_context(|| format!("loadgen printed {text:?}"))?;
+    eprintln!("  {json}");
+    Ok(json)
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
+/// Whether a fan-out run met the bar: p99 under 50 ms, nothing lost, doubled, reordered.
+fn clean(result: &Value) -> bool {
+    result["latency_ms"]["p99"].as_f64().unwrap_or(f64::MAX) < 50.0
+        && result["lost"] == 0
+        && result["doubled"] == 0
+        && result["reordered"] == 0
+        && result["errors"] == 0
+}
+
+/// Raises the rate until a run is not clean; returns the best clean run.
+fn sweep(root: &Path, base: &[String], rates: &[u32]) -> Result<Option<Value>> {
+    let mut best = None;
+    for rate in rates {
+        let mut run = base.to_vec();
+        run.extend(args(&["--rate", &rate.to_string()]));
+        let result = loadgen(root, &run)?;
+        if !clean(&result) {
+            break;
+        }
+        best = Some(result);
+    }
+    Ok(best)
+}
+
+fn number(value: &Value) -> f64 {
+    value.as_f64().unwrap_or(0.0)
+}
+
+/// One target's figures for the scenarios.
+#[derive(Default)]
+struct Figures {
+    fanout: Option<Value>,
+    pairs: Option<Value>,
+    idle: Option<Value>,
+    storm: Option<Value>,
+    stalled: Option<Value>,
+}
+
+/// Runs the four scenarios against one target, each on a fresh server from `start`.
+fn scenarios(
+    root: &Path,
+    start: &mut dyn FnMut() -> Result<(Server, u32, Vec<String>)>,
+    rates: &[u32],
+) -> Result<Figures> {
+    let mut figures = Figures::default();
+    let fanout =
+        ["--connections", "1000", "--rooms", "10", "--publishers", "10", "--body-bytes", "100"];
+    {
+        let (_server, pid, target) = start()?;
+        let mut base = target.clone();
+        base.extend(args(&fanout));
+        base.extend(args(&["--server-pid", &pid.to_string(), "--duration", "5", "--warmup", "2"]));
+        figures.fanout = sweep(root, &base, rates)?;
+    }
+    {
+        let (_server, pid, target) = start()?;
+        let mut run = target.clone();
+        run.extend(args(&[
+            "--connections",
+            "2000",
+            "--rooms",
+            "1000",
+            "--publishers",
+            "1000",
+            "--rate",
+            "2000",
+            "--concurrency",
+            "128",
+            "--server-pid",
+            &pid.to_string(),
+        ]));
+        figures.pairs = Some(loadgen(root, &run)?);
+    }
+    {
+        let (_server, pid, target) = start()?;
+        let mut run = target.clone();
+        run.extend(args(&[
+            "--scenario",
+            "idle",
+            "--connections",
+            "10000",
+            "--rooms",
+            "1000",
+            "--server-pid",
+            &pid.to_string(),
+        ]));
+        figures.idle = Some(loadgen(root, &run)?);
+    }
+    {
+        let (_server, pid, target) = start()?;
+        let mut run = target.clone();
+        run.extend(args(&[
+            "--scenario",
+            "connect-storm",
+            "--connections",
+            "5000",
+            "--rooms",
+            "1000",
+            "--server-pid",
+            &pid.to_string(),
+        ]));
+        figures.storm = Some(loadgen(root, &run)?);
+    }
+    Ok(figures)
+}
+
+/// `cargo xtask bench`.
+pub fn bench(root: &Path) -> Result<()> {
+    install_rabbitmq()?;
+    run_command(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "backend",
+        "-p",
+        "bench",
+    ]))?;
+    let scratch = tempfile_dir()?;
+
+    // RabbitMQ.
+    let mut n_rabbit = 0;
+    let mut start_rabbit = || -> Result<(Server, u32, Vec<String>)> {
+        n_rabbit += 1;
+        let dir = scratch.join(format!("rabbitmq-{n_rabbit}"));
+        std::fs::create_dir_all(&dir)?;
+        let (server, port) = start_rabbitmq(&dir)?;
+        let target = args(&[
+            "--url",
+            &format!("ws://127.0.0.1:{port}/ws"),
+            "--login",
+            "guest",
+            "--passcode",
+            "guest",
+        ]);
+        Ok((server, beam_pid()?, target))
+    };
+    let rabbit = scenarios(root, &mut start_rabbit, &[50, 100, 150, 200, 300, 400])?;
+
+    // Confab, embedded engine.
+    let mut n_confab = 0;
+    let mut start_confab_fresh = || -> Result<(Server, u32, Vec<String>)> {
+        n_confab += 1;
+        let (server, port) = start_confab(root, &scratch.join(format!("confab-{n_confab}")), &[])?;
+        let pid = server.pid();
+        let target =
+            args(&["--url", &format!("ws://127.0.0.1:{port}/ws"), "--passcode", &token(port)?]);
+        Ok((server, pid, target))
+    };
+    let confab =
+        scenarios(root, &mut start_confab_fresh, &[1000, 1500, 2000, 2500, 3000, 3500, 4000])?;
+
+    // Confab chat rooms: stored, stamped, idempotent.
+    let chat = {
+        let (_server, pid, mut run) = start_confab_fresh()?;
+        run.extend(args(&[
+            "--mode",
+            "chat",
+            "--connections",
+            "1000",
+            "--rooms",
+            "10",
+            "--publishers",
+            "10",
+            "--server-pid",
+            &pid.to_string(),
+            "--duration",
+            "5",
+        ]));
+        sweep(root, &run, &[1000, 1500, 2000, 2500, 3000])?
+    };
+
+    // One node versus three on Redis, chat rooms (stored in Redis, fanned out by pub/sub).
+    let redis_runs = {
+        let redis_port = free_port()?;
+        let redis_dir = scratch.join("redis");
+        std::fs::create_dir_all(&redis_dir)?;
+        let mut results = Vec::new();
+        for n_nodes in [1usize, 3] {
+            let _redis = start_redis(&redis_dir, redis_port)?;
+            let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+            let mut nodes = Vec::new();
+            let mut run = Vec::new();
+            for index in 0..n_nodes {
+                let data = scratch.join(format!("node-{n_nodes}-{index}"));
+                let prefix = format!("b{n_nodes}:");
+                let (node, port) =
+                    start_confab(root, &data, &["--redis", &redis_url, "--redis-prefix", &prefix])?;
+                nodes.push(node);
+                run.extend(args(&["--url", &format!("ws://127.0.0.1:{port}/ws")]));
+            }
+            let token = token(nodes_port(&run)?)?;
+            run.extend(args(&[
+                "--passcode",
+                &token,
+                "--mode",
+                "chat",
+                "--connections",
+                "1000",
+                "--rooms",
+                "10",
+            ]));
+            run.extend(args(&["--publishers", "10", "--duration", "5"]));
+            for node in &nodes {
+                run.extend(args(&["--server-pid", &node.pid().to_string()]));
+            }
+            results.push((n_nodes, sweep(root, &run, &[250, 500, 1000, 1500, 2000])?));
+            drop(nodes);
+        }
+        results
+    };
+
+    let report = report(&rabbit, &confab, chat.as_ref(), &redis_runs)?;
+    std::fs::write(root.join("BENCHMARKS.md"), &report)?;
+    println!("{report}");
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn nodes_port(run: &[String]) -> Result<u16> {
+    let url = run.get(1).context("a url")?;
+    url.rsplit(':')
+        .next()
+        .and_then(|tail| tail.trim_end_matches("/ws").parse().ok())
+        .context("a port")
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn ratio(confab: f64, rabbit: f64, higher_is_better: bool) -> String {
+    if confab <= 0.0 || rabbit <= 0.0 {
+        return "—".into();
+    }
+    let ratio = if higher_is_better { confab / rabbit } else { rabbit / confab };
+    format!("{ratio:.1}×")
+}
+
+fn report(
+    rabbit: &Figures,
+    confab: &Figures,
+    chat: Option<&Value>,
+    redis: &[(usize, Option<Value>)],
+) -> Result<String> {
+    let get = |figures: &Option<Value>, path: &[&str]| {
+        let mut value = figures.clone().unwrap_or(Value::Null);
+        for key in path {
+            value = value[*key].clone();
+        }
+        number(&value)
+    };
+    let machine = format!(
+        "{} cores ({}), Linux {}, {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("model name\t: "))
+            .unwrap_or("unknown CPU"),
+        String::from_utf8_lossy(&Command::new("uname").arg("-r").output()?.stdout).trim(),
+        String::from_utf8_lossy(&Command::new("date").args(["-u", "+%Y-%m-%d"]).output()?.stdout)
+            .trim(),
+    );
+    let mut out = String::new();
+    writeln!(out, "# Benchmarks\n")?;
+    writeln!(
+        out,
+        "Written by `cargo xtask bench` on {machine}. Servers pinned to CPU 0, the load"
+    )?;
+    writeln!(
+        out,
+        "generator (`loadgen`, the `bench` crate) to CPU 1; 100-byte bodies; no heart-beats."
+    )?;
+    writeln!(
+        out,
+        "RabbitMQ is Debian's 3.10 with `rabbitmq_web_stomp`, its VM on one scheduler.\n"
+    )?;
+    writeln!(out, "| scenario | RabbitMQ Web-STOMP | Confab | Confab ÷ RabbitMQ | target |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    let (rd, cd) = (
+        get(&rabbit.fanout, &["deliveries_per_sec"]),
+        get(&confab.fanout, &["deliveries_per_sec"]),
+    );
+    writeln!(
+        out,
+        "| 1,000 connections, 10 rooms of 100, 10 publishers: most deliveries/s with p99 < 50 ms, nothing lost | {rd:.0} (p99 {:.1} ms) | {cd:.0} (p99 {:.1} ms) | {} | ≥ 200,000 and ≥ 15× |",
+        get(&rabbit.fanout, &["latency_ms", "p99"]),
+        get(&confab.fanout, &["latency_ms", "p99"]),
+        ratio(cd, rd, true)
+    )?;
+    let (rp, cp) =
+        (get(&rabbit.pairs, &["latency_ms", "p99"]), get(&confab.pairs, &["latency_ms", "p99"]));
+    writeln!(
+        out,
+        "| 2,000 connections in 1,000 rooms of 2, 2,000 msgs/s: p99 | {rp:.1} ms | {cp:.1} ms | {} | — |",
+        ratio(cp, rp, false)
+    )?;
+    let (ri, ci) = (
+        get(&rabbit.idle, &["server", "kib_per_connection"]),
+        get(&confab.idle, &["server", "kib_per_connection"]),
+    );
+    writeln!(
+        out,
+        "| 10,000 idle subscribed connections: memory per connection | {ri:.1} KiB | {ci:.1} KiB | {} smaller | ≤ 16 KiB, ≤ 1/10 |",
+        ratio(ci, ri, false)
+    )?;
+    let (rs, cs) =
+        (get(&rabbit.storm, &["connect_per_sec"]), get(&confab.storm, &["connect_per_sec"]));
+    writeln!(
+        out,
+        "| connect storm, 5,000 CONNECT + SUBSCRIBE: connections/s | {rs:.0} | {cs:.0} | {} | ≥ 10,000 |",
+        ratio(cs, rs, true)
+    )?;
+    let stalled = |figures: &Figures| {
+        format!(
+            "{:.0} of 10 cut off, RSS {:.0} MiB, p99 of the others {:.1} ms",
+            get(&figures.stalled, &["stalled_closed_by_server"]),
+            get(&figures.stalled, &["server", "rss_mib"]),
+            get(&figures.stalled, &["latency_ms", "p99"]),
+        )
+    };
+    writeln!(
+        out,
+        "| slow consumers: 10 of 110 subscribers never read, 4 KB bodies, 44 MB/s of deliveries for 15 s | {} | {} | — | cut off, memory bounded |",
+        stalled(rabbit),
+        stalled(confab)
+    )?;
+    let chat_rate = chat.map_or(0.0, |run| number(&run["sent_per_sec"]));
+    let chat_deliveries = chat.map_or(0.0, |run| number(&run["deliveries_per_sec"]));
+    let chat_p99 = chat.map_or(0.0, |run| number(&run["latency_ms"]["p99"]));
+    writeln!(
+        out,
+        "| Confab chat rooms (stored, stamped, idempotent), rooms of 100: most stored msgs/s with p99 < 50 ms | — | {chat_rate:.0} msgs/s = {chat_deliveries:.0} deliveries/s (p99 {chat_p99:.1} ms) | — | ≥ 1,500 msgs/s |"
+    )?;
+    writeln!(out, "\n## One node versus three on Redis\n")?;
+    writeln!(
+        out,
+        "Chat rooms stored in Redis and fanned out through its pub/sub; 1,000 subscribers in rooms of 100"
+    )?;
+    writeln!(
+        out,
+        "spread over the nodes, 10 publishers. All servers (nodes and Redis) share CPU 0.\n"
+    )?;
+    writeln!(
+        out,
+        "| nodes | most stored msgs/s with p99 < 50 ms | deliveries/s | p50 | p99 | server CPU (all processes) |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for (n_nodes, run) in redis {
+        let run = run.clone().unwrap_or(Value::Null);
+        writeln!(
+            out,
+            "| {n_nodes} | {:.0} | {:.0} | {:.1} ms | {:.1} ms | {:.0}% |",
+            number(&run["sent_per_sec"]),
+            number(&run["deliveries_per_sec"]),
+            number(&run["latency_ms"]["p50"]),
+            number(&run["latency_ms"]["p99"]),
+            number(&run["server"]["cpu_percent"]),
+        )?;
+    }
+    writeln!(out, "\n## Raw results\n")?;
+    writeln!(out, "```json")?;
+    for (name, figures) in [("rabbitmq", rabbit), ("confab", confab)] {
+        for (scenario, run) in [
+            ("fanout", &figures.fanout),
+            ("pairs", &figures.pairs),
+            ("idle", &figures.idle),
+            ("storm", &figures.storm),
+        ] {
+            writeln!(
+                out,
+                "{{\"target\":\"{name}\",\"scenario\":\"{scenario}\",\"result\":{}}}",
+                run.clone().unwrap_or(Value::Null)
+            )?;
+        }
+    }
+    if let Some(chat) = chat {
+        writeln!(out, "{{\"target\":\"confab\",\"scenario\":\"chat\",\"result\":{chat}}}")?;
+    }
+    for (n_nodes, run) in redis {
+        writeln!(
+            out,
+            "{{\"target\":\"confab-redis-{n_nodes}-nodes\",\"scenario\":\"chat\",\"result\":{}}}",
+            run.clone().unwrap_or(Value::Null)
+        )?;
+    }
+    writeln!(
+        out,
+        "```\n\nReproduce with `cargo xtask bench` (about 10 minutes; installs rabbitmq-server if missing)."
+    )?;
+    Ok(out)
+}
