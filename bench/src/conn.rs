@@ -45,7 +45,11 @@ pub async fn connect_with(
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("v12.stomp"));
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
     let host = http_host(url)?;
-    let address = tokio::net::lookup_host(&host).await?.next().context("an address")?;
+    // Loopback URLs are addresses already: no resolver round trip per connection.
+    let address = match host.parse::<std::net::SocketAddr>() {
+        Ok(address) => address,
+        Err(_) => tokio::net::lookup_host(&host).await?.next().context("an address")?,
+    };
     let socket = if address.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

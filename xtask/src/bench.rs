@@ -267,71 +267,72 @@ struct Figures {
     stalled: Option<Value>,
 }
 
-/// Runs the four scenarios against one target, each on a fresh server from `start`.
+/// Runs the scenarios against one target, each on a fresh server from `start`. The
+/// connect storm goes first, before other runs leave thousands of sockets in TIME_WAIT.
 fn scenarios(
     root: &Path,
     start: &mut dyn FnMut() -> Result<(Server, u32, Vec<String>)>,
     rates: &[u32],
 ) -> Result<Figures> {
     let mut figures = Figures::default();
-    let fanout =
-        ["--connections", "1000", "--rooms", "10", "--publishers", "10", "--body-bytes", "100"];
-    {
-        let (_server, pid, target) = start()?;
-        let mut base = target.clone();
-        base.extend(args(&fanout));
-        base.extend(args(&["--server-pid", &pid.to_string(), "--duration", "5", "--warmup", "2"]));
-        figures.fanout = sweep(root, &base, rates)?;
-    }
-    {
-        let (_server, pid, target) = start()?;
-        let mut run = target.clone();
-        run.extend(args(&[
-            "--connections",
-            "2000",
-            "--rooms",
-            "1000",
-            "--publishers",
-            "1000",
-            "--rate",
-            "2000",
-            "--concurrency",
-            "128",
-            "--server-pid",
-            &pid.to_string(),
-        ]));
-        figures.pairs = Some(loadgen(root, &run)?);
-    }
-    {
-        let (_server, pid, target) = start()?;
-        let mut run = target.clone();
-        run.extend(args(&[
-            "--scenario",
-            "idle",
-            "--connections",
-            "10000",
-            "--rooms",
-            "1000",
-            "--server-pid",
-            &pid.to_string(),
-        ]));
-        figures.idle = Some(loadgen(root, &run)?);
-    }
-    {
-        let (_server, pid, target) = start()?;
-        let mut run = target.clone();
-        run.extend(args(&[
-            "--scenario",
-            "connect-storm",
-            "--connections",
-            "5000",
-            "--rooms",
-            "1000",
-            "--server-pid",
-            &pid.to_string(),
-        ]));
-        figures.storm = Some(loadgen(root, &run)?);
-    }
+    let mut run_on_fresh = |extra: &[&str]| -> Result<Value> {
+        let (_server, pid, mut run) = start()?;
+        run.extend(args(extra));
+        run.extend(args(&["--server-pid", &pid.to_string()]));
+        loadgen(root, &run)
+    };
+    figures.storm = Some(run_on_fresh(&[
+        "--scenario",
+        "connect-storm",
+        "--connections",
+        "5000",
+        "--rooms",
+        "1000",
+    ])?);
+    figures.pairs = Some(run_on_fresh(&[
+        "--connections",
+        "2000",
+        "--rooms",
+        "1000",
+        "--publishers",
+        "1000",
+        "--rate",
+        "2000",
+        "--concurrency",
+        "128",
+    ])?);
+    // Ten subscribers that never read, among 100 that do, 4 KB bodies for 15 s.
+    figures.stalled = Some(run_on_fresh(&[
+        "--connections",
+        "100",
+        "--rooms",
+        "10",
+        "--publishers",
+        "10",
+        "--rate",
+        "1000",
+        "--body-bytes",
+        "4000",
+        "--duration",
+        "15",
+        "--stalled",
+        "10",
+    ])?);
+    figures.idle =
+        Some(run_on_fresh(&["--scenario", "idle", "--connections", "10000", "--rooms", "1000"])?);
+    let (_server, pid, mut base) = start()?;
+    base.extend(args(&[
+        "--connections",
+        "1000",
+        "--rooms",
+        "10",
+        "--publishers",
+        "10",
+        "--body-bytes",
+        "100",
+    ]));
+    base.extend(args(&["--server-pid", &pid.to_string(), "--duration", "5", "--warmup", "2"]));
+    figures.fanout = sweep(root, &base, rates)?;
     Ok(figures)
 }
 
@@ -599,6 +600,7 @@ fn report(
             ("pairs", &figures.pairs),
             ("idle", &figures.idle),
             ("storm", &figures.storm),
+            ("stalled", &figures.stalled),
         ] {
             writeln!(
                 out,

@@ -93,7 +93,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl From<RedisError> for EngineError {
     fn from(error: RedisError) -> EngineError {
-        if error.is_io_error()
+        // A restarted Redis answers LOADING until its data is back: unavailable, not broken.
+        let loading =
+            matches!(error.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading));
+        if loading
+            || error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
             || error.is_timeout()
@@ -141,13 +145,24 @@ impl RedisEngine {
         };
         let lobby = engine.key(&format!("room:{LOBBY}"));
         let mut connection = engine.connection();
-        let _: () = redis::pipe()
-            .hset_nx(&lobby, "created_at", 0)
-            .ignore()
-            .sadd(engine.key("rooms"), LOBBY)
-            .ignore()
-            .query_async(&mut connection)
-            .await?;
+        // Redis may still be loading its data after a restart: wait for it.
+        loop {
+            let created: Result<(), RedisError> = redis::pipe()
+                .hset_nx(&lobby, "created_at", 0)
+                .ignore()
+                .sadd(engine.key("rooms"), LOBBY)
+                .ignore()
+                .query_async(&mut connection)
+                .await;
+            match created.map_err(EngineError::from) {
+                Ok(()) => break,
+                Err(EngineError::Unavailable) => {
+                    tracing::warn!(url = %config.url, "waiting for redis to finish loading");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         tokio::spawn(dispatch(Arc::downgrade(&engine.inner), client, queue));
         tokio::spawn(liveness(Arc::downgrade(&engine.inner)));
         Ok(engine)
