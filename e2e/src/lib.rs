@@ -194,10 +194,23 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
     Ok(body.to_owned())
 }
 
-/// A chromedriver process on a free port; killed when dropped.
+/// A chromedriver process on a free port. It leads its own process group, which the
+/// browsers it starts join; dropping it kills the whole group, so a failed test never
+/// leaves a Chromium behind.
 pub struct ChromeDriver {
     url: String,
-    _child: Child,
+    child: Child,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl ChromeDriver {
@@ -212,6 +225,7 @@ impl ChromeDriver {
         let port = free_port();
         let child = Command::new(&binary)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -222,7 +236,7 @@ impl ChromeDriver {
             Ok(TcpStream::connect(addr).await.ok().map(drop))
         })
         .await?;
-        Ok(ChromeDriver { url: format!("http://{addr}"), _child: child })
+        Ok(ChromeDriver { url: format!("http://{addr}"), child })
     }
 
     /// Opens a new headless Chromium with its own profile.

@@ -19,11 +19,11 @@ use serde_json::Value;
 use crate::run_command;
 
 /// A process killed when dropped, with its whole process group (RabbitMQ's script starts
-/// an Erlang VM under it), and `epmd` on the given port if any.
+/// an Erlang VM under it); then its companion (RabbitMQ's epmd), if any.
 struct Server {
     child: Child,
     name: &'static str,
-    epmd_port: Option<u16>,
+    _companion: Option<Box<Server>>,
 }
 
 impl Server {
@@ -38,12 +38,6 @@ impl Drop for Server {
         let _ = Command::new("kill").args(["-9", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(port) = self.epmd_port {
-            let _ = Command::new("epmd")
-                .args(["-port", &port.to_string(), "-kill"])
-                .stdout(Stdio::null())
-                .status();
-        }
         eprintln!("stopped {}", self.name);
     }
 }
@@ -57,6 +51,25 @@ fn wait_for_port(port: u16, what: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Waits (up to 70 s) until few sockets are in TIME_WAIT: thousands of them left by an
+/// earlier run make every new loopback connection search for a free port.
+fn quiet_sockets() {
+    let give_up = Instant::now() + Duration::from_secs(70);
+    loop {
+        let time_wait = std::fs::read_to_string("/proc/net/sockstat")
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip_while(|word| *word != "tw")
+            .nth(1)
+            .and_then(|count| count.parse::<u64>().ok())
+            .unwrap_or(0);
+        if time_wait < 5000 || Instant::now() > give_up {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn free_port() -> Result<u16> {
@@ -96,6 +109,19 @@ fn start_rabbitmq(dir: &Path) -> Result<(Server, u16)> {
         ),
     )?;
     std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_web_stomp].\n")?;
+    // Our own epmd, in the foreground: as a daemon it would outlive the benchmark.
+    let epmd_server = Server {
+        child: Command::new("epmd")
+            .args(["-address", "127.0.0.1", "-port", &epmd.to_string()])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start epmd")?,
+        name: "epmd",
+        _companion: None,
+    };
+    wait_for_port(epmd, "epmd")?;
     let child = Command::new("taskset")
         .args(["-c", "0", "/usr/lib/rabbitmq/bin/rabbitmq-server"])
         .current_dir(dir)
@@ -119,7 +145,7 @@ fn start_rabbitmq(dir: &Path) -> Result<(Server, u16)> {
         .stderr(Stdio::null())
         .spawn()
         .context("start rabbitmq-server")?;
-    let server = Server { child, name: "rabbitmq", epmd_port: Some(epmd) };
+    let server = Server { child, name: "rabbitmq", _companion: Some(Box::new(epmd_server)) };
     wait_for_port(stomp, "rabbitmq web-stomp")?;
     Ok((server, stomp))
 }
@@ -152,7 +178,7 @@ fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16
         let give_up = Instant::now() + Duration::from_secs(30);
         loop {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok((Server { child, name: "confab", epmd_port: None }, port));
+                return Ok((Server { child, name: "confab", _companion: None }, port));
             }
             if child.try_wait()?.is_some() || Instant::now() > give_up {
                 let _ = child.kill();
@@ -184,7 +210,7 @@ fn start_redis(dir: &Path, port: u16) -> Result<Server> {
         .stdout(Stdio::null())
         .spawn()
         .context("start redis-server")?;
-    let server = Server { child, name: "redis", epmd_port: None };
+    let server = Server { child, name: "redis", _companion: None };
     wait_for_port(port, "redis")?;
     Ok(server)
 }
@@ -240,6 +266,7 @@ fn clean(result: &Value) -> bool {
 
 /// Raises the rate until a run is not clean; returns the best clean run.
 fn sweep(root: &Path, base: &[String], rates: &[u32]) -> Result<Option<Value>> {
+    quiet_sockets();
     let mut best = None;
     for rate in rates {
         let mut run = base.to_vec();
@@ -276,6 +303,7 @@ fn scenarios(
 ) -> Result<Figures> {
     let mut figures = Figures::default();
     let mut run_on_fresh = |extra: &[&str]| -> Result<Value> {
+        quiet_sockets();
         let (_server, pid, mut run) = start()?;
         run.extend(args(extra));
         run.extend(args(&["--server-pid", &pid.to_string()]));
@@ -320,6 +348,7 @@ fn scenarios(
     ])?);
     figures.idle =
         Some(run_on_fresh(&["--scenario", "idle", "--connections", "10000", "--rooms", "1000"])?);
+    quiet_sockets();
     let (_server, pid, mut base) = start()?;
     base.extend(args(&[
         "--connections",
