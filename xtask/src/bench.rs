@@ -150,11 +150,19 @@ fn start_rabbitmq(dir: &Path) -> Result<(Server, u16)> {
     Ok((server, stomp))
 }
 
-/// The Erlang VM's pid under the rabbitmq-server script.
-fn beam_pid() -> Result<u32> {
-    let output = Command::new("pgrep").args(["-f", "beam.smp.*confab-bench"]).output()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().and_then(|line| line.trim().parse().ok()).context("no beam.smp process")
+/// The pid of the process listening on `port` (RabbitMQ's Erlang VM, not its script).
+fn listener_pid(port: u16) -> Result<u32> {
+    for _ in 0..50 {
+        let output = Command::new("ss").args(["-ltnpH", &format!("sport = :{port}")]).output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if let Some(pid) =
+            text.split("pid=").nth(1).and_then(|rest| rest.split(',').next()?.parse().ok())
+        {
+            return Ok(pid);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("no process listens on port {port}")
 }
 
 /// Starts confab on a free port; retries on another port if the one picked was taken in
@@ -393,7 +401,7 @@ pub fn bench(root: &Path) -> Result<()> {
             "--passcode",
             "guest",
         ]);
-        Ok((server, beam_pid()?, target))
+        Ok((server, listener_pid(port)?, target))
     };
     let rabbit = scenarios(root, &mut start_rabbit, &[50, 100, 150, 200, 300, 400])?;
 
