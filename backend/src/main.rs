@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
 use backend::{Config, shutdown};
@@ -22,13 +22,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("listener has no local address")?;
     tracing::info!(static_dir = %config.static_dir.display(), "serving");
     println!("Confab is running: open http://{address}/");
     backend::run(listener, config, shutdown::signal()).await.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds with a deep accept queue: with the default of 128, a burst of new connections (a
+/// reconnect storm after a restart) overflowed it and each dropped SYN cost its client a
+/// one-second retransmit.
+fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(4096)
 }

@@ -38,6 +38,7 @@ struct Inner {
     path: PathBuf,
     jobs: std::sync::mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    read_slots: Arc<tokio::sync::Semaphore>,
     /// Token hash → user: CONNECT checks a token without touching the disk.
     tokens: Mutex<HashMap<String, String>>,
     /// Key → recent attempt times, for rate limits.
@@ -80,6 +81,7 @@ impl Embedded {
                 path,
                 jobs,
                 readers: Mutex::new(Vec::new()),
+                read_slots: Arc::new(tokio::sync::Semaphore::new(READER_POOL)),
                 tokens: Mutex::default(),
                 attempts: Mutex::default(),
                 hub,
@@ -110,8 +112,19 @@ impl Embedded {
         &self,
         query: impl FnOnce(&Connection) -> Result<R, EngineError> + Send + 'static,
     ) -> Result<R, EngineError> {
+        // At most READER_POOL reads at once, each on a pooled connection: a burst (a connect
+        // storm with a token not yet cached) waits its turn instead of opening hundreds of
+        // connections on as many blocking threads.
+        let permit = self
+            .inner
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = lock(&inner.readers).pop();
             let connection = match pooled {
                 Some(connection) => connection,
