@@ -255,3 +255,69 @@ async fn the_page_fits_a_phone() -> Result<()> {
     phone.screenshot("phone-menu").await?;
     phone.close().await
 }
+
+#[tokio::test]
+async fn history_scrolls_back_to_the_beginning() -> Result<()> {
+    const SEEDED: usize = 260;
+    let confab = Confab::start(&[]).await?;
+    let token = e2e::register(confab.addr, "olga").await?;
+    let mut olga = e2e::stomp::StompClient::connect(&confab.ws_url(), "olga", &token).await?;
+    for n in 1..=SEEDED {
+        olga.say("/app/room.lobby", &format!("old message {n}"), Some(&n.to_string())).await?;
+    }
+
+    let driver = ChromeDriver::start().await?;
+    let pat = driver.browser().await?;
+    sign_up(&pat, &confab, "pat").await?;
+    wait_for_message(&pat, &format!("old message {SEEDED}")).await?;
+    let texts = "return Array.from(document.querySelectorAll('#messages .message .text'), e => e.textContent)";
+    // The reader scrolls up until the page says the conversation begins here.
+    eventually("the beginning of the conversation", || async {
+        pat.client
+            .execute("document.getElementById('messages').scrollTop = 0; return true", vec![])
+            .await?;
+        Ok(pat.text(".history-note").await?.filter(|note| note.contains("beginning")))
+    })
+    .await?;
+    let shown: Vec<String> = serde_json::from_value(pat.client.execute(texts, vec![]).await?)?;
+    let expected: Vec<String> = (1..=SEEDED).map(|n| format!("old message {n}")).collect();
+    let seeded: Vec<String> =
+        shown.into_iter().filter(|text| text.starts_with("old message")).collect();
+    assert_eq!(seeded, expected, "every message once, oldest first");
+    // Pages of history meet without a second separator for the same day.
+    assert_eq!(pat.texts("#messages .day").await?, vec!["Today".to_owned()]);
+    pat.screenshot("history-beginning").await?;
+
+    // A page loaded above keeps the reader's place: the top is not where they land.
+    let reader = driver.browser().await?;
+    sign_in(&reader, &confab, "olga").await?;
+    wait_for_message(&reader, &format!("old message {SEEDED}")).await?;
+    let before = count_loaded(&reader).await?;
+    reader
+        .client
+        .execute("document.getElementById('messages').scrollTop = 0; return true", vec![])
+        .await?;
+    eventually("an older page", || async {
+        Ok((count_loaded(&reader).await? > before).then_some(()))
+    })
+    .await?;
+    let top = reader
+        .client
+        .execute("return document.getElementById('messages').scrollTop", vec![])
+        .await?;
+    assert!(
+        top.as_f64().unwrap_or(0.0) > 0.0,
+        "the view stayed on the message it showed, not at the top"
+    );
+    reader.close().await?;
+    pat.close().await
+}
+
+/// How many messages the conversation shows.
+async fn count_loaded(browser: &Browser) -> Result<u64> {
+    let value = browser
+        .client
+        .execute("return document.querySelectorAll('#messages .message').length", vec![])
+        .await?;
+    Ok(value.as_u64().unwrap_or(0))
+}

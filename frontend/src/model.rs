@@ -101,6 +101,13 @@ impl Line {
             Line::Notice { .. } => None,
         }
     }
+
+    fn day(&self) -> Option<i64> {
+        match self {
+            Line::Message { day, .. } => Some(*day),
+            Line::Notice { .. } => None,
+        }
+    }
 }
 
 /// A message sent but not yet confirmed by a RECEIPT.
@@ -125,11 +132,27 @@ pub enum PendingState {
     Failed,
 }
 
+/// Lines per page of a conversation's live tail.
+const PAGE_LINES: usize = 100;
+
+/// A run of consecutive lines, rendered as one block. A conversation is a list of pages so
+/// that a new message or an older page of history touches one small list: with one flat
+/// list, paging back through 10,000 messages stalled the page for up to two seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Unique within the page's conversation.
+    pub id: u64,
+    /// The lines, oldest first.
+    pub lines: RwSignal<Vec<Line>>,
+}
+
 /// One conversation's state; every field a signal, so the struct is `Copy`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvState {
-    /// Stored messages and notices, oldest first.
-    pub lines: RwSignal<Vec<Line>>,
+    /// Stored messages and notices in pages, oldest first.
+    pub pages: RwSignal<Vec<Page>>,
+    /// Bumped whenever a line is added, for views that follow the newest.
+    pub revision: RwSignal<u64>,
     /// Sent messages awaiting their receipt.
     pub pending: RwSignal<Vec<Pending>>,
     /// Who is here (rooms only).
@@ -146,12 +169,15 @@ pub struct ConvState {
     pub unread: RwSignal<u64>,
     /// The highest id reported as read.
     pub read_seq: RwSignal<u64>,
+    next_page: StoredValue<u64>,
 }
 
 impl ConvState {
     fn new() -> ConvState {
         ConvState {
-            lines: RwSignal::new(Vec::new()),
+            pages: RwSignal::new(Vec::new()),
+            revision: RwSignal::new(0),
+            next_page: StoredValue::new(0),
             pending: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
@@ -165,7 +191,75 @@ impl ConvState {
 
     /// The id of the oldest loaded message.
     pub fn oldest_seq(&self) -> Option<u64> {
-        self.lines.with_untracked(|lines| lines.iter().find_map(Line::seq))
+        self.pages.with_untracked(|pages| {
+            pages.iter().find_map(|page| {
+                page.lines.with_untracked(|lines| lines.iter().find_map(Line::seq))
+            })
+        })
+    }
+
+    /// The local day of the newest loaded message.
+    fn newest_day(&self) -> Option<i64> {
+        self.pages.with_untracked(|pages| {
+            pages.iter().rev().find_map(|page| {
+                page.lines.with_untracked(|lines| lines.iter().rev().find_map(Line::day))
+            })
+        })
+    }
+
+    fn new_page(&self, lines: Vec<Line>) -> Page {
+        let id = self.next_page.get_value();
+        self.next_page.set_value(id + 1);
+        Page { id, lines: RwSignal::new(lines) }
+    }
+
+    /// Adds a line at the end: to the last page, or to a new one when that is full.
+    /// Call under the page's owner (see [`ChatState::conv`]).
+    fn push_line(&self, line: Line) {
+        let tail = self.pages.with_untracked(|pages| pages.last().copied());
+        match tail {
+            Some(page) if page.lines.with_untracked(Vec::len) < PAGE_LINES => {
+                page.lines.update(|lines| lines.push(line))
+            }
+            _ => {
+                let page = self.new_page(vec![line]);
+                self.pages.update(|pages| pages.push(page));
+            }
+        }
+        self.revision.update(|revision| *revision += 1);
+    }
+
+    /// Puts a page of older lines in front, fixing the day separator where they meet.
+    fn push_front(&self, mut older: Vec<Line>) {
+        relabel_days(&mut older);
+        let older_last_day = older.iter().rev().find_map(Line::day);
+        let first_with_message = self.pages.with_untracked(|pages| {
+            pages.iter().copied().find(|page| {
+                page.lines.with_untracked(|lines| lines.iter().any(|l| l.seq().is_some()))
+            })
+        });
+        if let (Some(day), Some(page)) = (older_last_day, first_with_message) {
+            let needs_fix = page.lines.with_untracked(|lines| {
+                lines.iter().find_map(|line| match line {
+                    Line::Message { day: first_day, first_of_day: true, .. } => {
+                        Some(*first_day == day)
+                    }
+                    _ => None,
+                }) == Some(true)
+            });
+            if needs_fix {
+                page.lines.update(|lines| {
+                    if let Some(Line::Message { first_of_day, .. }) =
+                        lines.iter_mut().find(|line| line.seq().is_some())
+                    {
+                        *first_of_day = false;
+                    }
+                });
+            }
+        }
+        let page = self.new_page(older);
+        self.pages.update(|pages| pages.insert(0, page));
+        self.revision.update(|revision| *revision += 1);
     }
 }
 
@@ -244,14 +338,19 @@ impl ChatState {
         if let Some(state) = self.conversations.with_value(|all| all.get(conv).copied()) {
             return state;
         }
-        let state = match self.owner.get_value() {
-            Some(owner) => owner.with(ConvState::new),
-            None => ConvState::new(),
-        };
+        let state = self.with_owner(ConvState::new);
         self.conversations.update_value(|all| {
             all.insert(conv.clone(), state);
         });
         state
+    }
+
+    /// Runs `make` under the page's owner, so that signals it creates live with the page.
+    fn with_owner<T>(&self, make: impl FnOnce() -> T) -> T {
+        match self.owner.get_value() {
+            Some(owner) => owner.with(make),
+            None => make(),
+        }
     }
 
     /// Every conversation with its state.
@@ -317,12 +416,9 @@ impl ChatState {
             })
             .collect();
         let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
-        state.lines.update(|lines| {
-            let mut merged = older;
-            merged.append(lines);
-            relabel_days(&mut merged);
-            *lines = merged;
-        });
+        if !older.is_empty() {
+            self.with_owner(|| state.push_front(older));
+        }
         if newest > state.last_seq.get_untracked() {
             state.last_seq.set(newest);
         }
@@ -350,23 +446,11 @@ impl ChatState {
                 }
             });
         }
-        state.lines.update(|lines| {
-            let day = local_day(sent_at);
-            let previous_day = lines.iter().rev().find_map(|line| match line {
-                Line::Message { day, .. } => Some(*day),
-                Line::Notice { .. } => None,
-            });
-            let first_of_day = previous_day != Some(day);
-            lines.push(Line::Message {
-                seq,
-                sender: sender.clone(),
-                text,
-                sent_at,
-                mine,
-                day,
-                first_of_day,
-            });
-        });
+        let day = local_day(sent_at);
+        let first_of_day = state.newest_day() != Some(day);
+        let line =
+            Line::Message { seq, sender: sender.clone(), text, sent_at, mine, day, first_of_day };
+        self.with_owner(|| state.push_line(line));
         state.last_seq.set(seq.max(state.last_seq.get_untracked()));
         state.typing.update(|typing| typing.retain(|(user, _)| *user != sender));
         if !mine && self.active.get_untracked() != *conv {
@@ -377,7 +461,8 @@ impl ChatState {
 
     fn notice(&self, conv: &Conv, text: String) {
         let id = self.next_id();
-        self.conv(conv).lines.update(|lines| lines.push(Line::Notice { id, text }));
+        let state = self.conv(conv);
+        self.with_owner(|| state.push_line(Line::Notice { id, text }));
     }
 
     /// Folds one event of a room into the state.

@@ -27,7 +27,7 @@ pub fn MessageList(
     let (loading, set_loading) = signal(false);
     // New messages at the bottom: stay at the bottom if the reader was there.
     Effect::new(move |_| {
-        conv_state.lines.track();
+        conv_state.revision.track();
         conv_state.pending.track();
         if follow.get_untracked()
             && let Some(element) = scroller.get_untracked()
@@ -39,24 +39,7 @@ pub fn MessageList(
         let Some(element) = scroller.get_untracked() else { return };
         let distance = element.scroll_height() - element.scroll_top() - element.client_height();
         set_follow.set(distance < STICKY_PX);
-        if element.scroll_top() < LOAD_OLDER_PX
-            && conv_state.more.get_untracked()
-            && !loading.get_untracked()
-        {
-            set_loading.set(true);
-            let before_height = element.scroll_height();
-            let conv = conv.clone();
-            leptos::task::spawn_local(async move {
-                chat.load_older(conv).await;
-                // Keep the message under the reader's eyes where it was.
-                request_animation_frame(move || {
-                    element.set_scroll_top(
-                        element.scroll_top() + element.scroll_height() - before_height,
-                    );
-                    set_loading.set(false);
-                });
-            });
-        }
+        load_older_near_top(chat, conv.clone(), element, loading, set_loading);
     };
     view! {
         <div class="messages" id="messages" node_ref=scroller on:scroll=on_scroll>
@@ -66,14 +49,47 @@ pub fn MessageList(
             <Show when=move || conv_state.loaded.get() && !conv_state.more.get()>
                 <p class="history-note">"This is the beginning of the conversation."</p>
             </Show>
-            <For each=move || conv_state.lines.get() key=Line::key let:line>
-                {render_line(line)}
+            <For each=move || conv_state.pages.get() key=|page| page.id let:page>
+                <div class="page">
+                    <For each=move || page.lines.get() key=Line::key let:line>
+                        {render_line(line)}
+                    </For>
+                </div>
             </For>
             <For each=move || conv_state.pending.get() key=|p| format!("{}{:?}", p.key, p.state) let:pending>
                 {render_pending(chat, pending)}
             </For>
         </div>
     }
+}
+
+/// Loads the next older page when the reader is near the top, keeping the message under
+/// their eyes where it was; then checks again, in case they are still near the top (a
+/// scroll that arrived while the page was loading would otherwise be lost).
+fn load_older_near_top(
+    chat: Chat,
+    conv: Conv,
+    element: web_sys::HtmlDivElement,
+    loading: ReadSignal<bool>,
+    set_loading: WriteSignal<bool>,
+) {
+    let conv_state = chat.state.conv(&conv);
+    if element.scroll_top() >= LOAD_OLDER_PX
+        || !conv_state.more.get_untracked()
+        || loading.get_untracked()
+    {
+        return;
+    }
+    set_loading.set(true);
+    let before_height = element.scroll_height();
+    leptos::task::spawn_local(async move {
+        chat.load_older(conv.clone()).await;
+        request_animation_frame(move || {
+            element.set_scroll_top(element.scroll_top() + element.scroll_height() - before_height);
+            set_loading.set(false);
+            load_older_near_top(chat, conv, element, loading, set_loading);
+        });
+    });
 }
 
 fn render_line(line: Line) -> AnyView {

@@ -1,0 +1,102 @@
+//! `scroll_bench`: how the page copes with a long history. Seeds a room with 10,000
+//! messages, opens it in headless Chromium, scrolls to the top page by page until the whole
+//! history is loaded, and reports the browser's long tasks (over 50 ms: a visible stall)
+//! and how long each page took. One JSON line. A benchmark, run by `cargo xtask bench`; not
+//! a test.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use e2e::stomp::StompClient;
+use e2e::{ChromeDriver, Confab, PASSWORD, register};
+use shared::stomp::{ClientFrame, Headers};
+
+const MESSAGES: usize = 10_000;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let writer_token = register(confab.addr, "writer").await?;
+    register(confab.addr, "reader").await?;
+    let mut writer = StompClient::connect(&confab.ws_url(), "writer", &writer_token).await?;
+    let seeding = Instant::now();
+    for n in 1..MESSAGES {
+        writer
+            .send_frame(ClientFrame::Send {
+                destination: "/app/room.lobby".into(),
+                transaction: None,
+                receipt: None,
+                headers: [("content-type", "text/plain")].into_iter().collect::<Headers>(),
+                body: bytes::Bytes::from(format!(
+                    "history message number {n}, with a little text to wrap"
+                )),
+            })
+            .await?;
+    }
+    writer.say("/app/room.lobby", "the newest message", Some("last")).await?;
+    let seeded_in = seeding.elapsed();
+
+    let driver = ChromeDriver::start().await?;
+    let browser = driver.browser().await?;
+    browser.client.goto(&confab.url()).await?;
+    browser.type_into("#username", "reader").await?;
+    browser.type_into("#password", PASSWORD).await?;
+    browser.click("#submit").await?;
+    browser.wait_for_text("#messages .message .text", "the newest message").await?;
+    browser
+        .client
+        .execute(
+            "window.__long = []; new PerformanceObserver(list => { for (const e of list.getEntries()) window.__long.push(e.duration); }).observe({type: 'longtask', buffered: true}); return true;",
+            vec![],
+        )
+        .await?;
+
+    let count = || async {
+        let value = browser
+            .client
+            .execute("return document.querySelectorAll('#messages .message').length", vec![])
+            .await?;
+        value.as_u64().context("a count")
+    };
+    let mut page_times = Vec::new();
+    let scrolling = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let before = count().await?;
+        if before >= MESSAGES as u64 || Instant::now() > deadline {
+            break;
+        }
+        let started = Instant::now();
+        // Like a reader flicking to the top, again while the page loads.
+        let to_top = "document.getElementById('messages').scrollTop = 0; return true;";
+        browser.client.execute(to_top, vec![]).await?;
+        let mut polls = 0;
+        while count().await? == before && Instant::now() < deadline {
+            polls += 1;
+            if polls % 40 == 0 {
+                browser.client.execute(to_top, vec![]).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        page_times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let loaded = count().await?;
+    let long: Vec<f64> =
+        serde_json::from_value(browser.client.execute("return window.__long", vec![]).await?)?;
+    page_times.sort_by(f64::total_cmp);
+    let percentile = |q: f64| {
+        page_times.get(((page_times.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0)
+    };
+    let result = serde_json::json!({
+        "scenario": "scroll-history",
+        "messages": MESSAGES,
+        "loaded": loaded,
+        "pages": page_times.len(),
+        "seeded_in_s": seeded_in.as_secs_f64(),
+        "scrolled_in_s": scrolling.elapsed().as_secs_f64(),
+        "page_ms": { "p50": percentile(0.5), "p90": percentile(0.9), "max": percentile(1.0) },
+        "long_tasks": { "count": long.len(), "max_ms": long.iter().copied().fold(0.0, f64::max), "total_ms": long.iter().sum::<f64>() },
+    });
+    println!("{result}");
+    browser.close().await
+}
