@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use e2e::cluster::Cluster;
 use e2e::stomp::StompClient;
 use e2e::{ChromeDriver, eventually, register};
-use shared::chat::{DirectMessage, Notice, RoomEvent};
+use shared::chat::{DirectMessage, DirectoryEvent, Notice, RoomEvent};
 
 fn room_event(body: &[u8]) -> Result<RoomEvent> {
     Ok(serde_json::from_slice(body)?)
@@ -103,6 +103,24 @@ async fn people_on_different_nodes_share_rooms_presence_typing_and_dms() -> Resu
     let mut cat_c = on_node(&cluster, 2, "cat", &cat).await?;
     let replayed = cat_c.subscribe("/user/queue/dm", "dm", &[]).await?;
     ensure!(replayed.len() == 1, "the stored DM is replayed to cat");
+
+    // A room created through node A is announced to bob on node B.
+    bob_b.subscribe("/topic/rooms", "directory", &[]).await?;
+    let (status, body) = e2e::http_json(
+        cluster.nodes[0].addr,
+        "POST",
+        "/api/rooms",
+        Some(&ann),
+        Some(&serde_json::json!({ "name": "design" })),
+    )
+    .await?;
+    ensure!(status == 201, "{status} {body}");
+    let announced = loop {
+        if let Ok(event) = serde_json::from_slice::<DirectoryEvent>(&bob_b.next_body().await?) {
+            break event;
+        }
+    };
+    ensure!(announced == DirectoryEvent::Created { room: "design".into(), by: "ann".into() });
 
     // Leaving crosses nodes too.
     drop(bob_b);

@@ -298,6 +298,9 @@ pub struct ChatState {
     pub error: RwSignal<Option<String>>,
     /// The highest inbox id received: where the DM resume starts.
     pub inbox_seq: RwSignal<u64>,
+    /// Bumped when the room list may be out of date: a room was announced, or the
+    /// connection came back after missing announcements.
+    pub rooms_stale: RwSignal<u64>,
     conversations: StoredValue<HashMap<Conv, ConvState>>,
     next_id: StoredValue<u64>,
     /// The page's reactive owner. Conversations are created on first use, often inside a
@@ -317,6 +320,7 @@ impl ChatState {
             active: RwSignal::new(active),
             error: RwSignal::new(None),
             inbox_seq: RwSignal::new(0),
+            rooms_stale: RwSignal::new(0),
             conversations: StoredValue::new(HashMap::new()),
             next_id: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
@@ -612,6 +616,12 @@ impl ChatState {
     pub fn reconnected(&self) {
         let conv = self.active.get_untracked();
         self.notice(&conv, "Reconnected".to_owned());
+        self.rooms_changed();
+    }
+
+    /// Marks the room list out of date; the chat page reloads it.
+    pub fn rooms_changed(&self) {
+        self.rooms_stale.update(|stale| *stale += 1);
     }
 }
 

@@ -16,8 +16,8 @@ use gloo_net::websocket::{Message, futures::WebSocket};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use leptos::prelude::*;
 use shared::chat::{
-    ClientEvent, Destination, DirectMessage, IDEMPOTENCY_HEADER, Notice, RoomEvent, SINCE_HEADER,
-    USER_DM, USER_NOTICES,
+    ClientEvent, Destination, DirectMessage, DirectoryEvent, IDEMPOTENCY_HEADER, Notice, ROOMS,
+    RoomEvent, SINCE_HEADER, USER_DM, USER_NOTICES,
 };
 use shared::stomp::{
     ClientFrame, Decoder, Headers, HeartBeat, Limits, ServerFrame, Version, encode_to_bytes,
@@ -36,6 +36,8 @@ const BACKOFF_SECS: [u32; 6] = [1, 2, 4, 8, 15, 30];
 /// The subscription ids of the user's queues.
 const DM_SUBSCRIPTION: &str = "dm";
 const NOTICES_SUBSCRIPTION: &str = "notices";
+/// The subscription id of the room directory's announcements.
+const ROOMS_SUBSCRIPTION: &str = "rooms";
 /// The ERROR message the server sends for a bad or revoked token.
 const AUTHENTICATION_FAILED: &str = "authentication failed";
 
@@ -230,6 +232,13 @@ async fn run_session(
                             let mut frames = vec![
                                 subscribe_frame(USER_NOTICES.to_owned(), NOTICES_SUBSCRIPTION.to_owned(), 0),
                                 subscribe_frame(USER_DM.to_owned(), DM_SUBSCRIPTION.to_owned(), state.inbox_seq.get_untracked()),
+                                ClientFrame::Subscribe {
+                                    destination: ROOMS.to_owned(),
+                                    id: ROOMS_SUBSCRIPTION.to_owned(),
+                                    ack: Default::default(),
+                                    receipt: None,
+                                    headers: Headers::new(),
+                                },
                             ];
                             frames.extend(state.joined_rooms().iter().map(|room| room_subscription(state, room)));
                             for (conv, pending) in state.unconfirmed() {
@@ -328,6 +337,8 @@ fn deliver(state: ChatState, subscription: &str, body: &[u8]) {
         serde_json::from_slice::<DirectMessage>(body).map(|message| state.apply_dm(message))
     } else if subscription == NOTICES_SUBSCRIPTION {
         serde_json::from_slice::<Notice>(body).map(|notice| state.apply_notice(notice))
+    } else if subscription == ROOMS_SUBSCRIPTION {
+        serde_json::from_slice::<DirectoryEvent>(body).map(|_| state.rooms_changed())
     } else {
         Ok(())
     };

@@ -6,6 +6,8 @@
 //! - `/user/queue/dm`: subscribe to your direct messages, on every tab.
 //! - `/app/dm.<user>`: send a direct message.
 //! - `/user/queue/notices`: subscribe to [`Notice`]s meant for you alone.
+//! - `/topic/rooms`: subscribe to [`DirectoryEvent`]s: rooms being created. Written by the
+//!   server only.
 //! - `/topic/<anything else>`: a plain pub/sub topic with no chat semantics.
 //!
 //! Every body a room delivers is a [`RoomEvent`] as JSON, tagged by `"type"`; the DM queue
@@ -133,6 +135,19 @@ pub enum Notice {
     },
 }
 
+/// What the server announces on [`ROOMS`], to everyone who listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DirectoryEvent {
+    /// A room was created.
+    Created {
+        /// The room.
+        room: String,
+        /// Who created it.
+        by: String,
+    },
+}
+
 /// What a client sends to `/app/room.<room>` or `/app/dm.<user>` as `application/json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -159,6 +174,8 @@ pub enum Destination {
     UserDm,
     /// `/user/queue/notices`: the subscriber's own notices.
     UserNotices,
+    /// `/topic/rooms`: the room directory's announcements; written by the server only.
+    Rooms,
     /// `/topic/<name>`: a generic topic.
     Topic(String),
 }
@@ -167,13 +184,15 @@ pub enum Destination {
 pub const USER_DM: &str = "/user/queue/dm";
 /// Where notices arrive, as seen by their owner.
 pub const USER_NOTICES: &str = "/user/queue/notices";
+/// Where the server announces new rooms.
+pub const ROOMS: &str = "/topic/rooms";
 
 /// Why a destination string is not one Confab serves.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
     /// None of the known forms.
     #[error(
-        "unknown destination {0:?}: use /topic/<name>, /topic/room.<room>, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices"
+        "unknown destination {0:?}: use /topic/<name>, /topic/room.<room>, /topic/rooms, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices"
     )]
     Unknown(String),
     /// The room or user part breaks the naming rules.
@@ -202,6 +221,8 @@ impl Destination {
             Ok(Destination::UserDm)
         } else if text == USER_NOTICES {
             Ok(Destination::UserNotices)
+        } else if text == ROOMS {
+            Ok(Destination::Rooms)
         } else if text.starts_with("/user/") {
             Err(DestinationError::OtherUser(text.to_owned()))
         } else if let Some(topic) = text.strip_prefix("/topic/")
@@ -237,6 +258,7 @@ impl fmt::Display for Destination {
             Destination::AppDm(name) => write!(f, "/app/dm.{name}"),
             Destination::UserDm => f.write_str(USER_DM),
             Destination::UserNotices => f.write_str(USER_NOTICES),
+            Destination::Rooms => f.write_str(ROOMS),
             Destination::Topic(name) => write!(f, "/topic/{name}"),
         }
     }

@@ -1,8 +1,8 @@
 //! Chat payloads and destinations: the JSON shape other clients rely on, and the name rules.
 
 use shared::chat::{
-    ChatMessage, ClientEvent, Destination, DestinationError, NameError, Notice, RoomEvent,
-    TextError, validate_name, validate_text, validate_username,
+    ChatMessage, ClientEvent, Destination, DestinationError, DirectoryEvent, NameError, Notice,
+    RoomEvent, TextError, validate_name, validate_text, validate_username,
 };
 
 #[test]
@@ -26,6 +26,11 @@ fn room_events_are_tagged_json() {
     assert_eq!(input, ClientEvent::Message { text: "yo".into() });
     let typing: ClientEvent = serde_json::from_str(r#"{"type":"typing"}"#).unwrap();
     assert_eq!(typing, ClientEvent::Typing);
+    let created = DirectoryEvent::Created { room: "design".into(), by: "erin".into() };
+    assert_eq!(
+        serde_json::to_string(&created).unwrap(),
+        r#"{"type":"created","room":"design","by":"erin"}"#
+    );
     let notice = Notice::UserOffline { user: "bob".into() };
     assert_eq!(serde_json::to_string(&notice).unwrap(), r#"{"type":"user_offline","user":"bob"}"#);
 }
@@ -39,6 +44,8 @@ fn destinations_parse() {
         ("/app/dm.bob", Ok(Destination::AppDm("bob".into()))),
         ("/user/queue/dm", Ok(Destination::UserDm)),
         ("/user/queue/notices", Ok(Destination::UserNotices)),
+        ("/topic/rooms", Ok(Destination::Rooms)),
+        ("/topic/rooms.x", Ok(Destination::Topic("rooms.x".into()))),
         ("/user/bob/queue/dm", Err(DestinationError::OtherUser("/user/bob/queue/dm".into()))),
         ("/topic/", Err(DestinationError::Unknown("/topic/".into()))),
         ("/queue/a", Err(DestinationError::Unknown("/queue/a".into()))),

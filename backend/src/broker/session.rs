@@ -396,6 +396,11 @@ impl Session {
                     "{destination} is for receiving: send to /app/dm.<user>"
                 )));
             }
+            Destination::Rooms => {
+                return Err(Refusal::new(format!(
+                    "{destination} is written by the server: create a room with POST /api/rooms"
+                )));
+            }
             Destination::Topic(_) => {
                 let mut headers = headers;
                 for name in RESERVED_HEADERS {
@@ -494,7 +499,7 @@ impl Session {
                 engine.attach_key(&key, subscriber).await?;
                 Attachment::Key(key)
             }
-            Destination::Topic(_) => {
+            Destination::Topic(_) | Destination::Rooms => {
                 engine.attach_key(destination, subscriber).await?;
                 Attachment::Key(destination.to_owned())
             }

@@ -14,11 +14,13 @@ use shared::api::{
     Credentials, DmPage, DmSummary, MAX_PAGE, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NewRoom,
     ReadMarker, RoomPage, RoomSummary, SessionToken,
 };
-use shared::chat::{validate_name, validate_username};
+use shared::chat::{DirectoryEvent, ROOMS, validate_name, validate_username};
+use shared::stomp::Headers;
 
 use super::error::{HttpError, JsonBody};
 use crate::AppState;
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
+use crate::engine::Engine;
 
 /// Login attempts allowed per user name, and per client address, in [`LOGIN_WINDOW`].
 const LOGINS_PER_USER: u32 = 10;
@@ -149,6 +151,7 @@ pub async fn create_room(
         .map_err(|reason| HttpError::bad_request(format!("invalid room name: {reason}")))?;
     let engine = state.broker.engine();
     engine.create_room(&room.name, &user.name).await?;
+    announce_room(engine, &room.name, &user.name).await;
     let summary = engine
         .rooms_for(&user.name)
         .await?
@@ -158,6 +161,24 @@ pub async fn create_room(
             HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "the new room vanished")
         })?;
     Ok((StatusCode::CREATED, Json(summary)))
+}
+
+/// Tells everyone listening on `/topic/rooms`, on every node, that a room exists. The room
+/// is stored either way: a lost announcement only delays the room in others' lists until
+/// their next refresh, so it is logged, not reported to the creator as a failure.
+async fn announce_room(engine: &Engine, room: &str, by: &str) {
+    let event = DirectoryEvent::Created { room: room.to_owned(), by: by.to_owned() };
+    let body = match serde_json::to_vec(&event) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::warn!(%error, "could not encode a room announcement");
+            return;
+        }
+    };
+    let headers: Headers = [("content-type", "application/json")].into_iter().collect();
+    if let Err(error) = engine.publish_topic(ROOMS, &headers, &body).await {
+        tracing::warn!(%error, room, "could not announce a new room");
+    }
 }
 
 fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {

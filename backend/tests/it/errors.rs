@@ -65,7 +65,7 @@ async fn ack_of_an_unknown_id() {
 async fn unknown_destinations_and_subscriptions() {
     check(
         b"SEND\ndestination:/queue/a\n\nx\0",
-        "unknown destination \"/queue/a\": use /topic/<name>, /topic/room.<room>, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices",
+        "unknown destination \"/queue/a\": use /topic/<name>, /topic/room.<room>, /topic/rooms, /app/room.<room>, /app/dm.<user>, /user/queue/dm or /user/queue/notices",
     )
     .await;
     check(b"UNSUBSCRIBE\nid:9\n\n\0", "no subscription with id \"9\"").await;

@@ -90,7 +90,7 @@ async fn chat_messages_are_stamped_by_the_server() {
 
 #[tokio::test]
 async fn bad_chat_input_is_refused() {
-    let cases: [(&str, &str); 5] = [
+    let cases: [(&str, &str); 6] = [
         ("SEND\ndestination:/app/room.lobby\n\n   \0", "message is empty"),
         (
             "SEND\ndestination:/app/room.lobby\ncontent-type:application/json\n\n{\"type\":\"nope\"}\0",
@@ -107,6 +107,10 @@ async fn bad_chat_input_is_refused() {
         (
             "SUBSCRIBE\nid:1\ndestination:/app/room.lobby\n\n\0",
             "cannot subscribe to /app/room.lobby: subscribe to /topic/room.lobby instead",
+        ),
+        (
+            "SEND\ndestination:/topic/rooms\n\nx\0",
+            "/topic/rooms is written by the server: create a room with POST /api/rooms",
         ),
     ];
     let server = TestServer::start().await;

@@ -113,3 +113,26 @@ async fn typing_is_broadcast_but_not_stored() {
     assert!(page["messages"].as_array().unwrap().is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn new_rooms_are_announced_on_topic_rooms() {
+    let server = TestServer::start().await;
+    let ann = server.token("ann").await;
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.subscribe("/topic/rooms", "directory").await;
+    let (status, _) =
+        server.request("POST", "/api/rooms", Some(&ann), Some(&json!({"name": "design"}))).await;
+    assert_eq!(status, 201);
+    let (frame, body) = bob.expect_message().await;
+    assert_eq!(frame.headers.get("destination"), Some("/topic/rooms"));
+    assert_eq!(frame.headers.get("content-type"), Some("application/json"));
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event, json!({"type": "created", "room": "design", "by": "ann"}));
+    // A refused creation announces nothing.
+    let (status, _) =
+        server.request("POST", "/api/rooms", Some(&ann), Some(&json!({"name": "design"}))).await;
+    assert_eq!(status, 409);
+    let frames = bob.drain_until_receipt("after-conflict").await;
+    assert!(frames.is_empty(), "{frames:?}");
+    server.stop().await;
+}

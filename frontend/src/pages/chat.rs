@@ -226,6 +226,14 @@ pub fn ChatPage(
         }
         let _ = loaded_tx.send(());
     });
+    // Someone created a room, or announcements were missed while offline: reload the list.
+    Effect::new(move |previous: Option<u64>| {
+        let stale = state.rooms_stale.get();
+        if previous.is_some_and(|previous| previous != stale) {
+            leptos::task::spawn_local(async move { chat.refresh_rooms().await });
+        }
+        stale
+    });
     let (sidebar_open, set_sidebar_open) = signal(false);
     // Pick a conversation in the sidebar: on a phone, the sidebar folds away.
     Effect::new(move |_| {
