@@ -122,7 +122,9 @@ async fn read_loop(
         buf.extend_from_slice(&data);
         loop {
             let flow = match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => session.handle(frame).await,
+                // Boxed: handling a frame may await the store through deep futures, and
+                // inline they would enlarge every connection's task for its whole life.
+                Ok(Some(frame)) => Box::pin(session.handle(frame)).await,
                 Ok(None) => break,
                 Err(error) => session.malformed(error),
             };
