@@ -375,6 +375,8 @@ fn scenarios(
 
 /// `cargo xtask bench`.
 pub fn bench(root: &Path) -> Result<()> {
+    // The test tools (Chromium, chromedriver, redis-server) and the client's, then RabbitMQ.
+    crate::setup::all(root)?;
     install_rabbitmq()?;
     run_command(Command::new("cargo").args([
         "build",
@@ -478,11 +480,43 @@ pub fn bench(root: &Path) -> Result<()> {
         results
     };
 
-    let report = report(&rabbit, &confab, chat.as_ref(), &redis_runs)?;
+    let client = browser_client(root)?;
+    let report = report(&rabbit, &confab, chat.as_ref(), &redis_runs, &client)?;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// The browser client: the release wasm's size, and `scroll_bench` (a 10,000-message
+/// history paged back in headless Chromium) as one JSON value.
+fn browser_client(root: &Path) -> Result<Value> {
+    crate::build_client(root)?;
+    run_command(Command::new("cargo").args(["build", "--release", "-p", "backend"]))?;
+    let wasm = std::fs::read_dir(root.join("dist"))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .context("dist/ has no .wasm: the client build failed")?;
+    let raw = std::fs::metadata(&wasm)?.len();
+    let gzip = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c '{}' | wc -c", wasm.display()))
+        .output()
+        .context("run gzip")?;
+    let gzipped: u64 = String::from_utf8_lossy(&gzip.stdout).trim().parse().context("gzip size")?;
+    eprintln!("$ scroll_bench");
+    let output = Command::new("cargo")
+        .args(["run", "-q", "-p", "e2e", "--bin", "scroll_bench"])
+        .env("CONFAB_BIN", root.join("target/release/confab"))
+        .env("PATH", crate::tool_path(root))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("run scroll_bench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let scroll: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .with_context(|| format!("scroll_bench printed {text:?}"))?;
+    eprintln!("  {scroll}");
+    Ok(serde_json::json!({ "wasm_bytes": raw, "wasm_gzip_bytes": gzipped, "scroll": scroll }))
 }
 
 fn nodes_port(run: &[String]) -> Result<u16> {
@@ -512,6 +546,7 @@ fn report(
     confab: &Figures,
     chat: Option<&Value>,
     redis: &[(usize, Option<Value>)],
+    client: &Value,
 ) -> Result<String> {
     let get = |figures: &Option<Value>, path: &[&str]| {
         let mut value = figures.clone().unwrap_or(Value::Null);
@@ -635,6 +670,39 @@ fn report(
             number(&run["server"]["cpu_percent"]),
         )?;
     }
+    writeln!(out, "\n## The browser client\n")?;
+    writeln!(
+        out,
+        "`scroll_bench` seeds a room with 10,000 messages, opens it in headless Chromium and scrolls"
+    )?;
+    writeln!(
+        out,
+        "to the top until the whole history is loaded; a long task (over 50 ms) is a visible stall.\n"
+    )?;
+    writeln!(out, "| measure | Confab | target |")?;
+    writeln!(out, "|---|---|---|")?;
+    writeln!(
+        out,
+        "| release wasm | {:.0} KB raw, {:.0} KB gzipped | ≤ 250 KB gzipped |",
+        number(&client["wasm_bytes"]) / 1000.0,
+        number(&client["wasm_gzip_bytes"]) / 1000.0
+    )?;
+    let scroll = &client["scroll"];
+    writeln!(
+        out,
+        "| 10,000-message history: messages loaded, requests, time per request p50 / max | {:.0} in {:.0} requests, {:.0} / {:.0} ms | — |",
+        number(&scroll["loaded"]),
+        number(&scroll["pages"]),
+        number(&scroll["page_ms"]["p50"]),
+        number(&scroll["page_ms"]["max"]),
+    )?;
+    writeln!(
+        out,
+        "| 10,000-message history: long tasks, longest, total | {:.0}, {:.0} ms, {:.0} ms | no visible stalls |",
+        number(&scroll["long_tasks"]["count"]),
+        number(&scroll["long_tasks"]["max_ms"]),
+        number(&scroll["long_tasks"]["total_ms"]),
+    )?;
     writeln!(out, "\n## Raw results\n")?;
     writeln!(out, "```json")?;
     for (name, figures) in [("rabbitmq", rabbit), ("confab", confab)] {
@@ -662,9 +730,10 @@ fn report(
             run.clone().unwrap_or(Value::Null)
         )?;
     }
+    writeln!(out, "{{\"target\":\"confab\",\"scenario\":\"browser\",\"result\":{client}}}")?;
     writeln!(
         out,
-        "```\n\nReproduce with `cargo xtask bench` (about 10 minutes; installs rabbitmq-server if missing)."
+        "```\n\nReproduce with `cargo xtask bench` (about 20 minutes; installs what is missing, RabbitMQ included)."
     )?;
     Ok(out)
 }

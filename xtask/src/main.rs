@@ -81,7 +81,7 @@ pub(crate) fn tool_path(root: &Path) -> std::ffi::OsString {
     std::env::join_paths(paths).expect("paths without separators")
 }
 
-fn build_client(root: &Path) -> Result<()> {
+pub(crate) fn build_client(root: &Path) -> Result<()> {
     run_command(Command::new("trunk").args(["build", "--release"]).env("PATH", tool_path(root)))
 }
 
