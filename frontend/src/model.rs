@@ -144,6 +144,9 @@ pub struct Page {
     pub id: u64,
     /// The lines, oldest first.
     pub lines: RwSignal<Vec<Line>>,
+    /// Set, to the page's height in pixels, while the page is far from the reader's view
+    /// and its lines are out of the document; see [`crate::components::message_list`].
+    pub collapsed: RwSignal<Option<f64>>,
 }
 
 /// One conversation's state; every field a signal, so the struct is `Copy`.
@@ -210,7 +213,7 @@ impl ConvState {
     fn new_page(&self, lines: Vec<Line>) -> Page {
         let id = self.next_page.get_value();
         self.next_page.set_value(id + 1);
-        Page { id, lines: RwSignal::new(lines) }
+        Page { id, lines: RwSignal::new(lines), collapsed: RwSignal::new(None) }
     }
 
     /// Adds a line at the end: to the last page, or to a new one when that is full.

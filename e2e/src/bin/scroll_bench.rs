@@ -51,16 +51,26 @@ async fn main() -> Result<()> {
         )
         .await?;
 
+    // How many messages are loaded: the oldest one on the page (message n of the seeded
+    // history) tells, since only the pages near the view keep their lines in the document.
     let count = || async {
         let value = browser
             .client
-            .execute("return document.querySelectorAll('#messages .message').length", vec![])
+            .execute(
+                "const first = document.querySelector('#messages .message .text'); return first ? first.textContent : ''",
+                vec![],
+            )
             .await?;
-        value.as_u64().context("a count")
+        let text = value.as_str().context("a text")?;
+        let oldest = text
+            .strip_prefix("history message number ")
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        anyhow::Ok(oldest.map_or(1, |n| MESSAGES as u64 - n + 1))
     };
     let mut page_times = Vec::new();
     let scrolling = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let before = count().await?;
         if before >= MESSAGES as u64 || Instant::now() > deadline {

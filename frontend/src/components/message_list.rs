@@ -1,18 +1,25 @@
 //! One conversation's messages: day separators, sender and time, your own set apart,
 //! pending ones marked "sending" or "failed — retry", and older pages loaded on scroll up
 //! without the view jumping.
+//!
+//! Only the pages near the reader's view are in the document. A page that scrolls more
+//! than a few screens away is collapsed into an empty block of its own height, and filled
+//! again as it comes back: with every line of a 10,000-message history in the document,
+//! the browser's style and layout passes stalled the page for up to a quarter of a second.
 
 use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::{avatar_hue, clock, day_label, initial};
-use crate::model::{Conv, Line, Pending, PendingState};
+use crate::model::{Conv, Line, Page, Pending, PendingState};
 use crate::pages::chat::Chat;
 
 /// Distance from the bottom, in pixels, within which the list follows new messages.
 const STICKY_PX: i32 = 120;
 /// Distance from the top, in pixels, at which the next older page is loaded.
 const LOAD_OLDER_PX: i32 = 200;
+/// Pages within this many screen heights of the view keep their lines in the document.
+const KEEP_SCREENS: f64 = 3.0;
 
 /// The scrolling list of one conversation.
 #[component]
@@ -25,6 +32,20 @@ pub fn MessageList(
     let scroller = NodeRef::<Div>::new();
     let (follow, set_follow) = signal(true);
     let (loading, set_loading) = signal(false);
+    let window_scheduled = StoredValue::new(false);
+    // Collapses far pages and fills near ones, once per animation frame at most.
+    let schedule_window = move || {
+        if window_scheduled.get_value() {
+            return;
+        }
+        window_scheduled.set_value(true);
+        request_animation_frame(move || {
+            window_scheduled.set_value(false);
+            if let Some(element) = scroller.get_untracked() {
+                fit_window(&element, conv_state.pages.get_untracked());
+            }
+        });
+    };
     // New messages at the bottom: stay at the bottom if the reader was there.
     Effect::new(move |_| {
         conv_state.revision.track();
@@ -34,12 +55,14 @@ pub fn MessageList(
         {
             request_animation_frame(move || element.set_scroll_top(element.scroll_height()));
         }
+        schedule_window();
     });
     let on_scroll = move |_| {
         let Some(element) = scroller.get_untracked() else { return };
         let distance = element.scroll_height() - element.scroll_top() - element.client_height();
         set_follow.set(distance < STICKY_PX);
         load_older_near_top(chat, conv.clone(), element, loading, set_loading);
+        schedule_window();
     };
     view! {
         <div class="messages" id="messages" node_ref=scroller on:scroll=on_scroll>
@@ -50,10 +73,16 @@ pub fn MessageList(
                 <p class="history-note">"This is the beginning of the conversation."</p>
             </Show>
             <For each=move || conv_state.pages.get() key=|page| page.id let:page>
-                <div class="page">
-                    <For each=move || page.lines.get() key=Line::key let:line>
-                        {render_line(line)}
-                    </For>
+                <div
+                    class="page"
+                    data-page=page.id
+                    style:height=move || page.collapsed.get().map(|height| format!("{height}px"))
+                >
+                    <Show when=move || page.collapsed.get().is_none()>
+                        <For each=move || page.lines.get() key=Line::key let:line>
+                            {render_line(line)}
+                        </For>
+                    </Show>
                 </div>
             </For>
             <For each=move || conv_state.pending.get() key=|p| format!("{}{:?}", p.key, p.state) let:pending>
@@ -90,6 +119,33 @@ fn load_older_near_top(
             load_older_near_top(chat, conv, element, loading, set_loading);
         });
     });
+}
+
+/// Collapses the pages more than [`KEEP_SCREENS`] screens from the view into blocks of
+/// their own height, and fills those that came near again. Heights are kept exactly, so
+/// nothing on screen moves.
+fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
+    let view = element.get_bounding_client_rect();
+    let margin = KEEP_SCREENS * view.height();
+    let (near_top, near_bottom) = (view.top() - margin, view.bottom() + margin);
+    let blocks = element.get_elements_by_class_name("page");
+    for index in 0..blocks.length() {
+        let Some(block) = blocks.item(index) else { continue };
+        let Some(page) = block
+            .get_attribute("data-page")
+            .and_then(|id| id.parse::<u64>().ok())
+            .and_then(|id| pages.iter().find(|page| page.id == id))
+        else {
+            continue;
+        };
+        let rect = block.get_bounding_client_rect();
+        let near = rect.bottom() >= near_top && rect.top() <= near_bottom;
+        match (near, page.collapsed.get_untracked()) {
+            (true, Some(_)) => page.collapsed.set(None),
+            (false, None) => page.collapsed.set(Some(rect.height())),
+            _ => {}
+        }
+    }
 }
 
 fn render_line(line: Line) -> AnyView {
