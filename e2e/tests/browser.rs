@@ -282,13 +282,17 @@ async fn history_scrolls_back_to_the_beginning() -> Result<()> {
     assert!(in_document < SEEDED as u64, "far pages are collapsed: {in_document} in the document");
     // Then reads down to the newest, half a screen at a time. Only pages near the view keep
     // their lines in the document, so the messages are gathered as they pass.
-    let (read, separators) = read_down(&pat).await?;
+    let history = read_down(&pat).await?;
     let expected: Vec<String> = (1..=SEEDED).map(|n| format!("old message {n}")).collect();
     let seeded: Vec<String> =
-        read.into_iter().filter(|text| text.starts_with("old message")).collect();
+        history.read.into_iter().filter(|text| text.starts_with("old message")).collect();
     assert_eq!(seeded, expected, "every message once, oldest first");
-    // Pages of history meet without a second separator for the same day.
-    assert_eq!(separators, 1, "one day, one separator");
+    // Pages of history meet without a second separator for the same day, and one sender's
+    // messages a moment apart read as one run, across pages too.
+    assert_eq!(history.separators, 1, "one day, one separator");
+    let starts: Vec<&String> =
+        history.run_starts.iter().filter(|text| text.starts_with("old message")).collect();
+    assert_eq!(starts, ["old message 1"], "olga's messages are one run");
 
     // A page loaded above keeps the reader's place: the top is not where they land.
     let reader = driver.browser().await?;
@@ -322,20 +326,36 @@ async fn count_loaded(browser: &Browser) -> Result<u64> {
     Ok(value.as_u64().unwrap_or(0))
 }
 
-/// Scrolls the conversation from the top to the bottom, half a screen at a time; returns the
-/// message texts in the order they were first seen, and the most day separators seen at once.
-async fn read_down(browser: &Browser) -> Result<(Vec<String>, usize)> {
+/// What reading a conversation from top to bottom showed.
+struct History {
+    /// Message texts, in the order first seen.
+    read: Vec<String>,
+    /// The most day separators in the document at once.
+    separators: usize,
+    /// The texts of messages that start a run (shown with name and avatar).
+    run_starts: Vec<String>,
+}
+
+/// Scrolls the conversation from the top to the bottom, half a screen at a time.
+async fn read_down(browser: &Browser) -> Result<History> {
     let step = "const m = document.getElementById('messages');
         const texts = Array.from(m.querySelectorAll('.message .text'), e => e.textContent);
         const days = m.querySelectorAll('.day').length;
+        const heads = Array.from(m.querySelectorAll('.message:not(.grouped) .text'), e => e.textContent);
         const done = m.scrollTop + m.clientHeight >= m.scrollHeight - 2;
         m.scrollTop += m.clientHeight / 2;
-        return [texts, days, done];";
+        return [texts, days, heads, done];";
     let mut read: Vec<String> = Vec::new();
     let mut separators = 0;
+    let mut run_starts: Vec<String> = Vec::new();
     for _ in 0..1000 {
-        let (texts, days, done): (Vec<String>, usize, bool) =
+        let (texts, days, heads, done): (Vec<String>, usize, Vec<String>, bool) =
             serde_json::from_value(browser.client.execute(step, vec![]).await?)?;
+        for head in heads {
+            if !run_starts.contains(&head) {
+                run_starts.push(head);
+            }
+        }
         separators = separators.max(days);
         for text in texts {
             if !read.contains(&text) {
@@ -343,7 +363,7 @@ async fn read_down(browser: &Browser) -> Result<(Vec<String>, usize)> {
             }
         }
         if done {
-            return Ok((read, separators));
+            return Ok(History { read, separators, run_starts });
         }
         // Two animation frames: the scroll handler runs, then the pages it filled render.
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;

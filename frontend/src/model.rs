@@ -74,6 +74,9 @@ pub enum Line {
         day: i64,
         /// The first message of its day in the loaded history.
         first_of_day: bool,
+        /// Follows a message of the same sender, shortly before: shown without name and
+        /// avatar, as one run.
+        grouped: bool,
     },
     /// Someone came or went; the connection came back.
     Notice {
@@ -88,9 +91,11 @@ impl Line {
     /// A key for keyed lists that changes whenever the line's look does.
     pub fn key(&self) -> String {
         match self {
-            Line::Message { seq, first_of_day, .. } => {
-                format!("m{seq}{}", if *first_of_day { "d" } else { "" })
-            }
+            Line::Message { seq, first_of_day, grouped, .. } => format!(
+                "m{seq}{}{}",
+                if *first_of_day { "d" } else { "" },
+                if *grouped { "g" } else { "" }
+            ),
             Line::Notice { id, .. } => format!("n{id}"),
         }
     }
@@ -99,6 +104,17 @@ impl Line {
         match self {
             Line::Message { seq, .. } => Some(*seq),
             Line::Notice { .. } => None,
+        }
+    }
+
+    /// Sets the separator and grouping marks of a message from what comes before it: the
+    /// line right before, and the day of the last message before.
+    fn label(&mut self, before: Option<&Line>, day_before: Option<i64>) {
+        if let Line::Message { sender, sent_at, day, first_of_day, grouped, .. } = self {
+            *first_of_day = day_before != Some(*day);
+            *grouped = !*first_of_day
+                && matches!(before, Some(Line::Message { sender: previous, sent_at: then, .. })
+                    if previous == sender && *sent_at - *then < GROUP_MILLIS);
         }
     }
 
@@ -131,6 +147,9 @@ pub enum PendingState {
     /// No receipt came in time, or the server refused it.
     Failed,
 }
+
+/// Messages of one sender closer together than this are shown as one run.
+const GROUP_MILLIS: Millis = 5 * 60 * 1000;
 
 /// Lines per page of a conversation's live tail.
 const PAGE_LINES: usize = 100;
@@ -201,12 +220,17 @@ impl ConvState {
         })
     }
 
-    /// The local day of the newest loaded message.
-    fn newest_day(&self) -> Option<i64> {
+    /// The newest line, and the local day of the newest message.
+    fn newest(&self) -> (Option<Line>, Option<i64>) {
         self.pages.with_untracked(|pages| {
-            pages.iter().rev().find_map(|page| {
+            let line = pages
+                .iter()
+                .rev()
+                .find_map(|page| page.lines.with_untracked(|lines| lines.last().cloned()));
+            let day = pages.iter().rev().find_map(|page| {
                 page.lines.with_untracked(|lines| lines.iter().rev().find_map(Line::day))
-            })
+            });
+            (line, day)
         })
     }
 
@@ -234,30 +258,27 @@ impl ConvState {
 
     /// Puts a page of older lines in front, fixing the day separator where they meet.
     fn push_front(&self, mut older: Vec<Line>) {
-        relabel_days(&mut older);
-        let older_last_day = older.iter().rev().find_map(Line::day);
+        relabel(&mut older);
+        // The first loaded message may now continue the older page's day or run.
         let first_with_message = self.pages.with_untracked(|pages| {
             pages.iter().copied().find(|page| {
                 page.lines.with_untracked(|lines| lines.iter().any(|l| l.seq().is_some()))
             })
         });
-        if let (Some(day), Some(page)) = (older_last_day, first_with_message) {
-            let needs_fix = page.lines.with_untracked(|lines| {
-                lines.iter().find_map(|line| match line {
-                    Line::Message { day: first_day, first_of_day: true, .. } => {
-                        Some(*first_day == day)
-                    }
-                    _ => None,
-                }) == Some(true)
+        if let Some(page) = first_with_message {
+            let mut before = older.last().cloned();
+            let day_before = older.iter().rev().find_map(Line::day);
+            let relabelled = page.lines.with_untracked(|lines| {
+                let position = lines.iter().position(|line| line.seq().is_some())?;
+                if position > 0 {
+                    before = lines.get(position - 1).cloned();
+                }
+                let mut line = lines[position].clone();
+                line.label(before.as_ref(), day_before);
+                (line.key() != lines[position].key()).then_some((position, line))
             });
-            if needs_fix {
-                page.lines.update(|lines| {
-                    if let Some(Line::Message { first_of_day, .. }) =
-                        lines.iter_mut().find(|line| line.seq().is_some())
-                    {
-                        *first_of_day = false;
-                    }
-                });
+            if let Some((position, line)) = relabelled {
+                page.lines.update(|lines| lines[position] = line);
             }
         }
         let page = self.new_page(older);
@@ -274,13 +295,14 @@ pub fn local_day(millis: Millis) -> i64 {
 }
 
 /// Marks the first message of each day.
-fn relabel_days(lines: &mut [Line]) {
-    let mut previous_day = None;
-    for line in lines {
-        if let Line::Message { day, first_of_day, .. } = line {
-            *first_of_day = previous_day != Some(*day);
-            previous_day = Some(*day);
-        }
+/// Labels a run of lines that starts a conversation's loaded history.
+fn relabel(lines: &mut [Line]) {
+    let mut day_before = None;
+    for index in 0..lines.len() {
+        let (earlier, rest) = lines.split_at_mut(index);
+        let line = &mut rest[0];
+        line.label(earlier.last(), day_before);
+        day_before = line.day().or(day_before);
     }
 }
 
@@ -420,6 +442,7 @@ impl ChatState {
                 sent_at,
                 day: local_day(sent_at),
                 first_of_day: false,
+                grouped: false,
             })
             .collect();
         let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
@@ -454,9 +477,18 @@ impl ChatState {
             });
         }
         let day = local_day(sent_at);
-        let first_of_day = state.newest_day() != Some(day);
-        let line =
-            Line::Message { seq, sender: sender.clone(), text, sent_at, mine, day, first_of_day };
+        let mut line = Line::Message {
+            seq,
+            sender: sender.clone(),
+            text,
+            sent_at,
+            mine,
+            day,
+            first_of_day: false,
+            grouped: false,
+        };
+        let (before, day_before) = state.newest();
+        line.label(before.as_ref(), day_before);
         self.with_owner(|| state.push_line(line));
         state.last_seq.set(seq.max(state.last_seq.get_untracked()));
         state.typing.update(|typing| typing.retain(|(user, _)| *user != sender));

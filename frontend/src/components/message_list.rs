@@ -151,9 +151,9 @@ fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
 fn render_line(line: Line) -> AnyView {
     match line {
         Line::Notice { text, .. } => view! { <div class="notice"><span>{text}</span></div> }.into_any(),
-        Line::Message { seq, sender, text, sent_at, mine, first_of_day, .. } => view! {
+        Line::Message { seq, sender, text, sent_at, mine, first_of_day, grouped, .. } => view! {
             {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
-            <article class="message" class:mine=mine data-seq=seq>
+            <article class="message" class:mine=mine class:grouped=grouped data-seq=seq title=clock(sent_at)>
                 <span class="avatar" style=format!("--hue: {}", avatar_hue(&sender))>{initial(&sender)}</span>
                 <div class="bubble">
                     <header>
