@@ -24,7 +24,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::streams::{StreamId, StreamRangeReply};
-use redis::{AsyncCommands, Client, RedisError, Script};
+use redis::{AsyncCommands, Client, RedisError};
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
 use shared::chat::{ChatMessage, Destination, DirectMessage, LOBBY, Notice, RoomEvent};
 use shared::stomp::Headers;
@@ -274,7 +274,7 @@ impl RedisEngine {
         name: &str,
         password_hash: &str,
     ) -> Result<(), EngineError> {
-        let created: i64 = Script::new(lua::CREATE_USER)
+        let created: i64 = lua::CREATE_USER
             .key(self.key(&format!("user:{name}")))
             .key(self.key(&format!("room:{LOBBY}:members")))
             .key(self.key(&format!("room:{LOBBY}:reads")))
@@ -337,7 +337,7 @@ impl RedisEngine {
     // Rooms.
 
     pub(super) async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
-        let created: i64 = Script::new(lua::CREATE_ROOM)
+        let created: i64 = lua::CREATE_ROOM
             .key(self.key(&format!("room:{name}")))
             .key(self.key("rooms"))
             .key(self.key(&format!("room:{name}:members")))
@@ -366,7 +366,7 @@ impl RedisEngine {
     }
 
     pub(super) async fn join_room(&self, room: &str, user: &str) -> Result<(), EngineError> {
-        let joined: i64 = Script::new(lua::JOIN_ROOM)
+        let joined: i64 = lua::JOIN_ROOM
             .key(self.key(&format!("room:{room}")))
             .key(self.key(&format!("room:{room}:members")))
             .key(self.key(&format!("room:{room}:reads")))
@@ -426,7 +426,7 @@ impl RedisEngine {
         user: &str,
         seq: u64,
     ) -> Result<(), EngineError> {
-        let _: i64 = Script::new(lua::MARK_READ)
+        let _: i64 = lua::MARK_READ
             .key(self.key(&format!("room:{room}:reads")))
             .key(self.key(&format!("room:{room}:seq")))
             .arg(user)
@@ -542,7 +542,7 @@ impl RedisEngine {
         };
         let template = serde_json::to_string(&RoomEvent::Message(message.clone()))
             .expect("messages serialize");
-        let (seq, duplicate): (i64, i64) = Script::new(lua::POST_ROOM)
+        let (seq, duplicate): (i64, i64) = lua::POST_ROOM
             .key(self.key(&format!("room:{room}")))
             .key(self.key(&format!("room:{room}:seq")))
             .key(self.key(&format!("room:{room}:log")))
@@ -588,7 +588,7 @@ impl RedisEngine {
             sent_at,
         };
         let template = serde_json::to_string(&message).expect("messages serialize");
-        let (mine, _theirs, duplicate): (i64, i64, i64) = Script::new(lua::POST_DM)
+        let (mine, _theirs, duplicate): (i64, i64, i64) = lua::POST_DM
             .key(self.key(&format!("user:{to}")))
             .key(self.key(&format!("inbox:{from}:seq")))
             .key(self.key(&format!("inbox:{from}:log")))
@@ -629,7 +629,7 @@ impl RedisEngine {
             .on_dispatch(async move {
                 let joined =
                     room_event_json(&RoomEvent::Joined { user: user.clone(), at: now_millis() });
-                let mut users: Vec<String> = Script::new(lua::PRESENCE_JOIN)
+                let mut users: Vec<String> = lua::PRESENCE_JOIN
                     .key(engine.key(&format!("p:{room}:nodes")))
                     .key(engine.key(&format!("p:{room}:users")))
                     .key(engine.key("p:rooms"))
@@ -718,7 +718,7 @@ impl RedisEngine {
         let (room, user) = (room.to_owned(), user.to_owned());
         tokio::spawn(async move {
             let left = room_event_json(&RoomEvent::Left { user: user.clone(), at: now_millis() });
-            let result: Result<i64, RedisError> = Script::new(lua::PRESENCE_LEAVE)
+            let result: Result<i64, RedisError> = lua::PRESENCE_LEAVE
                 .key(engine.key(&format!("p:{room}:nodes")))
                 .key(engine.key(&format!("p:{room}:users")))
                 .arg(&user)
@@ -814,7 +814,7 @@ impl RedisEngine {
     }
 
     pub(super) async fn session_opened(&self, user: &str) -> Result<(), EngineError> {
-        let _: Vec<String> = Script::new(lua::PRESENCE_JOIN)
+        let _: Vec<String> = lua::PRESENCE_JOIN
             .key(self.key("p:@online:nodes"))
             .key(self.key("p:@online:users"))
             .key(self.key("p:rooms"))
@@ -832,7 +832,7 @@ impl RedisEngine {
         let engine = self.clone();
         let user = user.to_owned();
         tokio::spawn(async move {
-            let result: Result<i64, RedisError> = Script::new(lua::PRESENCE_LEAVE)
+            let result: Result<i64, RedisError> = lua::PRESENCE_LEAVE
                 .key(engine.key("p:@online:nodes"))
                 .key(engine.key("p:@online:users"))
                 .arg(&user)
@@ -1057,7 +1057,7 @@ async fn liveness(inner: std::sync::Weak<Inner>) {
             let exists: bool =
                 connection.exists(engine.key(&format!("node:{other}"))).await.unwrap_or(true);
             if !exists {
-                let reaped: Result<i64, RedisError> = Script::new(lua::REAP_NODE)
+                let reaped: Result<i64, RedisError> = lua::REAP_NODE
                     .arg(&engine.inner.prefix)
                     .arg(&other)
                     .arg(now_millis())
