@@ -49,11 +49,7 @@ fn json_message(
     body: &impl Serialize,
 ) -> EncodedMessage {
     let body = serde_json::to_vec(body).expect("chat payloads always serialize");
-    let mut headers: Headers = [("content-type", "application/json")].into_iter().collect();
-    if let Some(seq) = seq {
-        headers.push(SEQ_HEADER, seq.to_string());
-    }
-    EncodedMessage::new(destination, message_id, &headers, &body)
+    raw_json_message(destination, message_id, seq, &body)
 }
 
 /// An unstored room event (presence, joined, left, typing) for the room topic `key`.

@@ -168,13 +168,7 @@ pub async fn create_room(
 /// their next refresh, so it is logged, not reported to the creator as a failure.
 async fn announce_room(engine: &Engine, room: &str, by: &str) {
     let event = DirectoryEvent::Created { room: room.to_owned(), by: by.to_owned() };
-    let body = match serde_json::to_vec(&event) {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::warn!(%error, "could not encode a room announcement");
-            return;
-        }
-    };
+    let body = serde_json::to_vec(&event).expect("directory events serialize");
     let headers: Headers = [("content-type", "application/json")].into_iter().collect();
     if let Err(error) = engine.publish_topic(ROOMS, &headers, &body).await {
         tracing::warn!(%error, room, "could not announce a new room");
