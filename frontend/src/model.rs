@@ -256,7 +256,8 @@ impl ConvState {
         self.revision.update(|revision| *revision += 1);
     }
 
-    /// Puts a page of older lines in front, fixing the day separator where they meet.
+    /// Puts a page of older lines in front, fixing the day separator and the run where they
+    /// meet.
     fn push_front(&self, mut older: Vec<Line>) {
         relabel(&mut older);
         // The first loaded message may now continue the older page's day or run.
@@ -266,20 +267,20 @@ impl ConvState {
             })
         });
         if let Some(page) = first_with_message {
-            let mut before = older.last().cloned();
             let day_before = older.iter().rev().find_map(Line::day);
-            let relabelled = page.lines.with_untracked(|lines| {
-                let position = lines.iter().position(|line| line.seq().is_some())?;
-                if position > 0 {
-                    before = lines.get(position - 1).cloned();
-                }
-                let mut line = lines[position].clone();
-                line.label(before.as_ref(), day_before);
-                (line.key() != lines[position].key()).then_some((position, line))
+            // Notifies (and re-renders the page) only if the message's look changed.
+            page.lines.maybe_update(|lines| {
+                let Some(position) = lines.iter().position(|line| line.seq().is_some()) else {
+                    return false;
+                };
+                let before = match position {
+                    0 => older.last().cloned(),
+                    _ => lines.get(position - 1).cloned(),
+                };
+                let old_key = lines[position].key();
+                lines[position].label(before.as_ref(), day_before);
+                lines[position].key() != old_key
             });
-            if let Some((position, line)) = relabelled {
-                page.lines.update(|lines| lines[position] = line);
-            }
         }
         let page = self.new_page(older);
         self.pages.update(|pages| pages.insert(0, page));
@@ -294,7 +295,6 @@ pub fn local_day(millis: Millis) -> i64 {
     ((millis as f64 - offset_ms) / 86_400_000.0).floor() as i64
 }
 
-/// Marks the first message of each day.
 /// Labels a run of lines that starts a conversation's loaded history.
 fn relabel(lines: &mut [Line]) {
     let mut day_before = None;
