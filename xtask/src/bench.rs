@@ -489,10 +489,10 @@ pub fn bench(root: &Path) -> Result<()> {
 }
 
 /// The browser client: the release wasm's size, and `scroll_bench` (a 10,000-message
-/// history paged back in headless Chromium) as one JSON value.
+/// history paged back in headless Chromium, served by the release `confab` that
+/// [`bench`] built first) as one JSON value.
 fn browser_client(root: &Path) -> Result<Value> {
     crate::build_client(root)?;
-    run_command(Command::new("cargo").args(["build", "--release", "-p", "backend"]))?;
     let wasm = std::fs::read_dir(root.join("dist"))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
