@@ -138,6 +138,16 @@ fn limits_are_enforced() {
         limits,
         &["error: frame exceeds the limit of 64 bytes"],
     );
+    // A length that would overflow the offset arithmetic is refused, not wrapped: here
+    // 46 + N wraps to 7, where the header value holds a NUL (security review L1).
+    check(
+        b"SEND\nx:\0\ncontent-length:18446744073709551577\n\n",
+        &["error: frame exceeds the limit of 65536 bytes"],
+    );
+    check(
+        b"CONNECT\ncontent-length:18446744073709551615\n\n",
+        &["error: frame exceeds the limit of 65536 bytes"],
+    );
     check_with(b"SEND\na:1\nb:2\nc:3\n\n\0", limits, &["error: frame has more than 2 headers"]);
     check_with(b"SEND\na:1\nb:2\n\n\0", limits, &["SEND a=1 b=2 ||"]);
     check_with(

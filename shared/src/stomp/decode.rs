@@ -120,10 +120,12 @@ impl Decoder {
             // "If a content-length header is included, this number of octets MUST be read,
             // regardless of whether or not there are NULL octets in the body."
             Some(length) => {
-                let body_end = *body_start + length;
-                if body_end >= max {
-                    return Err(FrameError::FrameTooLarge { limit: max });
-                }
+                // Checked: a length near `usize::MAX` must be refused, not wrapped around
+                // to an offset inside the headers.
+                let body_end = match body_start.checked_add(length) {
+                    Some(body_end) if body_end < max => body_end,
+                    _ => return Err(FrameError::FrameTooLarge { limit: max }),
+                };
                 if buf.len() <= body_end {
                     return Ok(None);
                 }
