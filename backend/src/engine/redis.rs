@@ -261,12 +261,6 @@ impl RedisEngine {
         result.await.map_err(|_| EngineError::Unavailable)?
     }
 
-    fn note_delivered(&self, channel: &str, seq: u64) {
-        let mut delivered = lock(&self.inner.delivered);
-        let last = delivered.entry(channel.to_owned()).or_default();
-        *last = (*last).max(seq);
-    }
-
     // Accounts.
 
     pub(super) async fn create_user(
@@ -316,24 +310,6 @@ impl RedisEngine {
         Ok(())
     }
 
-    pub(super) async fn allow(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<bool, EngineError> {
-        let key = self.key(&format!("rate:{key}"));
-        let (count, _): (u32, bool) = redis::pipe()
-            .incr(&key, 1)
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(window.as_millis() as u64)
-            .arg("NX")
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(count <= limit)
-    }
-
     // Rooms.
 
     pub(super) async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
@@ -350,7 +326,14 @@ impl RedisEngine {
         if created == 0 {
             return Err(EngineError::Conflict(format!("a room named {name:?} already exists")));
         }
+        let _: u64 = self.connection().incr(self.key(&format!("user:{creator}:rooms")), 1).await?;
         Ok(())
+    }
+
+    pub(super) async fn rooms_created_by(&self, user: &str) -> Result<u64, EngineError> {
+        let created: Option<u64> =
+            self.connection().get(self.key(&format!("user:{user}:rooms"))).await?;
+        Ok(created.unwrap_or(0))
     }
 
     pub(super) async fn room_exists(&self, name: &str) -> Result<bool, EngineError> {
@@ -363,6 +346,10 @@ impl RedisEngine {
         } else {
             Err(EngineError::NotFound(format!("no room named {name:?}")))
         }
+    }
+
+    pub(super) async fn is_member(&self, room: &str, user: &str) -> Result<bool, EngineError> {
+        Ok(self.connection().sismember(self.key(&format!("room:{room}:members")), user).await?)
     }
 
     pub(super) async fn join_room(&self, room: &str, user: &str) -> Result<(), EngineError> {
@@ -454,6 +441,50 @@ impl RedisEngine {
         messages.truncate(limit);
         messages.reverse();
         Ok(RoomPage { messages, more })
+    }
+
+    pub(super) async fn room_page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<RoomPage, EngineError> {
+        self.require_room(room).await?;
+        let reply: StreamRangeReply = self
+            .connection()
+            .xrange_count(
+                self.key(&format!("room:{room}:log")),
+                format!("({after}-0"),
+                "+",
+                limit + 1,
+            )
+            .await?;
+        let mut messages: Vec<ChatMessage> =
+            reply.ids.iter().filter_map(|entry| room_entry(room, entry)).collect();
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(RoomPage { messages, more })
+    }
+
+    pub(super) async fn inbox_page_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<DmPage, EngineError> {
+        let reply: StreamRangeReply = self
+            .connection()
+            .xrange_count(
+                self.key(&format!("inbox:{user}:log")),
+                format!("({after}-0"),
+                "+",
+                limit + 1,
+            )
+            .await?;
+        let mut messages: Vec<DirectMessage> = reply.ids.iter().filter_map(dm_entry).collect();
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(DmPage { messages, more })
     }
 
     // Direct messages.
@@ -594,7 +625,7 @@ impl RedisEngine {
             .key(self.key(&format!("inbox:{from}:log")))
             .key(self.key(&format!("inbox:{to}:seq")))
             .key(self.key(&format!("inbox:{to}:log")))
-            .key(self.key(&format!("idem-dm:{from}:{}", key.unwrap_or_default())))
+            .key(self.key(&format!("idem-dm:{from}:{to}:{}", key.unwrap_or_default())))
             .arg(from)
             .arg(to)
             .arg(text)
@@ -658,8 +689,11 @@ impl RedisEngine {
                 let mut subscriber = subscriber;
                 subscriber.replayed_up_to = last_seq;
                 subscriber.outbox.push(Outgoing::Batch(frames));
+                // The channel's watermark stays where live delivery left it: `last_seq` may
+                // count messages still unread in this node's pub/sub stream, which the
+                // room's other subscribers have yet to get (security review H1). The new
+                // subscriber skips them by its own `replayed_up_to`.
                 engine.inner.hub.subscribe(&key, subscriber);
-                engine.note_delivered(&engine.room_channel(&room), last_seq);
                 Ok(())
             })
             .await;
@@ -758,8 +792,8 @@ impl RedisEngine {
                 let mut subscriber = subscriber;
                 subscriber.replayed_up_to = last_seq;
                 subscriber.outbox.push(Outgoing::Batch(frames));
+                // As for rooms: the channel's watermark is live delivery's alone.
                 engine.inner.hub.subscribe(&inbox_key(&user), subscriber);
-                engine.note_delivered(&engine.user_channel(&user), last_seq);
                 Ok(())
             })
             .await;

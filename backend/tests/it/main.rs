@@ -5,7 +5,9 @@
 
 mod support;
 
+mod abuse;
 mod accounts;
+mod churn;
 mod connect;
 mod dms;
 mod engine;

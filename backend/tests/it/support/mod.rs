@@ -31,6 +31,23 @@ pub struct TestServer {
     task: JoinHandle<Result<(), backend::ServeError>>,
     tokens: Mutex<HashMap<String, String>>,
     _data: tempfile::TempDir,
+    /// The servers this one stores in, kept alive as long as it runs.
+    _services: Vec<Service>,
+}
+
+/// A server process a [`TestServer`] depends on.
+pub enum Service {
+    Redis(RedisServer),
+}
+
+/// The configurations a server can run on; tests that must hold on each of them run once
+/// per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// No flags: the embedded store, one node.
+    Embedded,
+    /// `--redis`: a shared Redis.
+    Redis,
 }
 
 /// Every test account's password.
@@ -42,15 +59,33 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        TestServer::launch(tempfile::tempdir().unwrap(), Mutex::default(), adjust).await
+        TestServer::launch(tempfile::tempdir().unwrap(), Mutex::default(), Vec::new(), adjust).await
+    }
+
+    /// A server on `setup`, its services started for it, with `adjust` applied.
+    pub async fn start_on(setup: Setup, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut services = Vec::new();
+        let mut redis_url = None;
+        if setup == Setup::Redis {
+            let redis = RedisServer::start().await;
+            redis_url = Some(redis.url());
+            services.push(Service::Redis(redis));
+        }
+        TestServer::launch(tempfile::tempdir().unwrap(), Mutex::default(), services, |config| {
+            config.redis = redis_url;
+            adjust(config);
+        })
+        .await
     }
 
     async fn launch(
         data: tempfile::TempDir,
         tokens: Mutex<HashMap<String, String>>,
+        services: Vec<Service>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let mut config = Config::defaults();
+        // Tests publish far faster than people: per-user rates are tested on their own.
+        let mut config = Config::defaults().without_rate_limits();
         config.static_dir = std::env::temp_dir().join("confab-test-no-client");
         config.data = data.path().to_owned();
         adjust(&mut config);
@@ -60,7 +95,7 @@ impl TestServer {
         let task = tokio::spawn(backend::run(listener, config, async {
             let _ = stopped.await;
         }));
-        TestServer { addr, stop: Some(stop), task, tokens, _data: data }
+        TestServer { addr, stop: Some(stop), task, tokens, _data: data, _services: services }
     }
 
     pub fn url(&self) -> String {
@@ -85,8 +120,8 @@ impl TestServer {
             let _ = stop.send(());
         }
         (&mut self.task).await.unwrap().unwrap();
-        let TestServer { tokens, _data: data, .. } = self;
-        TestServer::launch(data, tokens, |_| {}).await
+        let TestServer { tokens, _data: data, _services: services, .. } = self;
+        TestServer::launch(data, tokens, services, |_| {}).await
     }
 
     /// A session token for `user`, registering the account on first use.
@@ -137,9 +172,56 @@ impl TestServer {
         body: Option<&str>,
         content_type: &str,
     ) -> (u16, serde_json::Value) {
+        let (status, _, body) =
+            self.request_with_headers(method, path, token, body, content_type, &[]).await;
+        (status, body)
+    }
+
+    /// A GET of a page (not JSON): the status, the head, and the body as text.
+    pub async fn request_page(&self, path: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8(response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    /// A JSON request as if from `client` behind a proxy (`X-Forwarded-For: client`).
+    pub async fn request_from(
+        &self,
+        client: &str,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, String, serde_json::Value) {
+        let body = body.to_string();
+        let headers = [("X-Forwarded-For", client)];
+        self.request_with_headers(method, path, None, Some(&body), "application/json", &headers)
+            .await
+    }
+
+    /// One HTTP/1.1 request with extra header lines; returns the status, the head as text
+    /// (to check headers) and the JSON body.
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, serde_json::Value) {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
         let mut request =
             format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some(token) = token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
@@ -166,7 +248,7 @@ impl TestServer {
         } else {
             serde_json::from_str(body).unwrap()
         };
-        (status, json)
+        (status, head.to_owned(), json)
     }
 }
 
@@ -200,6 +282,32 @@ impl Client {
         let socket = TcpSocket::new_v4().unwrap();
         let stream = socket.connect(server.addr).await.unwrap();
         Client::handshake(server, protocols, stream).await
+    }
+
+    /// Opens a WebSocket with extra request headers (`Origin`, `X-Forwarded-For`); the
+    /// error is the refused upgrade, if it was refused.
+    pub async fn open_with_headers(
+        server: &TestServer,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        let stream = TcpStream::connect(server.addr).await.unwrap();
+        let mut request = server.url().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static("v12.stomp"));
+        for (name, value) in headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap();
+            request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        let (ws, response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        let protocol = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|value| value.to_str().unwrap().to_owned());
+        Ok(Client { ws, decoder: Decoder::default(), buf: BytesMut::new(), protocol })
     }
 
     /// Opens a WebSocket whose kernel receive buffer is tiny, to play a slow reader.
@@ -252,6 +360,11 @@ impl Client {
     /// Sends one WebSocket binary message holding exactly `raw`.
     pub async fn send_bytes(&mut self, raw: &[u8]) {
         self.ws.send(Message::binary(raw.to_vec())).await.unwrap();
+    }
+
+    /// The next frame, heart-beat or close, if one comes within `wait`.
+    pub async fn next_event_within(&mut self, wait: Duration) -> Option<Event> {
+        tokio::time::timeout(wait, self.next_event_unbounded()).await.ok()
     }
 
     /// The next frame, heart-beat or close, within `PATIENCE`.
@@ -423,6 +536,22 @@ impl Client {
             }
             frames.push(frame);
         }
+    }
+}
+
+/// Polls `check` until it gives a value, or fails after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the condition did not come true in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
