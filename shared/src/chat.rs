@@ -133,6 +133,15 @@ pub enum Notice {
         /// Why.
         reason: String,
     },
+    /// A frame was refused because its sender is over a rate limit; nothing was stored or
+    /// delivered, and no RECEIPT follows. Send it again after `retry_after_ms`. A client
+    /// that keeps sending over the limit is disconnected with an ERROR.
+    RateLimited {
+        /// The `receipt` header of the refused frame, if it had one.
+        receipt: Option<String>,
+        /// How long to wait before the next try, in milliseconds.
+        retry_after_ms: u64,
+    },
 }
 
 /// What the server announces on [`ROOMS`], to everyone who listens.
@@ -300,21 +309,41 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// Why a chat message is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
-    /// Nothing but white space.
+    /// Nothing but white space and invisible characters.
     #[error("message is empty")]
     Empty,
     /// Longer than [`MAX_MESSAGE_CHARS`].
     #[error("message is longer than 4000 characters")]
     TooLong,
+    /// A control character (other than tab and line breaks) or a bidirectional override,
+    /// which could make the message display as something else.
+    #[error("message contains control or direction-override characters (U+{0:04X})")]
+    Control(u32),
 }
 
-/// Checks a chat message's text: not blank, at most [`MAX_MESSAGE_CHARS`] characters.
+/// Checks a chat message's text: at most [`MAX_MESSAGE_CHARS`] characters, something
+/// visible in it, and no control characters except tab and line breaks, nor the Unicode
+/// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) that
+/// make text display in another order than it reads.
 pub fn validate_text(text: &str) -> Result<(), TextError> {
-    if text.trim().is_empty() {
-        return Err(TextError::Empty);
-    }
     if text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(TextError::TooLong);
     }
+    if let Some(bad) = text.chars().find(|&c| is_forbidden(c)) {
+        return Err(TextError::Control(u32::from(bad)));
+    }
+    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(TextError::Empty);
+    }
     Ok(())
+}
+
+fn is_forbidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that take no space: a message of only these looks empty.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}')
 }

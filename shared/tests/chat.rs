@@ -76,3 +76,27 @@ fn names_and_texts_are_validated() {
     assert_eq!(validate_text(&"é".repeat(4000)), Ok(()));
     assert_eq!(validate_text(&"é".repeat(4001)), Err(TextError::TooLong));
 }
+
+#[test]
+fn texts_without_controls_or_direction_overrides() {
+    let cases: &[(&str, Result<(), TextError>)] = &[
+        ("two\nlines\tand a tab\r\n", Ok(())),
+        ("emoji 👋 and עברית with marks \u{200F}", Ok(())),
+        ("\u{1}", Err(TextError::Control(0x01))),
+        ("bell\u{7}", Err(TextError::Control(0x07))),
+        ("del\u{7f}", Err(TextError::Control(0x7f))),
+        ("c1\u{85}", Err(TextError::Control(0x85))),
+        ("gnp.exe\u{202E}", Err(TextError::Control(0x202E))),
+        ("isolate \u{2067}x", Err(TextError::Control(0x2067))),
+        ("\u{200B}\u{200B}", Err(TextError::Empty)),
+        (" \u{FEFF} \u{2060}", Err(TextError::Empty)),
+        ("\u{200B}a", Ok(())),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(&validate_text(text), expected, "{text:?}");
+    }
+    assert_eq!(
+        serde_json::to_string(&Notice::RateLimited { receipt: None, retry_after_ms: 250 }).unwrap(),
+        r#"{"type":"rate_limited","receipt":null,"retry_after_ms":250}"#
+    );
+}
