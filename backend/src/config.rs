@@ -1,44 +1,96 @@
 //! The command line and environment of the `confab` binary.
+//!
+//! Every default is written once, in [`defaults`], and used by both the command line and
+//! [`Config::defaults`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 use shared::stomp::Limits;
 
-use crate::broker::BrokerConfig;
+use crate::broker::{BrokerConfig, SendRates};
+use crate::limits::Rate;
+
+/// The default of every option.
+pub mod defaults {
+    /// `--listen`.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// `--data`.
+    pub const DATA: &str = "data";
+    /// `--static`.
+    pub const STATIC_DIR: &str = "dist";
+    /// `--heartbeat-ms`.
+    pub const HEARTBEAT_MS: u32 = 10_000;
+    /// `--connect-timeout-ms`.
+    pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+    /// `--outbox-frames`.
+    pub const OUTBOX_FRAMES: usize = 1024;
+    /// `--outbox-bytes`.
+    pub const OUTBOX_BYTES: usize = 1 << 20;
+    /// `--max-frame-bytes`.
+    pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+    /// `--redis-prefix`.
+    pub const REDIS_PREFIX: &str = "confab:";
+    /// `--history-cap`.
+    pub const HISTORY_CAP: usize = 100_000;
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: usize = 50_000;
+    /// `--max-connections-per-address`.
+    pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 1_000;
+    /// `--send-rate`: chat messages and DMs per second per user, sustained.
+    pub const SEND_RATE: f64 = 5.0;
+    /// `--send-burst`.
+    pub const SEND_BURST: f64 = 30.0;
+    /// `--subscribe-rate`: SUBSCRIBE and UNSUBSCRIBE frames per second per user.
+    pub const SUBSCRIBE_RATE: f64 = 10.0;
+    /// `--subscribe-burst`: enough for a page that subscribes to all its rooms at once.
+    pub const SUBSCRIBE_BURST: f64 = 300.0;
+    /// `--topic-rate`: SENDs to generic topics per second per user.
+    pub const TOPIC_RATE: f64 = 100.0;
+    /// `--topic-burst`.
+    pub const TOPIC_BURST: f64 = 1_000.0;
+    /// `--max-rooms-per-user`.
+    pub const MAX_ROOMS_PER_USER: u64 = 100;
+}
 
 /// Confab: a real-time chat server speaking STOMP 1.2 over WebSocket.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "confab", version, about)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "CONFAB_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
 
     /// Directory for the server's state.
-    #[arg(long, env = "CONFAB_DATA", default_value = "data")]
+    #[arg(long, env = "CONFAB_DATA", default_value = defaults::DATA)]
     pub data: PathBuf,
 
     /// Directory of the built browser client (trunk's `dist/`).
-    #[arg(long = "static", env = "CONFAB_STATIC", default_value = "dist")]
+    #[arg(long = "static", env = "CONFAB_STATIC", default_value = defaults::STATIC_DIR)]
     pub static_dir: PathBuf,
 
     /// Heart-beat interval offered to STOMP clients, in milliseconds (0 disables).
-    #[arg(long, env = "CONFAB_HEARTBEAT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "CONFAB_HEARTBEAT_MS", default_value_t = defaults::HEARTBEAT_MS)]
     pub heartbeat_ms: u32,
 
+    /// How long a new WebSocket may take to send CONNECT, in milliseconds, whatever else it
+    /// sends meanwhile.
+    #[arg(long, env = "CONFAB_CONNECT_TIMEOUT_MS", default_value_t = defaults::CONNECT_TIMEOUT_MS)]
+    pub connect_timeout_ms: u64,
+
     /// Frames queued for a connection before it counts as a slow consumer and is closed.
-    #[arg(long, env = "CONFAB_OUTBOX_FRAMES", default_value_t = 1024)]
+    #[arg(long, env = "CONFAB_OUTBOX_FRAMES", default_value_t = defaults::OUTBOX_FRAMES)]
     pub outbox_frames: usize,
 
     /// Bytes of frames queued for a connection before it counts as a slow consumer.
-    #[arg(long, env = "CONFAB_OUTBOX_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "CONFAB_OUTBOX_BYTES", default_value_t = defaults::OUTBOX_BYTES)]
     pub outbox_bytes: usize,
 
     /// Largest STOMP frame accepted from a client, in bytes.
-    #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
     /// Run on a shared Redis (`redis://host:port`) instead of the embedded store, so that
@@ -47,39 +99,116 @@ pub struct Config {
     pub redis: Option<String>,
 
     /// Prefix of every Redis key and channel Confab uses.
-    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab:")]
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = defaults::REDIS_PREFIX)]
     pub redis_prefix: String,
 
     /// Messages kept per room (and per user's DM inbox) in Redis.
-    #[arg(long, env = "CONFAB_HISTORY_CAP", default_value_t = 100_000)]
+    #[arg(long, env = "CONFAB_HISTORY_CAP", default_value_t = defaults::HISTORY_CAP)]
     pub history_cap: usize,
+
+    /// Proxies (CIDRs, comma-separated or repeated) whose `X-Forwarded-For` names the
+    /// client, e.g. `127.0.0.1/32` for a balancer on the same machine.
+    #[arg(long = "trusted-proxy", env = "CONFAB_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Origins (`https://chat.example.com`) whose pages may open WebSockets here, besides
+    /// the server's own; comma-separated or repeated.
+    #[arg(long = "allowed-origin", env = "CONFAB_ALLOWED_ORIGIN", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// WebSocket connections this node holds at most (0: no cap); more get 503.
+    #[arg(long, env = "CONFAB_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// WebSocket connections from one client address at most (0: no cap); more get 429.
+    #[arg(
+        long,
+        env = "CONFAB_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Chat messages and direct messages one user may send per second, sustained (0: no
+    /// limit).
+    #[arg(long, env = "CONFAB_SEND_RATE", default_value_t = defaults::SEND_RATE)]
+    pub send_rate: f64,
+
+    /// Chat messages one user may send in a burst above `--send-rate`.
+    #[arg(long, env = "CONFAB_SEND_BURST", default_value_t = defaults::SEND_BURST)]
+    pub send_burst: f64,
+
+    /// SUBSCRIBE and UNSUBSCRIBE frames per second per user, sustained (0: no limit).
+    #[arg(long, env = "CONFAB_SUBSCRIBE_RATE", default_value_t = defaults::SUBSCRIBE_RATE)]
+    pub subscribe_rate: f64,
+
+    /// SUBSCRIBE and UNSUBSCRIBE frames in a burst above `--subscribe-rate`.
+    #[arg(long, env = "CONFAB_SUBSCRIBE_BURST", default_value_t = defaults::SUBSCRIBE_BURST)]
+    pub subscribe_burst: f64,
+
+    /// SENDs to generic `/topic/...` destinations per second per user (0: no limit).
+    #[arg(long, env = "CONFAB_TOPIC_RATE", default_value_t = defaults::TOPIC_RATE)]
+    pub topic_rate: f64,
+
+    /// Generic topic SENDs in a burst above `--topic-rate`.
+    #[arg(long, env = "CONFAB_TOPIC_BURST", default_value_t = defaults::TOPIC_BURST)]
+    pub topic_burst: f64,
+
+    /// Rooms one user may create.
+    #[arg(long, env = "CONFAB_MAX_ROOMS_PER_USER", default_value_t = defaults::MAX_ROOMS_PER_USER)]
+    pub max_rooms_per_user: u64,
 }
 
 impl Config {
     /// The defaults, as if `confab` ran with no options and no environment.
     pub fn defaults() -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data: PathBuf::from("data"),
-            static_dir: PathBuf::from("dist"),
-            heartbeat_ms: 10_000,
-            outbox_frames: 1024,
-            outbox_bytes: 1 << 20,
-            max_frame_bytes: 64 * 1024,
+            listen: defaults::LISTEN.parse().expect("the default address parses"),
+            data: PathBuf::from(defaults::DATA),
+            static_dir: PathBuf::from(defaults::STATIC_DIR),
+            heartbeat_ms: defaults::HEARTBEAT_MS,
+            connect_timeout_ms: defaults::CONNECT_TIMEOUT_MS,
+            outbox_frames: defaults::OUTBOX_FRAMES,
+            outbox_bytes: defaults::OUTBOX_BYTES,
+            max_frame_bytes: defaults::MAX_FRAME_BYTES,
             redis: None,
-            redis_prefix: "confab:".to_owned(),
-            history_cap: 100_000,
+            redis_prefix: defaults::REDIS_PREFIX.to_owned(),
+            history_cap: defaults::HISTORY_CAP,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS,
+            send_rate: defaults::SEND_RATE,
+            send_burst: defaults::SEND_BURST,
+            subscribe_rate: defaults::SUBSCRIBE_RATE,
+            subscribe_burst: defaults::SUBSCRIBE_BURST,
+            topic_rate: defaults::TOPIC_RATE,
+            topic_burst: defaults::TOPIC_BURST,
+            max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
         }
+    }
+
+    /// No per-user rate limits: for load tests, which publish from few accounts.
+    pub fn without_rate_limits(mut self) -> Config {
+        self.send_rate = 0.0;
+        self.subscribe_rate = 0.0;
+        self.topic_rate = 0.0;
+        self
     }
 
     /// The broker's share of the configuration.
     pub fn broker(&self) -> BrokerConfig {
         BrokerConfig {
             heart_beat_ms: self.heartbeat_ms,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             outbox_frames: self.outbox_frames.max(1),
             outbox_bytes: self.outbox_bytes,
             limits: Limits { max_frame_bytes: self.max_frame_bytes, ..Limits::default() },
+            rates: SendRates {
+                messages: Rate::new(self.send_rate, self.send_burst),
+                subscriptions: Rate::new(self.subscribe_rate, self.subscribe_burst),
+                topics: Rate::new(self.topic_rate, self.topic_burst),
+                ..SendRates::default()
+            },
             ..BrokerConfig::default()
         }
     }

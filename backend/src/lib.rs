@@ -9,11 +9,13 @@ pub mod broker;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod limits;
 pub mod shutdown;
 mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -23,6 +25,7 @@ pub use config::Config;
 
 use crate::broker::{Broker, Hub};
 use crate::engine::{Embedded, Engine, EngineError, RedisConfig, RedisEngine};
+use crate::limits::{ConnectionSlots, Protection, TrustedProxies};
 use crate::shutdown::{Shutdown, ShutdownGuard};
 
 /// Why the server could not start or stopped early.
@@ -43,6 +46,12 @@ pub struct AppState {
     pub broker: Broker,
     /// Handed to each WebSocket session.
     pub guard: ShutdownGuard,
+    /// Rate limits, connection caps, trusted proxies.
+    pub protection: Arc<Protection>,
+    /// Origins besides the server's own whose pages may open WebSockets.
+    pub allowed_origins: Arc<[String]>,
+    /// Rooms one user may create.
+    pub max_rooms_per_user: u64,
 }
 
 /// How long sessions get to say goodbye once shutdown begins.
@@ -67,7 +76,17 @@ pub async fn run(
         }
     };
     let shutdown = Shutdown::default();
-    let state = AppState { broker: Broker::new(config.broker(), engine), guard: shutdown.guard() };
+    let protection = Protection::new(
+        TrustedProxies::new(config.trusted_proxies.clone()),
+        ConnectionSlots::new(config.max_connections, config.max_connections_per_address),
+    );
+    let state = AppState {
+        broker: Broker::new(config.broker(), engine),
+        guard: shutdown.guard(),
+        protection: Arc::new(protection),
+        allowed_origins: config.allowed_origins.clone().into(),
+        max_rooms_per_user: config.max_rooms_per_user,
+    };
     let router = http::router(state, &config.static_dir);
     // Chat frames are small and latency matters: no Nagle delay on any connection.
     let listener = listener.tap_io(|stream| {

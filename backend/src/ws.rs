@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -22,6 +21,8 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::AppState;
 use crate::broker::{AckLedger, AckRef, BrokerConfig, Flow, OutboxReceiver, Outgoing, Session};
+use crate::http::HttpError;
+use crate::limits::{ClientAddress, ConnectionSlot, SlotRefused};
 use crate::shutdown::ShutdownGuard;
 
 /// The subprotocols we speak, best first: "the highest the client offers wins".
@@ -35,7 +36,31 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// `GET /ws`: upgrades to WebSocket with a STOMP subprotocol.
-pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+///
+/// Refused before the upgrade: a page from another site (403: its `Origin` is neither this
+/// server nor an `--allowed-origin`), a node at its connection cap (503) and an address at
+/// its own (429).
+pub async fn upgrade(
+    State(app): State<AppState>,
+    address: ClientAddress,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(error) = check_origin(&headers, &app.allowed_origins) {
+        return error.into_response();
+    }
+    let slot = match app.protection.connections.admit(address.key()) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            let status = match refused {
+                SlotRefused::Full => StatusCode::SERVICE_UNAVAILABLE,
+                SlotRefused::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
+            };
+            return HttpError::new(status, refused.to_string())
+                .retry_after(Duration::from_secs(5))
+                .into_response();
+        }
+    };
     let offered: Vec<String> = ws
         .requested_protocols()
         .filter_map(|value| value.to_str().ok())
@@ -43,10 +68,10 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         .collect();
     let speaks_stomp = offered.iter().any(|name| Version::from_subprotocol(name).is_some());
     if !offered.is_empty() && !speaks_stomp {
-        let body = serde_json::json!({
-            "error": format!("unsupported websocket subprotocol {offered:?}: offer v12.stomp, v11.stomp or v10.stomp"),
-        });
-        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        return HttpError::bad_request(format!(
+            "unsupported websocket subprotocol {offered:?}: offer v12.stomp, v11.stomp or v10.stomp"
+        ))
+        .into_response();
     }
     let max_frame = app.broker.config().limits.max_frame_bytes;
     // A WebSocket message may carry several frames; one far over the frame limit is cut off
@@ -58,11 +83,33 @@ pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Respo
         .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * max_message)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| serve(socket, app))
+        .on_upgrade(move |socket| serve(socket, app, slot))
 }
 
-/// Runs one connection to its end.
-async fn serve(socket: WebSocket, app: AppState) {
+/// A browser sends the page's origin with every WebSocket upgrade; a page may connect only
+/// to the server that served it, or to one that lists its origin. Clients that are not
+/// browsers send no `Origin` and are not affected (they authenticate with a token anyway:
+/// this keeps other sites' pages from using a visitor's browser as a client).
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), HttpError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
+    let same_site = !host.is_empty() && authority.eq_ignore_ascii_case(host);
+    let listed =
+        allowed.iter().any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if same_site || listed {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            format!("pages from {origin:?} may not connect here (see --allowed-origin)"),
+        ))
+    }
+}
+
+/// Runs one connection to its end; its slot is given back when it returns.
+async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
     let (session, outbox, acks) = app.broker.open_session();
     let (sink, stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, outbox, acks));
@@ -85,9 +132,11 @@ async fn read_loop(
 ) {
     let mut decoder = Decoder::new(config.limits);
     let mut buf = BytesMut::new();
-    // Until CONNECT, the deadline is the connect timeout; after it, the client's heart-beat.
-    let mut silence_limit = Some(config.connect_timeout);
-    let mut deadline = silence_limit.map(|limit| Instant::now() + limit);
+    // Until CONNECT, the deadline is fixed: a socket that has not signed in within the
+    // connect timeout is closed whatever else it sends. After CONNECT, the deadline moves
+    // with every message, by the client's heart-beat.
+    let mut silence_limit = None;
+    let mut deadline = Some(Instant::now() + config.connect_timeout);
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -118,7 +167,9 @@ async fn read_loop(
         };
         // "any new data received over the network connection is an indication that the
         // remote end is alive"
-        deadline = silence_limit.map(|limit| Instant::now() + limit);
+        if let Some(limit) = silence_limit {
+            deadline = Some(Instant::now() + limit);
+        }
         buf.extend_from_slice(&data);
         loop {
             let flow = match decoder.decode(&mut buf) {

@@ -21,13 +21,9 @@ use super::error::{HttpError, JsonBody};
 use crate::AppState;
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::engine::Engine;
-
-/// Login attempts allowed per user name, and per client address, in [`LOGIN_WINDOW`].
-const LOGINS_PER_USER: u32 = 10;
-const LOGINS_PER_ADDRESS: u32 = 30;
-/// Registrations allowed per client address in [`LOGIN_WINDOW`].
-const REGISTRATIONS_PER_ADDRESS: u32 = 20;
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+use crate::limits::{
+    ATTEMPT_WINDOW, ClientAddress, LOGINS_PER_ADDRESS, REGISTRATIONS_PER_ADDRESS, WindowLimiter,
+};
 
 /// The signed-in user of a request.
 #[derive(Debug)]
@@ -61,15 +57,57 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-async fn limit(state: &AppState, key: String, limit: u32) -> Result<(), HttpError> {
-    if state.broker.engine().allow(&key, limit, LOGIN_WINDOW).await? {
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = HttpError;
+
+    /// The TCP peer, or the client a trusted proxy names in `X-Forwarded-For`.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<ClientAddress, HttpError> {
+        let ConnectInfo(peer) =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().copied().ok_or_else(|| {
+                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no peer address")
+            })?;
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        Ok(state.protection.proxies.client(peer.ip(), &forwarded))
+    }
+}
+
+/// 429 unless `limiter` lets one more attempt from `address` through.
+fn limit(limiter: &WindowLimiter, address: &ClientAddress, limit: u32) -> Result<(), HttpError> {
+    if limiter.allow(&address.key(), limit) {
         Ok(())
     } else {
         Err(HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many attempts: wait a minute and try again",
-        ))
+            "too many attempts from your address: wait a minute and try again",
+        )
+        .retry_after(ATTEMPT_WINDOW))
     }
+}
+
+/// Runs argon2 on a blocking thread, behind the node's hashing gate: 503 at once when too
+/// many are already waiting.
+async fn hash_work<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpError> {
+    let permit = state.protection.hashing.enter().await.map_err(|busy| {
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string())
+            .retry_after(Duration::from_secs(1))
+    })?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
 async fn issue_token(state: &AppState, username: String) -> Result<SessionToken, HttpError> {
@@ -81,7 +119,7 @@ async fn issue_token(state: &AppState, username: String) -> Result<SessionToken,
 /// `POST /api/register`: creates an account and signs it in.
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<SessionToken>), HttpError> {
     let Credentials { username, password } = credentials;
@@ -93,34 +131,47 @@ pub async fn register(
             "passwords have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
     }
-    limit(&state, format!("register:{}", peer.ip()), REGISTRATIONS_PER_ADDRESS).await?;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    limit(&state.protection.registrations, &address, REGISTRATIONS_PER_ADDRESS)?;
+    let hash = hash_work(&state, move || hash_password(&password)).await?;
     state.broker.engine().create_user(&username, &hash).await?;
     Ok((StatusCode::CREATED, Json(issue_token(&state, username).await?)))
 }
 
 /// `POST /api/login`: a new session token for a name and password.
+///
+/// In order: the name's form (so that only a real user name ever becomes part of a key),
+/// the limit per client address, the back-off of this name from this address after failed
+/// attempts, then the password. Failures slow down only the address they come from, so
+/// nobody can lock another person out from elsewhere.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Json<SessionToken>, HttpError> {
     let Credentials { username, password } = credentials;
     let username = username.to_lowercase();
+    validate_username(&username)
+        .map_err(|reason| HttpError::bad_request(format!("invalid user name: {reason}")))?;
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(HttpError::bad_request("password too long"));
     }
-    limit(&state, format!("login-user:{username}"), LOGINS_PER_USER).await?;
-    limit(&state, format!("login-address:{}", peer.ip()), LOGINS_PER_ADDRESS).await?;
+    let protection = &state.protection;
+    limit(&protection.logins, &address, LOGINS_PER_ADDRESS)?;
+    let failures_key = format!("{username}@{}", address.key());
+    protection.login_failures.check(&failures_key).map_err(|wait| {
+        HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts for this name from your address: wait and try again",
+        )
+        .retry_after(wait)
+    })?;
     let stored = state.broker.engine().password_hash(&username).await?;
-    let valid = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let valid = hash_work(&state, move || verify_password(&password, stored.as_deref())).await?;
     if !valid {
+        protection.login_failures.failed(&failures_key);
         return Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid user name or password"));
     }
+    protection.login_failures.succeeded(&failures_key);
     Ok(Json(issue_token(&state, username).await?))
 }
 
@@ -150,6 +201,13 @@ pub async fn create_room(
     validate_name(&room.name)
         .map_err(|reason| HttpError::bad_request(format!("invalid room name: {reason}")))?;
     let engine = state.broker.engine();
+    let limit = state.max_rooms_per_user;
+    if engine.rooms_created_by(&user.name).await? >= limit {
+        return Err(HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("you have created {limit} rooms, the most one person may"),
+        ));
+    }
     engine.create_room(&room.name, &user.name).await?;
     announce_room(engine, &room.name, &user.name).await;
     let summary = engine
@@ -182,6 +240,14 @@ fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpEr
     Ok(name)
 }
 
+fn peer_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+    let Path(name) = path?;
+    validate_username(&name).map_err(|reason| {
+        HttpError::bad_request(format!("invalid user name {name:?}: {reason}"))
+    })?;
+    Ok(name)
+}
+
 /// `POST /api/rooms/{room}/join`.
 pub async fn join_room(
     State(state): State<AppState>,
@@ -209,18 +275,42 @@ pub async fn mark_room_read(
     path: Result<Path<String>, PathRejection>,
     JsonBody(marker): JsonBody<ReadMarker>,
 ) -> Result<StatusCode, HttpError> {
-    state.broker.engine().mark_room_read(&room_name(path)?, &user.name, marker.seq).await?;
+    let seq = valid_seq("seq", marker.seq)?;
+    state.broker.engine().mark_room_read(&room_name(path)?, &user.name, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `?before=<seq>&limit=<n>` of the history endpoints.
+/// `?before=<seq>&limit=<n>` (older history) or `?after=<seq>&limit=<n>` (what followed) of
+/// the history endpoints.
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     before: Option<u64>,
+    after: Option<u64>,
     limit: Option<usize>,
 }
 
+/// Ids are stored as signed 64-bit integers: anything above is no id at all.
+fn valid_seq(what: &str, seq: u64) -> Result<u64, HttpError> {
+    if seq > i64::MAX as u64 {
+        Err(HttpError::bad_request(format!("{what} must be below 2^63")))
+    } else {
+        Ok(seq)
+    }
+}
+
 impl PageQuery {
+    fn before(&self) -> Result<Option<u64>, HttpError> {
+        self.before.map(|before| valid_seq("before", before)).transpose()
+    }
+
+    /// `after`, which excludes `before`.
+    fn after(&self) -> Result<Option<u64>, HttpError> {
+        if self.after.is_some() && self.before.is_some() {
+            return Err(HttpError::bad_request("give before or after, not both"));
+        }
+        self.after.map(|after| valid_seq("after", after)).transpose()
+    }
+
     fn limit(&self) -> Result<usize, HttpError> {
         match self.limit {
             None => Ok(shared::api::DEFAULT_REPLAY),
@@ -238,9 +328,11 @@ pub async fn room_messages(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<RoomPage>, HttpError> {
     let Query(query) = query?;
-    Ok(Json(
-        state.broker.engine().room_page(&room_name(path)?, query.before, query.limit()?).await?,
-    ))
+    let (room, limit, engine) = (room_name(path)?, query.limit()?, state.broker.engine());
+    Ok(Json(match query.after()? {
+        Some(after) => engine.room_page_after(&room, after, limit).await?,
+        None => engine.room_page(&room, query.before()?, limit).await?,
+    }))
 }
 
 /// `GET /api/dms`.
@@ -259,8 +351,27 @@ pub async fn dm_messages(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<DmPage>, HttpError> {
     let Query(query) = query?;
-    let peer = room_name(path)?;
-    Ok(Json(state.broker.engine().dm_page(&user.name, &peer, query.before, query.limit()?).await?))
+    if query.after.is_some() {
+        return Err(HttpError::bad_request(
+            "a conversation pages back with before; ids after one are at /api/inbox?after=",
+        ));
+    }
+    let peer = peer_name(path)?;
+    Ok(Json(
+        state.broker.engine().dm_page(&user.name, &peer, query.before()?, query.limit()?).await?,
+    ))
+}
+
+/// `GET /api/inbox?after=&limit=`: the user's DM inbox, every conversation, after an inbox
+/// id (what a client that saw ids jump fetches).
+pub async fn inbox(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<DmPage>, HttpError> {
+    let Query(query) = query?;
+    let after = query.after()?.ok_or_else(|| HttpError::bad_request("give after=<inbox id>"))?;
+    Ok(Json(state.broker.engine().inbox_page_after(&user.name, after, query.limit()?).await?))
 }
 
 /// `POST /api/dms/{peer}/read` with `{"seq": n}`.
@@ -270,7 +381,14 @@ pub async fn mark_dm_read(
     path: Result<Path<String>, PathRejection>,
     JsonBody(marker): JsonBody<ReadMarker>,
 ) -> Result<StatusCode, HttpError> {
-    state.broker.engine().mark_dm_read(&user.name, &room_name(path)?, marker.seq).await?;
+    let seq = valid_seq("seq", marker.seq)?;
+    let peer = peer_name(path)?;
+    let engine = state.broker.engine();
+    // A marker for someone who does not exist would only be clutter in the store.
+    if !engine.user_exists(&peer).await? {
+        return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no user named {peer:?}")));
+    }
+    engine.mark_dm_read(&user.name, &peer, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

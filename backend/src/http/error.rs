@@ -1,9 +1,11 @@
 //! Errors of the HTTP API: a status and a JSON body `{"error": "..."}`, never plain text.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use shared::api::ApiError;
@@ -17,12 +19,19 @@ pub struct HttpError {
     pub status: StatusCode,
     /// What went wrong.
     pub message: String,
+    /// For 429 and 503: when to try again, sent as `Retry-After` in whole seconds.
+    pub retry_after: Option<Duration>,
 }
 
 impl HttpError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
-        HttpError { status, message: message.into() }
+        HttpError { status, message: message.into(), retry_after: None }
+    }
+
+    /// The same error, telling the client when to try again.
+    pub fn retry_after(self, wait: Duration) -> HttpError {
+        HttpError { retry_after: Some(wait), ..self }
     }
 
     /// 400.
@@ -33,7 +42,13 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiError { error: self.message })).into_response()
+        let mut response = (self.status, Json(ApiError { error: self.message })).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up: "Retry-After: 0" would invite an instant retry.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }
 

@@ -2,16 +2,20 @@
 
 mod api;
 mod error;
+mod page;
 
 use std::path::Path;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::json;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
+
+use page::Page;
 
 pub use error::HttpError;
 
@@ -28,7 +32,19 @@ pub fn router(state: AppState, static_dir: &Path) -> Router {
             "the browser client is not built: run `trunk build --release` (or `cargo xtask run`)"
         );
     }
-    let client = ServeDir::new(static_dir).fallback(ServeFile::new(index));
+    let page = Page::new(index);
+    let serve_page = {
+        let page = page.clone();
+        move || {
+            let page = page.clone();
+            async move { page.response().await }
+        }
+    };
+    // Files of the built client as they are; every other path is the page, with its
+    // policy, so client-side routes survive a reload.
+    let client = ServeDir::new(static_dir)
+        .append_index_html_on_directories(false)
+        .fallback(get(serve_page.clone()));
     let api = Router::new()
         .route("/register", post(api::register))
         .route("/login", post(api::login))
@@ -41,14 +57,27 @@ pub fn router(state: AppState, static_dir: &Path) -> Router {
         .route("/dms", get(api::dms))
         .route("/dms/{peer}/messages", get(api::dm_messages))
         .route("/dms/{peer}/read", post(api::mark_dm_read))
+        .route("/inbox", get(api::inbox))
         .fallback(api::not_found);
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/", get(serve_page.clone()))
+        .route("/index.html", get(serve_page))
         .nest("/api", api)
         .fallback_service(client)
+        .layer(axum::middleware::map_response(every_response))
         .with_state(state)
+}
+
+/// Adds the headers of [`page::EVERY_RESPONSE`].
+async fn every_response(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in page::EVERY_RESPONSE {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// `GET /healthz`: the process is up and serving (liveness), with its node id and how

@@ -95,25 +95,6 @@ async fn wrong_passwords_and_unknown_users_look_the_same() {
 }
 
 #[tokio::test]
-async fn login_attempts_are_rate_limited_per_user() {
-    let server = TestServer::start().await;
-    server.token("ann").await;
-    let wrong = json!({"username": "ann", "password": "wrong password"});
-    for _ in 0..10 {
-        assert_eq!(server.request("POST", "/api/login", None, Some(&wrong)).await.0, 401);
-    }
-    let (status, body) = server.request("POST", "/api/login", None, Some(&wrong)).await;
-    assert_eq!(
-        (status, body["error"].as_str().unwrap()),
-        (429, "too many attempts: wait a minute and try again")
-    );
-    // Even the right password waits: the limit counts attempts, not failures.
-    let right = json!({"username": "ann", "password": PASSWORD});
-    assert_eq!(server.request("POST", "/api/login", None, Some(&right)).await.0, 429);
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn wrong_or_revoked_tokens_cannot_connect() {
     let server = TestServer::start().await;
     let token = server.token("ann").await;
