@@ -8,6 +8,9 @@ mod acks;
 mod hub;
 mod message;
 mod outbox;
+mod rates;
+mod refusal;
+mod routes;
 mod session;
 
 use std::sync::Arc;
@@ -26,7 +29,10 @@ pub use message::{
     room_event_message, room_event_raw,
 };
 pub use outbox::{AckRef, Outbox, OutboxReceiver, Outgoing, OverflowSignal};
+pub use rates::{Charge, SendRates};
 pub use session::{Flow, Negotiated, Session};
+
+use rates::{RateBook, SharedRates};
 
 /// Tunables of the broker; the CLI fills them from its options.
 #[derive(Debug, Clone)]
@@ -49,20 +55,27 @@ pub struct BrokerConfig {
     pub max_transactions: usize,
     /// Frames held by one transaction.
     pub max_transaction_frames: usize,
+    /// Bytes held by all of a session's open transactions together.
+    pub max_transaction_bytes: usize,
+    /// Per-user send rates.
+    pub rates: SendRates,
 }
 
 impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
+        use crate::config::defaults;
         BrokerConfig {
-            heart_beat_ms: 10_000,
-            connect_timeout: Duration::from_secs(10),
-            outbox_frames: 1024,
-            outbox_bytes: 1 << 20,
+            heart_beat_ms: defaults::HEARTBEAT_MS,
+            connect_timeout: Duration::from_millis(defaults::CONNECT_TIMEOUT_MS),
+            outbox_frames: defaults::OUTBOX_FRAMES,
+            outbox_bytes: defaults::OUTBOX_BYTES,
             max_unacked: 4096,
             limits: Limits::default(),
             max_subscriptions: 256,
             max_transactions: 16,
             max_transaction_frames: 1024,
+            max_transaction_bytes: 1 << 20,
+            rates: SendRates::default(),
         }
     }
 }
@@ -79,6 +92,7 @@ struct Inner {
     engine: Engine,
     next_session: AtomicU64,
     live_sessions: AtomicU64,
+    rates: RateBook,
 }
 
 impl Broker {
@@ -90,6 +104,7 @@ impl Broker {
                 engine,
                 next_session: AtomicU64::new(1),
                 live_sessions: AtomicU64::new(0),
+                rates: RateBook::default(),
             }),
         }
     }
@@ -104,9 +119,9 @@ impl Broker {
         &self.inner.engine
     }
 
-    /// This node's subscriptions.
-    pub fn hub(&self) -> &Hub {
-        self.inner.engine.hub()
+    /// The rate buckets of `user`, shared by the user's sessions on this node.
+    fn rates_of(&self, user: &str) -> SharedRates {
+        self.inner.rates.for_user(user, &self.inner.config.rates)
     }
 
     /// A new session with its outbox receiver and ack ledger, for the connection's writer.

@@ -1,8 +1,9 @@
 //! One STOMP session: the protocol state machine between a connection's decoded frames and
-//! its outbox.
+//! its outbox: CONNECT, receipts, transactions, rate limits, and closing.
 //!
 //! The session never touches the socket. It answers every frame by queueing frames (and at
-//! most one [`Outgoing::Close`]) and tells the caller, through [`Flow`], what changed.
+//! most one [`Outgoing::Close`]) and tells the caller, through [`Flow`], what changed. What
+//! a SEND or SUBSCRIBE means for chat is in [`super::routes`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shared::api::DEFAULT_REPLAY;
-use shared::chat::{
-    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, SINCE_HEADER, validate_text,
-};
+use shared::chat::{Notice, SINCE_HEADER};
 use shared::stomp::{
     AckMode, ClientFrame, Frame, FrameError, Headers, HeartBeat, ServerFrame, Version,
     encode_to_bytes,
@@ -20,11 +19,14 @@ use shared::stomp::{
 
 use super::Broker;
 use super::acks::AckLedger;
-use super::hub::{SessionId, Subscriber, notices_key};
-use super::message::{FrameCache, RESERVED_HEADERS, notice_message};
+use super::hub::{SessionId, Subscriber};
+use super::message::{FrameCache, notice_message};
 use super::outbox::{Outbox, OutboxReceiver, Outgoing};
+use super::rates::{self, Charge, SharedRates};
+use super::refusal::{Refusal, Retry};
+use super::routes::{self, Attachment, Send, Sent};
 use crate::auth::token_hash;
-use crate::engine::{EngineError, Replay};
+use crate::engine::Replay;
 
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,60 +57,27 @@ enum State {
     Closed,
 }
 
-/// What a subscription is attached to, to detach it again.
+/// A frame held by an open transaction, checked when it was enlisted.
 #[derive(Debug)]
-enum Attachment {
-    Room(String),
-    Key(String),
+enum Enlisted {
+    Send(Send),
+    Ack { id: String, nack: bool },
 }
 
-/// A protocol error to report in an ERROR frame before closing.
-#[derive(Debug)]
-struct Refusal {
-    message: String,
-    headers: Headers,
-    body: String,
-    /// The same request may succeed later (the store was unreachable).
-    retryable: bool,
-}
-
-impl Refusal {
-    fn new(message: impl Into<String>) -> Refusal {
-        Refusal {
-            message: message.into(),
-            headers: Headers::new(),
-            body: String::new(),
-            retryable: false,
-        }
-    }
-}
-
-impl From<FrameError> for Refusal {
-    fn from(error: FrameError) -> Refusal {
-        Refusal::new(error.to_string())
-    }
-}
-
-impl From<EngineError> for Refusal {
-    fn from(error: EngineError) -> Refusal {
-        match error {
-            EngineError::Unavailable => Refusal {
-                retryable: true,
-                ..Refusal::new("not accepted: the message store is unavailable, try again")
-            },
-            EngineError::Conflict(message) | EngineError::NotFound(message) => {
-                Refusal::new(message)
-            }
-            other => {
-                tracing::error!(error = %other, "engine failure");
-                Refusal::new("internal error: the request was not completed")
-            }
+impl Enlisted {
+    fn held_bytes(&self) -> usize {
+        match self {
+            Enlisted::Send(send) => send.held_bytes(),
+            Enlisted::Ack { id, .. } => 64 + id.len(),
         }
     }
 }
 
 /// The versions this server speaks, for the ERROR of a failed negotiation.
 const SUPPORTED_VERSIONS: &str = "1.0,1.1,1.2";
+
+/// The largest id a client may name: ids are stored as signed 64-bit integers.
+const MAX_SEQ: u64 = i64::MAX as u64;
 
 /// A connection's STOMP state.
 #[derive(Debug)]
@@ -119,7 +88,11 @@ pub struct Session {
     acks: AckLedger,
     state: State,
     subscriptions: HashMap<Arc<str>, Attachment>,
-    transactions: HashMap<String, Vec<ClientFrame>>,
+    transactions: HashMap<String, Vec<Enlisted>>,
+    /// Bytes held by open transactions, across all of them.
+    transaction_bytes: usize,
+    /// The user's rate buckets on this node, once connected.
+    rates: Option<SharedRates>,
 }
 
 impl Session {
@@ -135,6 +108,8 @@ impl Session {
             state: State::AwaitingConnect,
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
+            transaction_bytes: 0,
+            rates: None,
         };
         (session, receiver, acks)
     }
@@ -175,7 +150,9 @@ impl Session {
         let login = match &self.state {
             State::AwaitingConnect => {
                 return match frame {
-                    ClientFrame::Connect { .. } => self.connect(frame).await,
+                    ClientFrame::Connect {
+                        accept_version, login, passcode, heart_beat, ..
+                    } => self.connect(accept_version, login, passcode, heart_beat).await,
                     other => Err(Refusal::new(format!(
                         "expected CONNECT or STOMP as the first frame, got {}",
                         other.command()
@@ -186,13 +163,31 @@ impl Session {
             State::Closed => return Ok(Flow::Close),
         };
         let receipt = frame.receipt().map(str::to_owned);
-        match frame {
-            ClientFrame::Connect { .. } => return Err(Refusal::new("already connected")),
-            ClientFrame::Disconnect { .. } => {
+        if let ClientFrame::Disconnect { .. } = frame {
+            self.send_receipt(receipt);
+            self.close();
+            return Ok(Flow::Close);
+        }
+        let is_send = matches!(frame, ClientFrame::Send { transaction: None, .. });
+        match self.handle_connected(&login, frame).await {
+            Ok(Sent::Done) => {
                 self.send_receipt(receipt);
-                self.close();
-                return Ok(Flow::Close);
+                Ok(Flow::Continue)
             }
+            // Refused with a notice: no RECEIPT, the connection stays open.
+            Ok(Sent::RefusedWithNotice) => Ok(Flow::Continue),
+            // Only a SEND hears "not accepted": anything else the store could not do ends
+            // the session, and the client starts over.
+            Err(refusal) if refusal.retry == Retry::Later && !is_send => Err(refusal),
+            Err(refusal) => self.refused_softly(&login, receipt, refusal),
+        }
+    }
+
+    /// Every frame after CONNECT.
+    async fn handle_connected(&mut self, login: &str, frame: ClientFrame) -> Result<Sent, Refusal> {
+        match frame {
+            ClientFrame::Connect { .. } => Err(Refusal::new("already connected")),
+            ClientFrame::Disconnect { .. } => unreachable!("handled by dispatch"),
             ClientFrame::Send {
                 transaction: Some(transaction),
                 destination,
@@ -200,22 +195,31 @@ impl Session {
                 body,
                 ..
             } => {
-                // Refuse a bad destination now rather than at COMMIT.
-                Destination::parse(&destination)
-                    .map_err(|error| Refusal::new(error.to_string()))?;
-                let frame = ClientFrame::Send {
-                    destination,
-                    transaction: None,
-                    receipt: None,
-                    headers,
-                    body,
-                };
-                self.enlist(&transaction, frame)?;
+                // Checked now, not at COMMIT: a transaction holds only frames that can run.
+                let send = Send::check(&destination, headers, body)?;
+                self.charge(send.charge())?;
+                self.enlist(&transaction, Enlisted::Send(send))?;
+                Ok(Sent::Done)
             }
-            ClientFrame::Ack { transaction: Some(transaction), nack, id, headers, .. } => {
-                let frame =
-                    ClientFrame::Ack { nack, id, transaction: None, receipt: None, headers };
-                self.enlist(&transaction, frame)?;
+            ClientFrame::Send { destination, headers, body, .. } => {
+                let send = Send::check(&destination, headers, body)?;
+                self.charge(send.charge())?;
+                send.run(self.broker.engine(), login).await
+            }
+            ClientFrame::Ack { transaction: Some(transaction), nack, id, .. } => {
+                self.enlist(&transaction, Enlisted::Ack { id, nack })?;
+                Ok(Sent::Done)
+            }
+            ClientFrame::Ack { id, nack, .. } => self.settle(&id, nack).map(|()| Sent::Done),
+            ClientFrame::Subscribe { destination, id, ack, headers, .. } => {
+                self.charge(Charge::Subscription)?;
+                self.subscribe(login, &destination, id, ack, &headers).await?;
+                Ok(Sent::Done)
+            }
+            ClientFrame::Unsubscribe { id, .. } => {
+                self.charge(Charge::Subscription)?;
+                self.unsubscribe(login, &id)?;
+                Ok(Sent::Done)
             }
             ClientFrame::Begin { transaction, .. } => {
                 if self.transactions.contains_key(&transaction) {
@@ -227,77 +231,90 @@ impl Session {
                     return Err(Refusal::new("too many open transactions"));
                 }
                 self.transactions.insert(transaction, Vec::new());
+                Ok(Sent::Done)
             }
             ClientFrame::Commit { transaction, .. } => {
-                let frames = self
-                    .transactions
-                    .remove(&transaction)
-                    .ok_or_else(|| unknown_tx(&transaction))?;
-                for frame in frames {
-                    if !self.execute(&login, frame).await? {
+                let enlisted = self.end_transaction(&transaction)?;
+                for frame in enlisted {
+                    let sent = match frame {
+                        Enlisted::Send(send) => send.run(self.broker.engine(), login).await,
+                        Enlisted::Ack { id, nack } => self.settle(&id, nack).map(|()| Sent::Done),
+                    };
+                    if sent.map_err(fatal)? == Sent::RefusedWithNotice {
                         // A refused direct message inside a transaction refuses the commit.
                         return Err(Refusal::new(format!(
                             "transaction {transaction:?} was not committed in full"
                         )));
                     }
                 }
+                Ok(Sent::Done)
             }
             ClientFrame::Abort { transaction, .. } => {
-                self.transactions.remove(&transaction).ok_or_else(|| unknown_tx(&transaction))?;
+                self.end_transaction(&transaction)?;
+                Ok(Sent::Done)
             }
-            frame => {
-                let is_send = matches!(frame, ClientFrame::Send { .. });
-                match self.execute(&login, frame).await {
-                    Ok(true) => {}
-                    // Refused with a notice: no RECEIPT, the connection stays open.
-                    Ok(false) => return Ok(Flow::Continue),
-                    // The store is unreachable: a client that listens to its notices hears
-                    // that this message was not accepted, and keeps its connection.
-                    Err(refusal)
-                        if is_send
-                            && refusal.retryable
-                            && self.tell_not_accepted(&login, &receipt, &refusal) =>
-                    {
-                        return Ok(Flow::Continue);
-                    }
-                    Err(refusal) => return Err(refusal),
-                }
-            }
-        }
-        self.send_receipt(receipt);
-        Ok(Flow::Continue)
-    }
-
-    /// Performs SEND, SUBSCRIBE, UNSUBSCRIBE, ACK and NACK, outside any transaction.
-    /// `Ok(false)` means refused with a notice rather than an ERROR.
-    async fn execute(&mut self, login: &str, frame: ClientFrame) -> Result<bool, Refusal> {
-        match frame {
-            ClientFrame::Send { destination, headers, body, .. } => {
-                self.send(login, &destination, headers, body).await
-            }
-            ClientFrame::Subscribe { destination, id, ack, headers, .. } => {
-                self.subscribe(login, &destination, id, ack, &headers).await.map(|()| true)
-            }
-            ClientFrame::Unsubscribe { id, .. } => self.unsubscribe(login, &id).map(|()| true),
-            ClientFrame::Ack { id, nack, .. } => {
-                // NACK'd messages of a topic are discarded: "The server can then either send
-                // the message to a different client, discard it, or put it in a dead letter
-                // queue."
-                if self.acks.settle(&id) {
-                    Ok(true)
-                } else {
-                    let command = if nack { "NACK" } else { "ACK" };
-                    Err(Refusal::new(format!("{command} names unknown ack id {id:?}")))
-                }
-            }
-            other => Err(Refusal::new(format!("{} is not allowed here", other.command()))),
         }
     }
 
-    async fn connect(&mut self, frame: ClientFrame) -> Result<Flow, Refusal> {
-        let ClientFrame::Connect { accept_version, login, passcode, heart_beat, .. } = frame else {
-            return Err(Refusal::new("expected CONNECT"));
-        };
+    /// A refusal that may be told as a notice rather than an ERROR. A SEND the store could
+    /// not take gets `not_accepted` on the session's notice subscription; a frame over a
+    /// rate limit gets `rate_limited` and costs a strike. A client out of strikes, or one
+    /// that does not listen for notices when the store is away, gets the ERROR after all.
+    fn refused_softly(
+        &mut self,
+        login: &str,
+        receipt: Option<String>,
+        refusal: Refusal,
+    ) -> Result<Flow, Refusal> {
+        match refusal.retry {
+            Retry::Never => Err(refusal),
+            Retry::Later => {
+                let notice = Notice::NotAccepted { receipt, reason: refusal.message.clone() };
+                if self.tell(login, notice) { Ok(Flow::Continue) } else { Err(refusal) }
+            }
+            Retry::After(wait) => {
+                let tolerated = self.rates.as_ref().is_none_or(|rates| rates::lock(rates).strike());
+                if !tolerated {
+                    return Err(Refusal::new(
+                        "rate limit exceeded: too many frames refused, slow down",
+                    ));
+                }
+                let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+                // A client that does not listen for notices loses the frame, without a
+                // RECEIPT; its strikes still run out.
+                self.tell(login, Notice::RateLimited { receipt, retry_after_ms });
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Takes a token for `charge` from the user's buckets.
+    fn charge(&self, charge: Charge) -> Result<(), Refusal> {
+        match &self.rates {
+            Some(rates) => rates::lock(rates).take(charge).map_err(Refusal::rate_limited),
+            None => Ok(()),
+        }
+    }
+
+    /// ACK or NACK outside a transaction, or at its COMMIT.
+    fn settle(&self, id: &str, nack: bool) -> Result<(), Refusal> {
+        // NACK'd messages of a topic are discarded: "The server can then either send the
+        // message to a different client, discard it, or put it in a dead letter queue."
+        if self.acks.settle(id) {
+            Ok(())
+        } else {
+            let command = if nack { "NACK" } else { "ACK" };
+            Err(Refusal::new(format!("{command} names unknown ack id {id:?}")))
+        }
+    }
+
+    async fn connect(
+        &mut self,
+        accept_version: Option<String>,
+        login: Option<String>,
+        passcode: Option<String>,
+        heart_beat: HeartBeat,
+    ) -> Result<Flow, Refusal> {
         // "If the client and server do not share any common protocol versions, then the
         // server MUST respond with an ERROR frame ... and then close the connection."
         let Some(version) = Version::negotiate(accept_version.as_deref()) else {
@@ -344,104 +361,23 @@ impl Session {
             self.outbox.push(Outgoing::HeartBeat(interval));
         }
         self.broker.engine().session_opened(&login).await?;
+        self.rates = Some(self.broker.rates_of(&login));
         self.state = State::Connected { login };
         Ok(Flow::Connected(negotiated))
     }
 
-    async fn send(
-        &mut self,
-        login: &str,
-        destination: &str,
-        headers: Headers,
-        body: Bytes,
-    ) -> Result<bool, Refusal> {
-        let engine = self.broker.engine();
-        match Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))? {
-            Destination::Room(room) | Destination::AppRoom(room) => {
-                match chat_event(&headers, &body)? {
-                    ClientEvent::Message { text } => {
-                        let key = headers.get(IDEMPOTENCY_HEADER);
-                        engine.post_room(&room, login, &text, key).await?;
-                    }
-                    ClientEvent::Typing => {
-                        if !engine.room_exists(&room).await? {
-                            return Err(Refusal::new(format!("no room named {room:?}")));
-                        }
-                        engine.typing(&room, login).await?;
-                    }
-                }
-            }
-            Destination::AppDm(to) => match chat_event(&headers, &body)? {
-                ClientEvent::Message { text } => {
-                    let key = headers.get(IDEMPOTENCY_HEADER);
-                    match engine.post_dm(login, &to, &text, key).await {
-                        Ok(_) => {
-                            if !engine.is_online(&to).await? {
-                                self.notify(login, &Notice::UserOffline { user: to }).await;
-                            }
-                        }
-                        Err(EngineError::NotFound(_)) => {
-                            self.notify(login, &Notice::NoSuchUser { user: to }).await;
-                            return Ok(false);
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                ClientEvent::Typing => {
-                    return Err(Refusal::new("typing events go to /app/room.<room>"));
-                }
-            },
-            Destination::UserDm | Destination::UserNotices => {
-                return Err(Refusal::new(format!(
-                    "{destination} is for receiving: send to /app/dm.<user>"
-                )));
-            }
-            Destination::Rooms => {
-                return Err(Refusal::new(format!(
-                    "{destination} is written by the server: create a room with POST /api/rooms"
-                )));
-            }
-            Destination::Topic(_) => {
-                let mut headers = headers;
-                for name in RESERVED_HEADERS {
-                    headers.take(name);
-                }
-                if headers.get("content-type").is_none() {
-                    let guess = if std::str::from_utf8(&body).is_ok() {
-                        "text/plain;charset=utf-8"
-                    } else {
-                        "application/octet-stream"
-                    };
-                    headers.push("content-type", guess);
-                }
-                engine.publish_topic(destination, &headers, &body).await?;
-            }
-        }
-        Ok(true)
-    }
-
-    /// Queues a `not_accepted` notice on this session's own notice subscription; `false`
-    /// if it has none.
-    fn tell_not_accepted(&self, login: &str, receipt: &Option<String>, refusal: &Refusal) -> bool {
-        let key = notices_key(login);
+    /// Queues a notice on this session's own notice subscription; `false` if it has none.
+    fn tell(&self, login: &str, notice: Notice) -> bool {
         let Some(subscription) = self
             .subscriptions
             .iter()
-            .find(|(_, attachment)| matches!(attachment, Attachment::Key(k) if *k == key))
+            .find(|(_, attachment)| attachment.is_notices_of(login))
             .map(|(id, _)| id.clone())
         else {
             return false;
         };
-        let notice =
-            Notice::NotAccepted { receipt: receipt.clone(), reason: refusal.message.clone() };
         self.outbox.push(FrameCache::new(&notice_message(&notice)).outgoing(&subscription, None));
         true
-    }
-
-    async fn notify(&self, user: &str, notice: &Notice) {
-        if let Err(error) = self.broker.engine().notify(user, notice).await {
-            tracing::warn!(%error, user, "a notice was not delivered");
-        }
     }
 
     async fn subscribe(
@@ -460,15 +396,15 @@ impl Session {
         if self.subscriptions.len() >= self.broker.config().max_subscriptions {
             return Err(Refusal::new("too many subscriptions"));
         }
-        let parsed =
-            Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
         let replay = match headers.get(SINCE_HEADER) {
             None => Replay::Latest(DEFAULT_REPLAY),
-            Some(text) => Replay::Since(text.parse().map_err(|_| {
-                Refusal::new(format!(
-                    "invalid since header {text:?}: expected the last seq you have, a number"
-                ))
-            })?),
+            Some(text) => Replay::Since(
+                text.parse().ok().filter(|&since| since <= MAX_SEQ).ok_or_else(|| {
+                    Refusal::new(format!(
+                        "invalid since header {text:?}: expected the last seq you have, a number below 2^63"
+                    ))
+                })?,
+            ),
         };
         let subscription: Arc<str> = id.into();
         let subscriber = Subscriber {
@@ -479,42 +415,8 @@ impl Session {
             outbox: self.outbox.clone(),
             replayed_up_to: 0,
         };
-        let engine = self.broker.engine();
-        let attachment = match &parsed {
-            Destination::Room(room) => {
-                if !engine.room_exists(room).await? {
-                    return Err(Refusal::new(format!(
-                        "no room named {room:?}: create it with POST /api/rooms"
-                    )));
-                }
-                engine.attach_room(room, login, subscriber, replay).await?;
-                Attachment::Room(room.clone())
-            }
-            Destination::UserDm => {
-                engine.attach_inbox(login, subscriber, replay).await?;
-                Attachment::Key(super::hub::inbox_key(login))
-            }
-            Destination::UserNotices => {
-                let key = notices_key(login);
-                engine.attach_key(&key, subscriber).await?;
-                Attachment::Key(key)
-            }
-            Destination::Topic(_) | Destination::Rooms => {
-                engine.attach_key(destination, subscriber).await?;
-                Attachment::Key(destination.to_owned())
-            }
-            Destination::AppRoom(room) => {
-                return Err(Refusal::new(format!(
-                    "cannot subscribe to {destination}: subscribe to {} instead",
-                    Destination::room(room)
-                )));
-            }
-            Destination::AppDm(_) => {
-                return Err(Refusal::new(format!(
-                    "cannot subscribe to {destination}: subscribe to /user/queue/dm"
-                )));
-            }
-        };
+        let attachment =
+            routes::attach(self.broker.engine(), login, destination, subscriber, replay).await?;
         self.subscriptions.insert(subscription, attachment);
         Ok(())
     }
@@ -530,22 +432,36 @@ impl Session {
     }
 
     fn detach(&self, login: &str, id: &str, attachment: &Attachment) {
-        match attachment {
-            Attachment::Room(room) => self.broker.engine().detach_room(room, login, self.id, id),
-            Attachment::Key(key) => self.broker.engine().detach_key(key, self.id, id),
-        }
+        routes::detach(self.broker.engine(), login, attachment, self.id, id);
         self.acks.forget(id);
     }
 
-    fn enlist(&mut self, transaction: &str, frame: ClientFrame) -> Result<(), Refusal> {
-        let limit = self.broker.config().max_transaction_frames;
+    fn enlist(&mut self, transaction: &str, frame: Enlisted) -> Result<(), Refusal> {
+        let config = self.broker.config();
+        let (frame_limit, byte_limit) =
+            (config.max_transaction_frames, config.max_transaction_bytes);
         let frames =
             self.transactions.get_mut(transaction).ok_or_else(|| unknown_tx(transaction))?;
-        if frames.len() >= limit {
+        if frames.len() >= frame_limit {
             return Err(Refusal::new(format!("transaction {transaction:?} holds too many frames")));
         }
+        let size = frame.held_bytes();
+        if self.transaction_bytes + size > byte_limit {
+            return Err(Refusal::new(format!(
+                "open transactions hold more than {byte_limit} bytes: commit or abort first"
+            )));
+        }
+        self.transaction_bytes += size;
         frames.push(frame);
         Ok(())
+    }
+
+    /// Removes a transaction (COMMIT or ABORT), giving back the bytes it held.
+    fn end_transaction(&mut self, transaction: &str) -> Result<Vec<Enlisted>, Refusal> {
+        let frames =
+            self.transactions.remove(transaction).ok_or_else(|| unknown_tx(transaction))?;
+        self.transaction_bytes -= frames.iter().map(Enlisted::held_bytes).sum::<usize>();
+        Ok(frames)
     }
 
     fn send_receipt(&self, receipt: Option<String>) {
@@ -589,6 +505,7 @@ impl Session {
             }
         }
         self.transactions.clear();
+        self.transaction_bytes = 0;
         self.outbox.push(Outgoing::Close);
     }
 }
@@ -601,34 +518,15 @@ impl Drop for Session {
     }
 }
 
+/// Inside a COMMIT, nothing is told softly: a frame that fails fails the commit.
+fn fatal(refusal: Refusal) -> Refusal {
+    Refusal { retry: Retry::Never, ..refusal }
+}
+
 fn unknown_tx(transaction: &str) -> Refusal {
     Refusal::new(format!("no transaction {transaction:?} was started"))
 }
 
 fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
-}
-
-/// The event a chat SEND carries: a `text/plain` body is a message; `application/json` is a
-/// [`ClientEvent`]. Messages are checked here.
-fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
-    let content_type = headers.get("content-type").unwrap_or("text/plain");
-    let mime = content_type.split(';').next().unwrap_or_default().trim();
-    let event = match mime {
-        "application/json" => serde_json::from_slice::<ClientEvent>(body)
-            .map_err(|error| Refusal::new(format!("invalid chat event: {error}")))?,
-        "text/plain" => ClientEvent::Message {
-            text: String::from_utf8(body.to_vec())
-                .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
-        },
-        other => {
-            return Err(Refusal::new(format!(
-                "unsupported content-type {other:?} for a chat message: use text/plain or application/json"
-            )));
-        }
-    };
-    if let ClientEvent::Message { text } = &event {
-        validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
-    }
-    Ok(event)
 }

@@ -6,10 +6,9 @@
 //! with a post: that is what makes resume exact. Reads use a small pool of other
 //! connections on tokio's blocking threads; WAL lets them run beside the writer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
@@ -41,8 +40,6 @@ struct Inner {
     read_slots: Arc<tokio::sync::Semaphore>,
     /// Token hash → user: CONNECT checks a token without touching the disk.
     tokens: Mutex<HashMap<String, String>>,
-    /// Key → recent attempt times, for rate limits.
-    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
     hub: Hub,
 }
 
@@ -83,7 +80,6 @@ impl Embedded {
                 readers: Mutex::new(Vec::new()),
                 read_slots: Arc::new(tokio::sync::Semaphore::new(READER_POOL)),
                 tokens: Mutex::default(),
-                attempts: Mutex::default(),
                 hub,
             }),
         })
@@ -244,44 +240,25 @@ impl Embedded {
         Ok(self.inner.hub.is_online(user))
     }
 
-    pub(super) async fn allow(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<bool, EngineError> {
-        Ok(self.allow_now(key, limit, window))
-    }
-
-    fn allow_now(&self, key: &str, limit: u32, window: Duration) -> bool {
-        let now = Instant::now();
-        let mut attempts = lock(&self.inner.attempts);
-        if attempts.len() > 100_000 {
-            // Bound the table: forget keys whose attempts have all expired.
-            attempts.retain(|_, times| {
-                times.back().is_some_and(|last| now.duration_since(*last) < window)
-            });
-        }
-        let times = attempts.entry(key.to_owned()).or_default();
-        while times.front().is_some_and(|first| now.duration_since(*first) >= window) {
-            times.pop_front();
-        }
-        if times.len() >= limit as usize {
-            return false;
-        }
-        times.push_back(now);
-        true
-    }
-
     pub(super) async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
         let (name, creator) = (name.to_owned(), creator.to_owned());
         self.write(move |connection| sqlite::create_room(connection, &name, &creator, now_millis()))
             .await
     }
 
+    pub(super) async fn rooms_created_by(&self, user: &str) -> Result<u64, EngineError> {
+        let user = user.to_owned();
+        self.read(move |connection| sqlite::rooms_created_by(connection, &user)).await
+    }
+
     pub(super) async fn room_exists(&self, name: &str) -> Result<bool, EngineError> {
         let name = name.to_owned();
         self.read(move |connection| sqlite::room_exists(connection, &name)).await
+    }
+
+    pub(super) async fn is_member(&self, room: &str, user: &str) -> Result<bool, EngineError> {
+        let (room, user) = (room.to_owned(), user.to_owned());
+        self.read(move |connection| sqlite::is_member(connection, &room, &user)).await
     }
 
     pub(super) async fn join_room(&self, room: &str, user: &str) -> Result<(), EngineError> {
@@ -323,6 +300,41 @@ impl Embedded {
                 messages.remove(0);
             }
             Ok(RoomPage { messages, more })
+        })
+        .await
+    }
+
+    pub(super) async fn room_page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<RoomPage, EngineError> {
+        let room = room.to_owned();
+        self.read(move |connection| {
+            if !sqlite::room_exists(connection, &room)? {
+                return Err(EngineError::NotFound(format!("no room named {room:?}")));
+            }
+            let mut messages = sqlite::room_after(connection, &room, after, limit + 1)?;
+            let more = messages.len() > limit;
+            messages.truncate(limit);
+            Ok(RoomPage { messages, more })
+        })
+        .await
+    }
+
+    pub(super) async fn inbox_page_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<DmPage, EngineError> {
+        let user = user.to_owned();
+        self.read(move |connection| {
+            let mut messages = sqlite::inbox_after(connection, &user, after, limit + 1)?;
+            let more = messages.len() > limit;
+            messages.truncate(limit);
+            Ok(DmPage { messages, more })
         })
         .await
     }

@@ -14,8 +14,6 @@ mod redis;
 mod redis_scripts;
 pub mod sqlite;
 
-use std::time::Duration;
-
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
 use shared::chat::{ChatMessage, DirectMessage, Notice};
 use shared::stomp::Headers;
@@ -123,16 +121,6 @@ impl Engine {
         dispatch!(self, engine => engine.revoke_token(token_hash).await)
     }
 
-    /// Counts an attempt under `key`; `false` when more than `limit` fell within `window`.
-    pub async fn allow(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<bool, EngineError> {
-        dispatch!(self, engine => engine.allow(key, limit, window).await)
-    }
-
     /// Whether the engine can take requests now (`GET /readyz`).
     pub async fn ready(&self) -> bool {
         dispatch!(self, engine => engine.ready().await)
@@ -143,9 +131,19 @@ impl Engine {
         dispatch!(self, engine => engine.create_room(name, creator).await)
     }
 
+    /// How many rooms `user` has created.
+    pub async fn rooms_created_by(&self, user: &str) -> Result<u64, EngineError> {
+        dispatch!(self, engine => engine.rooms_created_by(user).await)
+    }
+
     /// Whether a room exists.
     pub async fn room_exists(&self, name: &str) -> Result<bool, EngineError> {
         dispatch!(self, engine => engine.room_exists(name).await)
+    }
+
+    /// Whether `user` is a member of `room`.
+    pub async fn is_member(&self, room: &str, user: &str) -> Result<bool, EngineError> {
+        dispatch!(self, engine => engine.is_member(room, user).await)
     }
 
     /// Makes `user` a member of `room`.
@@ -181,6 +179,26 @@ impl Engine {
         limit: usize,
     ) -> Result<RoomPage, EngineError> {
         dispatch!(self, engine => engine.room_page(room, before, limit).await)
+    }
+
+    /// A page of a room's history after `after`, oldest first; `more` if newer follow.
+    pub async fn room_page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<RoomPage, EngineError> {
+        dispatch!(self, engine => engine.room_page_after(room, after, limit).await)
+    }
+
+    /// A page of `user`'s whole DM inbox after inbox id `after`; `more` if newer follow.
+    pub async fn inbox_page_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<DmPage, EngineError> {
+        dispatch!(self, engine => engine.inbox_page_after(user, after, limit).await)
     }
 
     /// `user`'s conversations.

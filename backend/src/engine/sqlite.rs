@@ -73,6 +73,12 @@ const MIGRATIONS: &[&str] = &[
         last_read INTEGER NOT NULL,
         PRIMARY KEY (owner, peer)
     ) WITHOUT ROWID;",
+    // 2: a DM's idempotency key is scoped to its conversation (security review M7): the
+    // same key sent to two people is two messages.
+    "DROP INDEX direct_messages_once;
+    CREATE UNIQUE INDEX direct_messages_once
+        ON direct_messages(owner, sender, peer, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;",
 ];
 
 /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -219,6 +225,15 @@ pub fn create_room(
     Ok(())
 }
 
+/// How many rooms `user` has created.
+pub fn rooms_created_by(connection: &Connection, user: &str) -> Result<u64, EngineError> {
+    Ok(connection.query_row(
+        "SELECT COUNT(*) FROM rooms WHERE created_by = ?1",
+        params![user],
+        |row| row.get(0),
+    )?)
+}
+
 /// Whether a room exists.
 pub fn room_exists(connection: &Connection, name: &str) -> Result<bool, EngineError> {
     Ok(connection.query_row(
@@ -245,6 +260,15 @@ fn join_room_in(tx: &Transaction<'_>, room: &str, user: &str) -> Result<(), Engi
         params![room, user],
     )?;
     Ok(())
+}
+
+/// Whether `user` is a member of `room`.
+pub fn is_member(connection: &Connection, room: &str, user: &str) -> Result<bool, EngineError> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM memberships WHERE room = ?1 AND user_name = ?2)",
+        params![room, user],
+        |row| row.get(0),
+    )?)
 }
 
 /// Makes `user` a member of `room` (no-op if already one).
@@ -572,6 +596,19 @@ mod tests {
         drop(open(&path).unwrap());
         let connection = open(&path).unwrap();
         assert!(room_exists(&connection, LOBBY).unwrap());
+        let version: usize =
+            connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn one_dm_key_sent_to_two_people_is_two_messages() {
+        let (_dir, mut connection) = store();
+        assert!(!post_dm(&mut connection, "ann", "bob", "hi", Some("1"), 1).unwrap().duplicate);
+        assert!(!post_dm(&mut connection, "ann", "carl", "hi", Some("1"), 2).unwrap().duplicate);
+        assert!(post_dm(&mut connection, "ann", "carl", "hi", Some("1"), 3).unwrap().duplicate);
+        assert_eq!(inbox_after(&connection, "carl", 0, 10).unwrap().len(), 1);
+        assert_eq!(inbox_after(&connection, "ann", 0, 10).unwrap().len(), 2);
     }
 
     #[test]

@@ -1,0 +1,294 @@
+//! What SEND and SUBSCRIBE mean in Confab: destinations routed to the engine, chat input
+//! parsed and checked. The session calls in here; this module knows nothing of
+//! transactions, receipts or the connection's state.
+
+use bytes::Bytes;
+use shared::chat::{ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, validate_text};
+use shared::stomp::Headers;
+
+use super::hub::{Subscriber, inbox_key, notices_key};
+use super::message::RESERVED_HEADERS;
+use super::rates::Charge;
+use super::refusal::Refusal;
+use crate::engine::{Engine, EngineError, Replay};
+
+/// The longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// A SEND that passed its checks: what it asks for, ready to run.
+#[derive(Debug)]
+pub(super) enum Send {
+    /// Chat input for a room.
+    Room {
+        /// The room.
+        room: String,
+        /// A message or a typing event.
+        event: ClientEvent,
+        /// The idempotency key of a message.
+        key: Option<String>,
+    },
+    /// A direct message.
+    Dm {
+        /// The recipient.
+        to: String,
+        /// What was said.
+        text: String,
+        /// The idempotency key.
+        key: Option<String>,
+    },
+    /// A publication on a generic topic, with the headers its subscribers get.
+    Topic {
+        /// The destination, as the client wrote it.
+        destination: String,
+        /// The publisher's headers, minus those the server owns.
+        headers: Headers,
+        /// The body, as it came.
+        body: Bytes,
+    },
+}
+
+/// How a SEND ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sent {
+    /// Done: a RECEIPT may follow.
+    Done,
+    /// Refused with a notice to the sender (a DM to nobody): no RECEIPT, no ERROR.
+    RefusedWithNotice,
+}
+
+impl Send {
+    /// Checks a SEND: its destination, and for chat destinations its content type, text and
+    /// idempotency key.
+    pub fn check(destination: &str, headers: Headers, body: Bytes) -> Result<Send, Refusal> {
+        let parsed =
+            Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
+        match parsed {
+            Destination::Room(room) | Destination::AppRoom(room) => {
+                let key = idempotency_key(&headers)?;
+                Ok(Send::Room { room, event: chat_event(&headers, &body)?, key })
+            }
+            Destination::AppDm(to) => {
+                let key = idempotency_key(&headers)?;
+                match chat_event(&headers, &body)? {
+                    ClientEvent::Message { text } => Ok(Send::Dm { to, text, key }),
+                    ClientEvent::Typing => {
+                        Err(Refusal::new("typing events go to /app/room.<room>"))
+                    }
+                }
+            }
+            Destination::UserDm | Destination::UserNotices => {
+                Err(Refusal::new(format!("{destination} is for receiving: send to /app/dm.<user>")))
+            }
+            Destination::Rooms => Err(Refusal::new(format!(
+                "{destination} is written by the server: create a room with POST /api/rooms"
+            ))),
+            Destination::Topic(_) => {
+                let mut headers = headers;
+                for name in RESERVED_HEADERS {
+                    headers.take(name);
+                }
+                if headers.get("content-type").is_none() {
+                    let guess = if std::str::from_utf8(&body).is_ok() {
+                        "text/plain;charset=utf-8"
+                    } else {
+                        "application/octet-stream"
+                    };
+                    headers.push("content-type", guess);
+                }
+                Ok(Send::Topic { destination: destination.to_owned(), headers, body })
+            }
+        }
+    }
+
+    /// The rate bucket the SEND is charged to.
+    pub fn charge(&self) -> Charge {
+        match self {
+            Send::Room { event: ClientEvent::Typing, .. } => Charge::Typing,
+            Send::Room { .. } | Send::Dm { .. } => Charge::Message,
+            Send::Topic { .. } => Charge::Topic,
+        }
+    }
+
+    /// Bytes the SEND holds while it waits in a transaction.
+    pub fn held_bytes(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        OVERHEAD
+            + match self {
+                Send::Room { room, event, key } => {
+                    room.len()
+                        + key.as_ref().map_or(0, String::len)
+                        + match event {
+                            ClientEvent::Message { text } => text.len(),
+                            ClientEvent::Typing => 0,
+                        }
+                }
+                Send::Dm { to, text, key } => {
+                    to.len() + text.len() + key.as_ref().map_or(0, String::len)
+                }
+                Send::Topic { destination, headers, body } => {
+                    destination.len()
+                        + body.len()
+                        + headers
+                            .iter()
+                            .map(|(name, value)| name.len() + value.len() + 2)
+                            .sum::<usize>()
+                }
+            }
+    }
+
+    /// Stores and delivers, or publishes.
+    pub async fn run(self, engine: &Engine, login: &str) -> Result<Sent, Refusal> {
+        match self {
+            Send::Room { room, event: ClientEvent::Message { text }, key } => {
+                engine.post_room(&room, login, &text, key.as_deref()).await?;
+            }
+            Send::Room { room, event: ClientEvent::Typing, .. } => {
+                // Only members may say they are typing: a bystander cannot make a room's
+                // indicator flicker.
+                if !engine.is_member(&room, login).await? {
+                    return Err(Refusal::new(format!(
+                        "typing in {room:?} needs membership: join the room first"
+                    )));
+                }
+                engine.typing(&room, login).await?;
+            }
+            Send::Dm { to, text, key } => {
+                match engine.post_dm(login, &to, &text, key.as_deref()).await {
+                    Ok(_) => {
+                        if !engine.is_online(&to).await? {
+                            notify(engine, login, &Notice::UserOffline { user: to }).await;
+                        }
+                    }
+                    Err(EngineError::NotFound(_)) => {
+                        notify(engine, login, &Notice::NoSuchUser { user: to }).await;
+                        return Ok(Sent::RefusedWithNotice);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Send::Topic { destination, headers, body } => {
+                engine.publish_topic(&destination, &headers, &body).await?;
+            }
+        }
+        Ok(Sent::Done)
+    }
+}
+
+async fn notify(engine: &Engine, user: &str, notice: &Notice) {
+    if let Err(error) = engine.notify(user, notice).await {
+        tracing::warn!(%error, user, "a notice was not delivered");
+    }
+}
+
+/// What a subscription is attached to, to detach it again.
+#[derive(Debug)]
+pub(super) enum Attachment {
+    /// A room: its presence changes when the subscription ends.
+    Room(String),
+    /// Any other hub key.
+    Key(String),
+}
+
+impl Attachment {
+    /// Whether this is the user's notice queue.
+    pub fn is_notices_of(&self, login: &str) -> bool {
+        matches!(self, Attachment::Key(key) if *key == notices_key(login))
+    }
+}
+
+/// Attaches `subscriber` to what `destination` names.
+pub(super) async fn attach(
+    engine: &Engine,
+    login: &str,
+    destination: &str,
+    subscriber: Subscriber,
+    replay: Replay,
+) -> Result<Attachment, Refusal> {
+    let parsed =
+        Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
+    Ok(match &parsed {
+        Destination::Room(room) => {
+            if !engine.room_exists(room).await? {
+                return Err(Refusal::new(format!(
+                    "no room named {room:?}: create it with POST /api/rooms"
+                )));
+            }
+            engine.attach_room(room, login, subscriber, replay).await?;
+            Attachment::Room(room.clone())
+        }
+        Destination::UserDm => {
+            engine.attach_inbox(login, subscriber, replay).await?;
+            Attachment::Key(inbox_key(login))
+        }
+        Destination::UserNotices => {
+            let key = notices_key(login);
+            engine.attach_key(&key, subscriber).await?;
+            Attachment::Key(key)
+        }
+        Destination::Topic(_) | Destination::Rooms => {
+            engine.attach_key(destination, subscriber).await?;
+            Attachment::Key(destination.to_owned())
+        }
+        Destination::AppRoom(room) => {
+            return Err(Refusal::new(format!(
+                "cannot subscribe to {destination}: subscribe to {} instead",
+                Destination::room(room)
+            )));
+        }
+        Destination::AppDm(_) => {
+            return Err(Refusal::new(format!(
+                "cannot subscribe to {destination}: subscribe to /user/queue/dm"
+            )));
+        }
+    })
+}
+
+/// Ends a subscription made by [`attach`].
+pub(super) fn detach(
+    engine: &Engine,
+    login: &str,
+    attachment: &Attachment,
+    session: super::SessionId,
+    id: &str,
+) {
+    match attachment {
+        Attachment::Room(room) => engine.detach_room(room, login, session, id),
+        Attachment::Key(key) => engine.detach_key(key, session, id),
+    }
+}
+
+/// A SEND's `idempotency-key`, if any. An empty key would make every later message of its
+/// sender look like a resend, so it is refused, as is one too long to be a key.
+fn idempotency_key(headers: &Headers) -> Result<Option<String>, Refusal> {
+    match headers.get(IDEMPOTENCY_HEADER) {
+        Some("") => Err(Refusal::new("idempotency-key must not be empty")),
+        Some(key) if key.len() > MAX_IDEMPOTENCY_KEY => {
+            Err(Refusal::new(format!("idempotency-key is longer than {MAX_IDEMPOTENCY_KEY} bytes")))
+        }
+        key => Ok(key.map(str::to_owned)),
+    }
+}
+
+/// The event a chat SEND carries: a `text/plain` body is a message; `application/json` is a
+/// [`ClientEvent`]. Messages are checked here.
+fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
+    let content_type = headers.get("content-type").unwrap_or("text/plain");
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    let event = match mime {
+        "application/json" => serde_json::from_slice::<ClientEvent>(body)
+            .map_err(|error| Refusal::new(format!("invalid chat event: {error}")))?,
+        "text/plain" => ClientEvent::Message {
+            text: String::from_utf8(body.to_vec())
+                .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
+        },
+        other => {
+            return Err(Refusal::new(format!(
+                "unsupported content-type {other:?} for a chat message: use text/plain or application/json"
+            )));
+        }
+    };
+    if let ClientEvent::Message { text } = &event {
+        validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
+    }
+    Ok(event)
+}
