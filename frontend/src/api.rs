@@ -6,7 +6,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::{
-    ApiError, Credentials, DmPage, DmSummary, NewRoom, ReadMarker, RoomPage, RoomSummary,
+    ApiError, Credentials, DmPage, DmSummary, MAX_PAGE, NewRoom, ReadMarker, RoomPage, RoomSummary,
     SessionToken,
 };
 
@@ -103,6 +103,16 @@ pub async fn leave_room(token: &str, room: &str) -> ApiResult<()> {
 pub async fn room_page(token: &str, room: &str, before: Option<u64>) -> ApiResult<RoomPage> {
     let query = before.map(|seq| format!("?before={seq}")).unwrap_or_default();
     get(&format!("/api/rooms/{room}/messages{query}"), token).await
+}
+
+/// Up to a page of a room's messages after `after`, oldest first; `more` if newer follow.
+pub async fn room_after(token: &str, room: &str, after: u64) -> ApiResult<RoomPage> {
+    get(&format!("/api/rooms/{room}/messages?after={after}&limit={MAX_PAGE}"), token).await
+}
+
+/// Up to a page of the user's inbox (every conversation) after inbox id `after`.
+pub async fn inbox_after(token: &str, after: u64) -> ApiResult<DmPage> {
+    get(&format!("/api/inbox?after={after}&limit={MAX_PAGE}"), token).await
 }
 
 /// Moves the read marker of a room.

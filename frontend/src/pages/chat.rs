@@ -9,7 +9,7 @@ use crate::api;
 use crate::components::conversation::ConversationView;
 use crate::components::sidebar::Sidebar;
 use crate::components::status::StatusBadge;
-use crate::model::{ChatState, Conv, PendingState};
+use crate::model::{ChatState, Conv, Gap, PendingState};
 use crate::stomp_client::{Connection, Request};
 
 /// The page's actions, shared with every component through context.
@@ -133,6 +133,24 @@ impl Chat {
         }
     }
 
+    /// Fetches ids missing from a stream, until the gap is closed.
+    async fn fill_gap(&self, gap: Gap) {
+        let token = self.state.token();
+        let fetched = match &gap {
+            Gap::Room { room, after } => api::room_after(&token, room, *after)
+                .await
+                .map(|page| self.state.room_fetched(room, page.messages, page.more)),
+            Gap::Inbox { after } => api::inbox_after(&token, *after)
+                .await
+                .map(|page| self.state.inbox_fetched(page.messages, page.more)),
+        };
+        if let Err(error) = fetched {
+            leptos::logging::warn!("missing messages not fetched, trying again: {error}");
+            gloo_timers::future::TimeoutFuture::new(2_000).await;
+            self.state.gap_fetch_failed(&gap);
+        }
+    }
+
     async fn refresh_rooms(&self) {
         match api::rooms(&self.state.token()).await {
             Ok(rooms) => self.state.set_rooms(rooms),
@@ -226,13 +244,30 @@ pub fn ChatPage(
         }
         let _ = loaded_tx.send(());
     });
-    // Someone created a room, or announcements were missed while offline: reload the list.
+    // Someone created a room, or announcements were missed while offline: reload the list,
+    // once for a burst of announcements (a second after the first of them).
+    let refresh_due = StoredValue::new(false);
     Effect::new(move |previous: Option<u64>| {
         let stale = state.rooms_stale.get();
-        if previous.is_some_and(|previous| previous != stale) {
-            leptos::task::spawn_local(async move { chat.refresh_rooms().await });
+        if previous.is_some_and(|previous| previous != stale) && !refresh_due.get_value() {
+            refresh_due.set_value(true);
+            leptos::task::spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(1_000).await;
+                refresh_due.set_value(false);
+                chat.refresh_rooms().await;
+            });
         }
         stale
+    });
+    // A stream skipped ids: fetch them (see `model::sequence`).
+    Effect::new(move |_| {
+        let gaps = state.gaps.get();
+        if !gaps.is_empty() {
+            state.gaps.set(Vec::new());
+            for gap in gaps {
+                leptos::task::spawn_local(async move { chat.fill_gap(gap).await });
+            }
+        }
     });
     let (sidebar_open, set_sidebar_open) = signal(false);
     // Pick a conversation in the sidebar: on a phone, the sidebar folds away.

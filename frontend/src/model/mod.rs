@@ -4,11 +4,15 @@
 //! calls write them through the methods here, so each rule lives in one place: where a
 //! message goes, when a pending message is confirmed, what counts as unread.
 
+mod sequence;
+
 use std::collections::HashMap;
 
 use leptos::prelude::*;
 use shared::api::{DmSummary, RoomSummary, SessionToken};
 use shared::chat::{ChatMessage, DirectMessage, Millis, Notice, RoomEvent};
+
+pub use sequence::{Sequence, Step};
 
 /// How long a message may wait for its receipt before it shows as failed.
 pub const RECEIPT_TIMEOUT_MS: f64 = 10_000.0;
@@ -191,6 +195,9 @@ pub struct ConvState {
     pub unread: RwSignal<u64>,
     /// The highest id reported as read.
     pub read_seq: RwSignal<u64>,
+    /// A room's stream, put in id order (unused for DM conversations, whose ids come from
+    /// the one inbox stream).
+    sequence: StoredValue<Sequence<ChatMessage>>,
     next_page: StoredValue<u64>,
 }
 
@@ -208,6 +215,7 @@ impl ConvState {
             last_seq: RwSignal::new(0),
             unread: RwSignal::new(0),
             read_seq: RwSignal::new(0),
+            sequence: StoredValue::new(Sequence::default()),
         }
     }
 
@@ -306,6 +314,23 @@ fn relabel(lines: &mut [Line]) {
     }
 }
 
+/// A stream whose ids after `after` are missing and must be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gap {
+    /// A room's messages.
+    Room {
+        /// The room.
+        room: String,
+        /// The last id the page has.
+        after: u64,
+    },
+    /// The user's DM inbox.
+    Inbox {
+        /// The last inbox id the page has.
+        after: u64,
+    },
+}
+
 /// Everything the page shows; a cheap `Copy` handle.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatState {
@@ -326,6 +351,10 @@ pub struct ChatState {
     /// Bumped when the room list may be out of date: a room was announced, or the
     /// connection came back after missing announcements.
     pub rooms_stale: RwSignal<u64>,
+    /// Streams with ids missing, to fetch over HTTP; the chat page takes them.
+    pub gaps: RwSignal<Vec<Gap>>,
+    /// The DM inbox's stream, put in id order.
+    inbox: StoredValue<Sequence<DirectMessage>>,
     conversations: StoredValue<HashMap<Conv, ConvState>>,
     next_id: StoredValue<u64>,
     /// The page's reactive owner. Conversations are created on first use, often inside a
@@ -346,6 +375,8 @@ impl ChatState {
             error: RwSignal::new(None),
             inbox_seq: RwSignal::new(0),
             rooms_stale: RwSignal::new(0),
+            gaps: RwSignal::new(Vec::new()),
+            inbox: StoredValue::new(Sequence::default()),
             conversations: StoredValue::new(HashMap::new()),
             next_id: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
@@ -405,9 +436,11 @@ impl ChatState {
     /// have no history loaded yet.
     pub fn set_rooms(&self, rooms: Vec<RoomSummary>) {
         for room in rooms.iter().filter(|room| room.joined) {
-            let state = self.conv(&Conv::Room(room.name.clone()));
+            let conv = Conv::Room(room.name.clone());
+            let state = self.conv(&conv);
             if state.last_seq.get_untracked() == 0 {
-                state.last_seq.set(room.last_seq);
+                let step = state.sequence.try_update_value(|s| s.advance_to(room.last_seq));
+                self.apply_room_step(&room.name, step.unwrap_or_default());
                 state.unread.set(room.unread);
             }
         }
@@ -417,9 +450,8 @@ impl ChatState {
     /// Takes in the conversation list from the API.
     pub fn set_dms(&self, dms: Vec<DmSummary>) {
         let newest = dms.iter().map(|dm| dm.last_seq).max().unwrap_or(0);
-        if newest > self.inbox_seq.get_untracked() {
-            self.inbox_seq.set(newest);
-        }
+        let step = self.inbox.try_update_value(|inbox| inbox.advance_to(newest));
+        self.apply_inbox_step(step.unwrap_or_default());
         for dm in &dms {
             self.conv(&Conv::Dm(dm.peer.clone())).unread.set(dm.unread);
         }
@@ -452,16 +484,91 @@ impl ChatState {
         if newest > state.last_seq.get_untracked() {
             state.last_seq.set(newest);
         }
+        if let Conv::Room(room) = conv {
+            // The page is the room's history up to its newest message: the stream resumes
+            // after it. (A DM page is one conversation, not the whole inbox stream.)
+            let step = state.sequence.try_update_value(|sequence| sequence.advance_to(newest));
+            self.apply_room_step(room, step.unwrap_or_default());
+        }
         state.more.set(more);
         state.loaded.set(true);
     }
 
-    /// Adds a stored message at the end, unless it is already there. Returns whether it
-    /// was new.
+    /// Applies what a room's sequence released, and asks for a fetch if it found a gap.
+    fn apply_room_step(&self, room: &str, step: Step<ChatMessage>) {
+        let conv = Conv::Room(room.to_owned());
+        let state = self.conv(&conv);
+        for (seq, message) in step.apply {
+            self.append(&conv, seq, message.sender, message.text, message.sent_at);
+        }
+        // The resume point is the sequence's, which may be ahead of any line shown (a room
+        // list's last id, before its history is loaded).
+        let last = state.sequence.with_value(Sequence::last);
+        if last > state.last_seq.get_untracked() {
+            state.last_seq.set(last);
+        }
+        if let Some(after) = step.fetch_after {
+            self.gaps.update(|gaps| gaps.push(Gap::Room { room: room.to_owned(), after }));
+        }
+    }
+
+    /// Applies what the inbox's sequence released, and asks for a fetch if it found a gap.
+    fn apply_inbox_step(&self, step: Step<DirectMessage>) {
+        let me = self.me();
+        for (_, message) in step.apply {
+            let peer = message.peer(&me).to_owned();
+            self.dm_peers.update(|peers| {
+                peers.retain(|known| *known != peer);
+                peers.insert(0, peer.clone());
+            });
+            let conv = Conv::Dm(peer);
+            self.append(&conv, message.seq, message.from, message.text, message.sent_at);
+        }
+        let last = self.inbox.with_value(Sequence::last);
+        if last > self.inbox_seq.get_untracked() {
+            self.inbox_seq.set(last);
+        }
+        if let Some(after) = step.fetch_after {
+            self.gaps.update(|gaps| gaps.push(Gap::Inbox { after }));
+        }
+    }
+
+    /// Messages of a room fetched to fill a gap, oldest first.
+    pub fn room_fetched(&self, room: &str, messages: Vec<ChatMessage>, more: bool) {
+        let state = self.conv(&Conv::Room(room.to_owned()));
+        let events = messages.into_iter().map(|message| (message.seq, message)).collect();
+        let step = state.sequence.try_update_value(|sequence| sequence.fetched(events, more));
+        self.apply_room_step(room, step.unwrap_or_default());
+    }
+
+    /// Inbox messages fetched to fill a gap, oldest first.
+    pub fn inbox_fetched(&self, messages: Vec<DirectMessage>, more: bool) {
+        let events = messages.into_iter().map(|message| (message.seq, message)).collect();
+        let step = self.inbox.try_update_value(|inbox| inbox.fetched(events, more));
+        self.apply_inbox_step(step.unwrap_or_default());
+    }
+
+    /// A gap fetch failed; the gap is asked for again.
+    pub fn gap_fetch_failed(&self, gap: &Gap) {
+        match gap {
+            Gap::Room { room, .. } => {
+                let state = self.conv(&Conv::Room(room.clone()));
+                let step = state.sequence.try_update_value(Sequence::fetch_failed);
+                self.apply_room_step(room, step.unwrap_or_default());
+            }
+            Gap::Inbox { .. } => {
+                let step = self.inbox.try_update_value(Sequence::fetch_failed);
+                self.apply_inbox_step(step.unwrap_or_default());
+            }
+        }
+    }
+
+    /// Adds a stored message at the end, unless it is already there (a history page may
+    /// have brought it first). Returns whether it was new.
     fn append(&self, conv: &Conv, seq: u64, sender: String, text: String, sent_at: Millis) -> bool {
         let state = self.conv(conv);
-        // Live messages arrive in id order from the resume point on; anything at or below
-        // the highest id seen is a copy.
+        // Messages come here in id order (their stream's sequence sees to that); anything at
+        // or below the highest id shown is a copy.
         if seq <= state.last_seq.get_untracked() {
             return false;
         }
@@ -509,8 +616,9 @@ impl ChatState {
         let conv = Conv::Room(room.to_owned());
         let state = self.conv(&conv);
         match event {
-            RoomEvent::Message(ChatMessage { seq, sender, text, sent_at, .. }) => {
-                self.append(&conv, seq, sender, text, sent_at);
+            RoomEvent::Message(message) => {
+                let step = state.sequence.try_update_value(|s| s.offer(message.seq, message));
+                self.apply_room_step(room, step.unwrap_or_default());
             }
             RoomEvent::Joined { user, .. } => {
                 state.members.update(|members| {
@@ -540,17 +648,8 @@ impl ChatState {
 
     /// Folds one direct message into the state.
     pub fn apply_dm(&self, message: DirectMessage) {
-        let me = self.me();
-        let peer = message.peer(&me).to_owned();
-        if message.seq > self.inbox_seq.get_untracked() {
-            self.inbox_seq.set(message.seq);
-        }
-        self.dm_peers.update(|peers| {
-            peers.retain(|known| *known != peer);
-            peers.insert(0, peer.clone());
-        });
-        let conv = Conv::Dm(peer);
-        self.append(&conv, message.seq, message.from, message.text, message.sent_at);
+        let step = self.inbox.try_update_value(|inbox| inbox.offer(message.seq, message));
+        self.apply_inbox_step(step.unwrap_or_default());
     }
 
     /// Shows a notice meant for this user.
@@ -576,6 +675,24 @@ impl ChatState {
                     });
                 }
                 self.error.set(Some(format!("A message was not sent: {reason}")));
+            }
+            Notice::RateLimited { receipt, retry_after_ms } => {
+                let key = receipt
+                    .as_deref()
+                    .and_then(|receipt| receipt.strip_prefix("send:"))
+                    .unwrap_or_default();
+                for (_, state) in self.conversations() {
+                    state.pending.update(|pending| {
+                        pending
+                            .iter_mut()
+                            .filter(|p| p.key == key)
+                            .for_each(|p| p.state = PendingState::Failed);
+                    });
+                }
+                let seconds = retry_after_ms.div_ceil(1000);
+                self.error.set(Some(format!(
+                    "You are sending faster than the server allows: wait {seconds} s, then retry"
+                )));
             }
             Notice::NoSuchUser { user } => {
                 let state = self.conv(&Conv::Dm(user.clone()));
