@@ -23,6 +23,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+/// Flags for a server that a test fills with history over STOMP, faster than any person
+/// types: the per-user send rates are off.
+pub const FAST_SEEDING: &[&str] = &["--send-rate", "0", "--subscribe-rate", "0"];
+
 /// How long a condition may take to become true before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(15);
 

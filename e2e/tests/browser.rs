@@ -258,7 +258,7 @@ async fn the_page_fits_a_phone() -> Result<()> {
 #[tokio::test]
 async fn history_scrolls_back_to_the_beginning() -> Result<()> {
     const SEEDED: usize = 260;
-    let confab = Confab::start(&[]).await?;
+    let confab = Confab::start(e2e::FAST_SEEDING).await?;
     let token = e2e::register(confab.addr, "olga").await?;
     let mut olga = e2e::stomp::StompClient::connect(&confab.ws_url(), "olga", &token).await?;
     for n in 1..=SEEDED {

@@ -165,6 +165,21 @@ fn listener_pid(port: u16) -> Result<u32> {
     bail!("no process listens on port {port}")
 }
 
+/// A load generator is few accounts on one address sending far faster than people: the
+/// per-user rates and per-address caps that protect a real server are off for it.
+const LOAD_TEST_FLAGS: [&str; 10] = [
+    "--send-rate",
+    "0",
+    "--subscribe-rate",
+    "0",
+    "--topic-rate",
+    "0",
+    "--max-connections",
+    "0",
+    "--max-connections-per-address",
+    "0",
+];
+
 /// Starts confab on a free port; retries on another port if the one picked was taken in
 /// the meantime (an outgoing connection may grab it). Returns the server and its port.
 fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16)> {
@@ -177,6 +192,7 @@ fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16
             .arg(root.join("dist"))
             .arg("--data")
             .arg(data)
+            .args(LOAD_TEST_FLAGS)
             .args(extra)
             .env("RUST_LOG", "warn")
             .process_group(0)

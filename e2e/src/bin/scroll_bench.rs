@@ -15,7 +15,7 @@ const MESSAGES: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let confab = Confab::start(&[]).await?;
+    let confab = Confab::start(e2e::FAST_SEEDING).await?;
     let writer_token = register(confab.addr, "writer").await?;
     register(confab.addr, "reader").await?;
     let mut writer = StompClient::connect(&confab.ws_url(), "writer", &writer_token).await?;

@@ -10,7 +10,7 @@
 use leptos::html::Div;
 use leptos::prelude::*;
 
-use super::{avatar_hue, clock, day_label, initial};
+use super::{avatar_class, clock, day_label, initial};
 use crate::model::{Conv, Line, Page, Pending, PendingState};
 use crate::pages::chat::Chat;
 
@@ -154,7 +154,7 @@ fn render_line(line: Line) -> AnyView {
         Line::Message { seq, sender, text, sent_at, mine, first_of_day, grouped, .. } => view! {
             {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
             <article class="message" class:mine=mine class:grouped=grouped data-seq=seq title=clock(sent_at)>
-                <span class="avatar" style=format!("--hue: {}", avatar_hue(&sender))>{initial(&sender)}</span>
+                <span class=format!("avatar {}", avatar_class(&sender))>{initial(&sender)}</span>
                 <div class="bubble">
                     <header>
                         <span class="sender">{sender.clone()}</span>
@@ -174,7 +174,7 @@ fn render_pending(chat: Chat, pending: Pending) -> AnyView {
     let failed = state == PendingState::Failed;
     view! {
         <article class="message mine pending" class:failed=failed>
-            <span class="avatar" style=format!("--hue: {}", avatar_hue(&me))>{initial(&me)}</span>
+            <span class=format!("avatar {}", avatar_class(&me))>{initial(&me)}</span>
             <div class="bubble">
                 <header>
                     <span class="sender">{me.clone()}</span>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use shared::chat::validate_name;
 
-use super::{avatar_hue, initial};
+use super::{avatar_class, initial};
 use crate::model::Conv;
 use crate::pages::chat::Chat;
 
@@ -103,7 +103,7 @@ pub fn Sidebar() -> impl IntoView {
                                 <li>
                                     <button class="nav-item" class:active=active data-peer=peer.clone()
                                         on:click=move |_| chat.open(conv.clone())>
-                                        <span class="avatar tiny" style=format!("--hue: {}", avatar_hue(&peer))>{initial(&peer)}</span>
+                                        <span class=format!("avatar tiny {}", avatar_class(&peer))>{initial(&peer)}</span>
                                         <span class="name">{peer.clone()}</span>
                                         <Badge count=unread.into() />
                                     </button>
@@ -125,7 +125,7 @@ pub fn Sidebar() -> impl IntoView {
                                     <li>
                                         <button class="member" disabled=is_me title=if is_me { "You" } else { "Send a direct message" }
                                             on:click=move |_| chat.open(Conv::Dm(peer.clone()))>
-                                            <span class="avatar small" style=format!("--hue: {}", avatar_hue(&name))>{initial(&name)}</span>
+                                            <span class=format!("avatar small {}", avatar_class(&name))>{initial(&name)}</span>
                                             <span class="member-name">{name.clone()}</span>
                                             {is_me.then(|| view! { <span class="you">"you"</span> })}
                                         </button>
@@ -137,7 +137,7 @@ pub fn Sidebar() -> impl IntoView {
                 </section>
             </Show>
             <footer class="me">
-                <span class="avatar small" style=format!("--hue: {}", avatar_hue(&me))>{initial(&me)}</span>
+                <span class=format!("avatar small {}", avatar_class(&me))>{initial(&me)}</span>
                 <span id="me">{me.clone()}</span>
                 <button id="sign-out" class="link" on:click=move |_| chat.sign_out()>"Sign out"</button>
             </footer>
