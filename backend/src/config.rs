@@ -11,8 +11,8 @@ use clap::Parser;
 use ipnet::IpNet;
 use shared::stomp::Limits;
 
-use crate::broker::{BrokerConfig, SendRates};
 use crate::limits::Rate;
+use crate::stomp::{BrokerConfig, SendRates};
 
 /// The default of every option.
 pub mod defaults {
@@ -34,8 +34,8 @@ pub mod defaults {
     pub const MAX_FRAME_BYTES: usize = 64 * 1024;
     /// `--redis-prefix`.
     pub const REDIS_PREFIX: &str = "confab:";
-    /// `--history-cap`.
-    pub const HISTORY_CAP: usize = 100_000;
+    /// `--session-days`.
+    pub const SESSION_DAYS: u32 = 30;
     /// `--max-connections`.
     pub const MAX_CONNECTIONS: usize = 50_000;
     /// `--max-connections-per-address`.
@@ -93,18 +93,28 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
 
-    /// Run on a shared Redis (`redis://host:port`) instead of the embedded store, so that
-    /// several nodes serve the same users, rooms and history.
-    #[arg(long, env = "CONFAB_REDIS")]
+    /// Keep everything durable in PostgreSQL (`postgres://user@host:port/db`) instead of
+    /// the embedded SQLite file.
+    #[arg(long, env = "CONFAB_POSTGRES")]
+    pub postgres: Option<String>,
+
+    /// Share live events (messages as they are sent, presence, typing) with the other
+    /// nodes through Redis (`redis://host:port/`). Needs `--postgres`: the nodes share it.
+    #[arg(long, env = "CONFAB_REDIS", requires = "postgres")]
     pub redis: Option<String>,
 
     /// Prefix of every Redis key and channel Confab uses.
     #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = defaults::REDIS_PREFIX)]
     pub redis_prefix: String,
 
-    /// Messages kept per room (and per user's DM inbox) in Redis.
-    #[arg(long, env = "CONFAB_HISTORY_CAP", default_value_t = defaults::HISTORY_CAP)]
-    pub history_cap: usize,
+    /// Days a sign-in lasts after its last use; then the token stops working.
+    #[arg(long, env = "CONFAB_SESSION_DAYS", default_value_t = defaults::SESSION_DAYS)]
+    pub session_days: u32,
+
+    /// The most the embedded store's file may grow to, in megabytes; beyond it, messages
+    /// are refused (`not_accepted`) and `/readyz` answers 503, as on a full disk.
+    #[arg(long, env = "CONFAB_STORE_MAX_MB")]
+    pub store_max_mb: Option<u64>,
 
     /// Proxies (CIDRs, comma-separated or repeated) whose `X-Forwarded-For` names the
     /// client, e.g. `127.0.0.1/32` for a balancer on the same machine.
@@ -170,9 +180,11 @@ impl Config {
             outbox_frames: defaults::OUTBOX_FRAMES,
             outbox_bytes: defaults::OUTBOX_BYTES,
             max_frame_bytes: defaults::MAX_FRAME_BYTES,
+            postgres: None,
             redis: None,
             redis_prefix: defaults::REDIS_PREFIX.to_owned(),
-            history_cap: defaults::HISTORY_CAP,
+            session_days: defaults::SESSION_DAYS,
+            store_max_mb: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             max_connections: defaults::MAX_CONNECTIONS,
@@ -193,6 +205,11 @@ impl Config {
         self.subscribe_rate = 0.0;
         self.topic_rate = 0.0;
         self
+    }
+
+    /// How long a session token works after its last use.
+    pub fn session_lifetime(&self) -> Duration {
+        Duration::from_secs(u64::from(self.session_days) * 86_400)
     }
 
     /// The broker's share of the configuration.
@@ -223,5 +240,13 @@ mod tests {
         let parsed = Config::try_parse_from(["confab"]).unwrap();
         let defaults = Config::defaults();
         assert_eq!(format!("{parsed:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn redis_alone_is_refused_with_what_to_add() {
+        let error = Config::try_parse_from(["confab", "--redis", "redis://127.0.0.1:6379/"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--postgres"), "{error}");
     }
 }

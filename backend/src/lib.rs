@@ -5,12 +5,16 @@
 //! call [`run`] on a listener bound to port 0.
 
 pub mod auth;
-pub mod broker;
+pub mod bus;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod engine;
 pub mod http;
 pub mod limits;
 pub mod shutdown;
+pub mod stomp;
+pub mod store;
 mod ws;
 
 use std::future::Future;
@@ -20,20 +24,30 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 pub use config::Config;
 
-use crate::broker::{Broker, Hub};
-use crate::engine::{Embedded, Engine, EngineError, RedisConfig, RedisEngine};
+use crate::bus::local::LocalBus;
+use crate::bus::redis::RedisBus;
+use crate::bus::{Bus, BusError};
+use crate::engine::{Engine, EngineConfig};
 use crate::limits::{ConnectionSlots, Protection, TrustedProxies};
 use crate::shutdown::{Shutdown, ShutdownGuard};
+use crate::stomp::Broker;
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::store::{Store, StoreError};
 
 /// Why the server could not start or stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
-    Engine(#[from] EngineError),
+    Store(#[from] StoreError),
+    /// The bus could not be reached.
+    #[error("cannot reach the bus: {0}")]
+    Bus(#[from] BusError),
     /// The listener failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
@@ -42,6 +56,8 @@ pub enum ServeError {
 /// What every request handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The node's chat service.
+    pub engine: Engine,
     /// The STOMP broker of this node.
     pub broker: Broker,
     /// Handed to each WebSocket session.
@@ -54,6 +70,20 @@ pub struct AppState {
     pub max_rooms_per_user: u64,
 }
 
+/// Opens the store the configuration names: PostgreSQL with `--postgres`, else the
+/// embedded file under `--data`.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match &config.postgres {
+        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        None => {
+            let options = SqliteOptions {
+                max_bytes: config.store_max_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            };
+            Arc::new(SqliteStore::open(&config.data, options)?)
+        }
+    })
+}
+
 /// How long sessions get to say goodbye once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,24 +94,24 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let engine = match &config.redis {
-        None => Engine::Embedded(Embedded::open(&config.data, Hub::default())?),
-        Some(url) => {
-            let redis = RedisConfig {
-                url: url.clone(),
-                prefix: config.redis_prefix.clone(),
-                history_cap: config.history_cap,
-            };
-            Engine::Redis(RedisEngine::connect(redis, Hub::default()).await?)
-        }
+    let store = open_store(&config).await?;
+    let (incoming, received) = mpsc::unbounded_channel();
+    let bus: Arc<dyn Bus> = match &config.redis {
+        Some(url) => Arc::new(
+            RedisBus::connect(url, &config.redis_prefix, clock::node_id(), incoming).await?,
+        ),
+        None => Arc::new(LocalBus::default()),
     };
+    let engine_config = EngineConfig { session_lifetime: config.session_lifetime() };
+    let engine = Engine::new(store, bus, received, engine_config);
     let shutdown = Shutdown::default();
     let protection = Protection::new(
         TrustedProxies::new(config.trusted_proxies.clone()),
         ConnectionSlots::new(config.max_connections, config.max_connections_per_address),
     );
     let state = AppState {
-        broker: Broker::new(config.broker(), engine),
+        broker: Broker::new(config.broker(), engine.clone()),
+        engine,
         guard: shutdown.guard(),
         protection: Arc::new(protection),
         allowed_origins: config.allowed_origins.clone().into(),

@@ -20,10 +20,11 @@ use shared::stomp::{Decoder, ServerFrame, Version, encode_to_bytes};
 use tokio::time::{Instant, sleep_until};
 
 use crate::AppState;
-use crate::broker::{AckLedger, AckRef, BrokerConfig, Flow, OutboxReceiver, Outgoing, Session};
+use crate::delivery::{AckLedger, AckRef, OutboxReceiver, Outgoing};
 use crate::http::HttpError;
 use crate::limits::{ClientAddress, ConnectionSlot, SlotRefused};
 use crate::shutdown::ShutdownGuard;
+use crate::stomp::{BrokerConfig, Flow, Session};
 
 /// The subprotocols we speak, best first: "the highest the client offers wins".
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -294,16 +295,6 @@ async fn write_batch(
                     return step;
                 }
                 n_frames += 1;
-            }
-            Some(Outgoing::Batch(frames)) => {
-                for frame in frames {
-                    if let Outgoing::Frame { bytes, ack } = frame
-                        && let Err(step) = write_frame(sink, acks, bytes, ack).await
-                    {
-                        return step;
-                    }
-                    n_frames += 1;
-                }
             }
         }
         if n_frames >= WRITE_BATCH {

@@ -38,8 +38,11 @@ const DM_SUBSCRIPTION: &str = "dm";
 const NOTICES_SUBSCRIPTION: &str = "notices";
 /// The subscription id of the room directory's announcements.
 const ROOMS_SUBSCRIPTION: &str = "rooms";
-/// The ERROR message the server sends for a bad or revoked token.
+/// The ERROR message the server sends for a bad or expired token.
 const AUTHENTICATION_FAILED: &str = "authentication failed";
+/// How the server's ERROR begins when it ends a session whose token was revoked (signed
+/// out elsewhere).
+const SIGNED_OUT: &str = "signed out";
 
 /// What the page asks the connection to do.
 #[derive(Debug, Clone)]
@@ -265,7 +268,7 @@ async fn run_session(
                         }
                         Ok(ServerFrame::Error { message, .. }) => {
                             let message = message.unwrap_or_else(|| "unknown error".to_owned());
-                            if message == AUTHENTICATION_FAILED {
+                            if message == AUTHENTICATION_FAILED || message.starts_with(SIGNED_OUT) {
                                 signed_out = true;
                             } else {
                                 state.error.set(Some(format!("The server closed the connection: {message}")));

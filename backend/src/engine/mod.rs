@@ -1,26 +1,37 @@
-//! Storage and fan-out behind one interface, so a node runs the same way on the embedded
-//! store (one process, SQLite) as on a shared one.
+//! The chat service of one node: what STOMP sessions and HTTP handlers ask for, done with
+//! the [`Store`] (everything durable) and the [`Bus`] (everything live, between nodes), and
+//! delivered to this node's subscribers through the [`Hub`].
 //!
-//! The engine owns what outlives a connection: accounts, tokens, rooms and memberships,
-//! history with its ids, direct messages. It also decides how a stored message reaches the
-//! subscribers: the embedded engine hands it to this node's [`Hub`] right after the commit.
+//! Every write follows one path: store it (ids are assigned in the storing transaction),
+//! hand the stored event to this node's [`relay::Relay`], and publish it to the other
+//! nodes. Each node's relay delivers every room and inbox in id order, once, reading from
+//! the store whatever did not arrive. A subscription replays from the store in its own task
+//! ([`replay`]) and then joins live delivery with nothing missed or doubled in between.
 //!
-//! Every method that stores and delivers does both in one ordered step, so that
-//! subscribers see messages in id order, and a subscription that asks to resume gets
-//! exactly the messages it missed.
+//! Layers, one way: `ws | http → stomp → engine → {store, bus} → delivery → shared`.
 
-mod embedded;
-mod redis;
-mod redis_scripts;
-pub mod sqlite;
+mod relay;
+mod replay;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
-use shared::chat::{ChatMessage, DirectMessage, Notice};
+use shared::chat::{ChatMessage, DirectMessage, DirectoryEvent, Millis, Notice, ROOMS, RoomEvent};
 use shared::stomp::Headers;
+use tokio::sync::mpsc;
 
-use crate::broker::{Hub, SessionId, Subscriber};
-pub use embedded::Embedded;
-pub use redis::{RedisConfig, RedisEngine};
+use crate::bus::{Bus, BusError, BusEvent, Channel, Incoming};
+use crate::clock::now_millis;
+use crate::delivery::{
+    EncodedMessage, FrameCache, Hub, HubKey, Outbox, SessionId, Subscriber, next_message_id,
+    notice_message, room_event_message,
+};
+pub use crate::store::Missing;
+use crate::store::{DmCopies, NewPost, Posted, Store, StoreError, Stored};
+use relay::{Numbered, Relay};
+use tokens::{Known, Tokens};
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,28 +41,24 @@ pub enum EngineError {
     Conflict(String),
     /// The thing named does not exist.
     #[error("{0}")]
-    NotFound(String),
-    /// The embedded store failed.
-    #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The store holds something this version cannot use.
-    #[error("{0}")]
-    Corrupt(String),
-    /// The shared store answered with an error.
-    #[error("redis error: {0}")]
-    Redis(String),
-    /// The store cannot be reached; nothing was stored.
+    NotFound(Missing),
+    /// The store cannot take the request now; nothing was stored.
     #[error("the message store is unavailable")]
     Unavailable,
+    /// Anything else: logged where it is reported, never shown in detail.
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// The outcome of storing a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posted<T> {
-    /// What is stored: the new message, or the one stored earlier under the same key.
-    pub message: T,
-    /// The idempotency key was seen before: nothing new was stored or delivered.
-    pub duplicate: bool,
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> EngineError {
+        match error {
+            StoreError::Conflict(message) => EngineError::Conflict(message),
+            StoreError::NotFound(missing) => EngineError::NotFound(missing),
+            StoreError::Unavailable => EngineError::Unavailable,
+            other => EngineError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// What a subscription receives before live messages.
@@ -65,148 +72,253 @@ pub enum Replay {
 }
 
 /// The most messages one subscription replays.
-pub const MAX_REPLAY: usize = 5_000;
+pub const MAX_REPLAY: u64 = 5_000;
 
-/// The engine a node runs on.
-#[derive(Debug, Clone)]
-pub enum Engine {
-    /// One process: SQLite for storage, this node's hub for fan-out.
-    Embedded(Embedded),
-    /// Any number of nodes sharing one Redis: storage, presence and fan-out in Redis.
-    Redis(RedisEngine),
+/// Tunables of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// How long a session token works after its last use.
+    pub session_lifetime: Duration,
 }
 
-macro_rules! dispatch {
-    ($self:ident, $engine:ident => $call:expr) => {
-        match $self {
-            Engine::Embedded($engine) => $call,
-            Engine::Redis($engine) => $call,
-        }
-    };
+/// A node's chat service; a cheap handle.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    hub: Hub,
+    relay: Arc<Relay>,
+    tokens: Tokens,
+    config: EngineConfig,
+}
+
+/// A session of a signed-in user, as the engine counts it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The node-local session id.
+    pub id: SessionId,
+    /// The user.
+    pub login: String,
+    /// The hash of the token it signed in with.
+    pub token_hash: String,
 }
 
 impl Engine {
-    /// This node's local registry of subscribers.
-    pub fn hub(&self) -> &Hub {
-        dispatch!(self, engine => engine.hub())
+    /// An engine on `store` and `bus`; `incoming` is what the bus receives from other nodes.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        mut incoming: mpsc::UnboundedReceiver<Incoming>,
+        config: EngineConfig,
+    ) -> Engine {
+        let hub = Hub::default();
+        let relay = Relay::new(store.clone(), bus.clone(), hub.clone());
+        let engine = Engine {
+            inner: Arc::new(Inner { store, bus, hub, relay, tokens: Tokens::default(), config }),
+        };
+        let weak = Arc::downgrade(&engine.inner);
+        tokio::spawn(async move {
+            while let Some(incoming) = incoming.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                Engine { inner }.receive(incoming);
+            }
+        });
+        engine
     }
 
-    /// Adds a user with an argon2 password hash; `Conflict` if the name is taken.
+    /// The store, for what needs no delivery.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// What another node published.
+    fn receive(&self, incoming: Incoming) {
+        let hub = &self.inner.hub;
+        match incoming {
+            Incoming::Reconnected => self.inner.relay.catch_up(),
+            Incoming::Event(channel, event) => match (channel, event) {
+                (channel @ Channel::Room(_), BusEvent::Message(message)) => {
+                    self.inner.relay.offer(&channel, Numbered::Room(message));
+                }
+                (channel @ Channel::User(_), BusEvent::Dm { owner, message }) => {
+                    self.inner.relay.offer(&channel, Numbered::Dm { owner, message });
+                }
+                (Channel::Room(room), BusEvent::Joined { user, at }) => {
+                    let event =
+                        room_event_message(&room, &RoomEvent::Joined { user: user.clone(), at });
+                    hub.deliver_to_others(&HubKey::Room(room), &event, &user);
+                }
+                (Channel::Room(room), BusEvent::Left { user, at }) => {
+                    let event = room_event_message(&room, &RoomEvent::Left { user, at });
+                    hub.deliver(&HubKey::Room(room), &event);
+                }
+                (Channel::Room(room), BusEvent::Typing { user }) => {
+                    let event = room_event_message(&room, &RoomEvent::Typing { user });
+                    hub.deliver(&HubKey::Room(room), &event);
+                }
+                (Channel::User(user), BusEvent::Notice(notice)) => {
+                    hub.deliver(&HubKey::Notices(user), &notice_message(&notice));
+                }
+                (Channel::Topic(topic), BusEvent::Topic(message)) => {
+                    hub.deliver(&HubKey::Topic(topic), &message);
+                }
+                (Channel::Control, BusEvent::Revoked { token_hash }) => {
+                    self.inner.tokens.revoked(&token_hash);
+                }
+                (channel, event) => {
+                    tracing::debug!(?channel, ?event, "ignoring an event on the wrong channel");
+                }
+            },
+        }
+    }
+
+    /// Publishes to the other nodes. The event is in the store or is ephemeral: a failure
+    /// is logged (the bus sends stored events when it is back), never an error.
+    async fn publish(&self, channel: &Channel, event: &BusEvent) {
+        match self.inner.bus.publish(channel, event).await {
+            Ok(()) => {}
+            Err(BusError::Unavailable) => {
+                tracing::debug!(?channel, "the bus is away: published when it is back");
+            }
+            Err(error) => tracing::warn!(%error, ?channel, "not published"),
+        }
+    }
+
+    // Accounts and tokens.
+
+    /// Adds a user with an argon2 hash; `Conflict` if the name is taken.
     pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.create_user(name, password_hash).await)
+        Ok(self.inner.store.create_user(name, password_hash, now_millis()).await?)
     }
 
-    /// A user's password hash, if the user exists.
-    pub async fn password_hash(&self, name: &str) -> Result<Option<String>, EngineError> {
-        dispatch!(self, engine => engine.password_hash(name).await)
+    /// Issues a session token (by its hash) for a user.
+    pub async fn store_token(&self, token_hash: &str, user: &str) -> Result<(), EngineError> {
+        let now = now_millis();
+        let expires_at = now.saturating_add(self.lifetime_millis());
+        Ok(self.inner.store.store_token(token_hash, user, now, expires_at).await?)
     }
 
-    /// Whether a user exists.
-    pub async fn user_exists(&self, name: &str) -> Result<bool, EngineError> {
-        dispatch!(self, engine => engine.user_exists(name).await)
+    fn lifetime_millis(&self) -> Millis {
+        Millis::try_from(self.inner.config.session_lifetime.as_millis()).unwrap_or(Millis::MAX)
     }
 
-    /// Records a session token (by its hash) for a user.
-    pub async fn store_token(&self, token_hash: &str, name: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.store_token(token_hash, name).await)
-    }
-
-    /// The user a token hash belongs to. Cheap: no password hashing, usually no I/O.
+    /// The user a token belongs to, if it has not expired. Using a token extends it (at
+    /// most once a day, to save writes).
     pub async fn token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError> {
-        dispatch!(self, engine => engine.token_user(token_hash).await)
+        let now = now_millis();
+        let known = match self.inner.tokens.cached(token_hash) {
+            Some(known) => known,
+            None => {
+                let owner = self.inner.store.token_owner(token_hash, now).await?;
+                let known = Known {
+                    expires_at: owner.as_ref().map_or(0, |owner| owner.expires_at),
+                    owner: owner.map(|owner| owner.user),
+                };
+                self.inner.tokens.remember(token_hash, known.clone());
+                known
+            }
+        };
+        if known.owner.is_none() || known.expires_at <= now {
+            return Ok(None);
+        }
+        const DAY: Millis = 86_400_000;
+        let renewed = now.saturating_add(self.lifetime_millis());
+        if renewed - known.expires_at > DAY {
+            self.inner.store.extend_token(token_hash, renewed).await?;
+            self.inner
+                .tokens
+                .remember(token_hash, Known { owner: known.owner.clone(), expires_at: renewed });
+        }
+        Ok(known.owner)
     }
 
-    /// Revokes a token.
+    /// Revokes a token: its sessions end within a second, on every node.
     pub async fn revoke_token(&self, token_hash: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.revoke_token(token_hash).await)
+        self.inner.store.revoke_token(token_hash).await?;
+        self.inner.tokens.revoked(token_hash);
+        let event = BusEvent::Revoked { token_hash: token_hash.to_owned() };
+        self.publish(&Channel::Control, &event).await;
+        Ok(())
     }
 
-    /// Whether the engine can take requests now (`GET /readyz`).
-    pub async fn ready(&self) -> bool {
-        dispatch!(self, engine => engine.ready().await)
-    }
-
-    /// Creates a room, its creator its first member; `Conflict` if it exists.
-    pub async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.create_room(name, creator).await)
-    }
-
-    /// How many rooms `user` has created.
-    pub async fn rooms_created_by(&self, user: &str) -> Result<u64, EngineError> {
-        dispatch!(self, engine => engine.rooms_created_by(user).await)
-    }
-
-    /// Whether a room exists.
-    pub async fn room_exists(&self, name: &str) -> Result<bool, EngineError> {
-        dispatch!(self, engine => engine.room_exists(name).await)
-    }
-
-    /// Whether `user` is a member of `room`.
-    pub async fn is_member(&self, room: &str, user: &str) -> Result<bool, EngineError> {
-        dispatch!(self, engine => engine.is_member(room, user).await)
-    }
-
-    /// Makes `user` a member of `room`.
-    pub async fn join_room(&self, room: &str, user: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.join_room(room, user).await)
-    }
-
-    /// Ends `user`'s membership of `room`.
-    pub async fn leave_room(&self, room: &str, user: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.leave_room(room, user).await)
-    }
-
-    /// Every room, with member counts and `user`'s unread counts.
-    pub async fn rooms_for(&self, user: &str) -> Result<Vec<RoomSummary>, EngineError> {
-        dispatch!(self, engine => engine.rooms_for(user).await)
-    }
-
-    /// Moves `user`'s read marker in `room` forward.
-    pub async fn mark_room_read(
+    /// Counts a session of `session.login` as open, with `outbox` to end it by if its token
+    /// is revoked. Opens the user's stream (direct messages, notices) on this node.
+    pub async fn session_opened(
         &self,
-        room: &str,
-        user: &str,
-        seq: u64,
+        session: &SessionInfo,
+        outbox: Outbox,
     ) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.mark_room_read(room, user, seq).await)
+        self.inner.relay.open(&Channel::User(session.login.clone())).await?;
+        if let Err(error) = self.inner.bus.session_opened(&session.login).await {
+            tracing::warn!(%error, "online status not recorded");
+        }
+        self.inner.tokens.opened(&session.token_hash, session.id, outbox);
+        Ok(())
     }
 
-    /// A page of a room's history before `before`.
+    /// Counts a session as closed.
+    pub fn session_closed(&self, session: &SessionInfo) {
+        self.inner.tokens.closed(&session.token_hash, session.id);
+        self.inner.bus.session_closed(&session.login);
+        self.inner.relay.close(&Channel::User(session.login.clone()));
+    }
+
+    /// Whether `user` has an open session on any node.
+    pub async fn is_online(&self, user: &str) -> Result<bool, EngineError> {
+        self.inner.bus.is_online(user).await.or(Ok(false))
+    }
+
+    /// Whether the node can store and deliver now (`GET /readyz`).
+    pub async fn ready(&self) -> bool {
+        self.inner.bus.ready() && self.inner.store.ready().await.is_ok()
+    }
+
+    // Rooms.
+
+    /// Creates a room, its creator its first member, and announces it on `/topic/rooms`.
+    pub async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
+        self.inner.store.create_room(name, creator, now_millis()).await?;
+        let event = DirectoryEvent::Created { room: name.to_owned(), by: creator.to_owned() };
+        let body = serde_json::to_vec(&event).expect("directory events serialize");
+        let headers: Headers = [("content-type", "application/json")].into_iter().collect();
+        self.publish_topic(ROOMS, &headers, &body).await;
+        Ok(())
+    }
+
+    /// A page of a room's history before `before`, oldest first.
     pub async fn room_page(
         &self,
         room: &str,
         before: Option<u64>,
         limit: usize,
     ) -> Result<RoomPage, EngineError> {
-        dispatch!(self, engine => engine.room_page(room, before, limit).await)
+        let mut messages = self.inner.store.room_before(room, before, limit + 1).await?;
+        let more = messages.len() > limit;
+        if more {
+            messages.remove(0);
+        }
+        Ok(RoomPage { messages, more })
     }
 
-    /// A page of a room's history after `after`, oldest first; `more` if newer follow.
+    /// A page of a room's history after `after`; `more` if newer messages follow.
     pub async fn room_page_after(
         &self,
         room: &str,
         after: u64,
         limit: usize,
     ) -> Result<RoomPage, EngineError> {
-        dispatch!(self, engine => engine.room_page_after(room, after, limit).await)
+        let mut messages = self.inner.store.room_after(room, after, limit + 1).await?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(RoomPage { messages, more })
     }
 
-    /// A page of `user`'s whole DM inbox after inbox id `after`; `more` if newer follow.
-    pub async fn inbox_page_after(
-        &self,
-        user: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<DmPage, EngineError> {
-        dispatch!(self, engine => engine.inbox_page_after(user, after, limit).await)
-    }
-
-    /// `user`'s conversations.
-    pub async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, EngineError> {
-        dispatch!(self, engine => engine.dm_summaries(user).await)
-    }
-
-    /// A page of the conversation between `user` and `peer`.
+    /// A page of the conversation between `user` and `peer` before `before`.
     pub async fn dm_page(
         &self,
         user: &str,
@@ -214,15 +326,41 @@ impl Engine {
         before: Option<u64>,
         limit: usize,
     ) -> Result<DmPage, EngineError> {
-        dispatch!(self, engine => engine.dm_page(user, peer, before, limit).await)
+        let mut messages =
+            self.inner.store.conversation_before(user, peer, before, limit + 1).await?;
+        let more = messages.len() > limit;
+        if more {
+            messages.remove(0);
+        }
+        Ok(DmPage { messages, more })
     }
 
-    /// Moves `user`'s read marker for the conversation with `peer` forward.
-    pub async fn mark_dm_read(&self, user: &str, peer: &str, seq: u64) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.mark_dm_read(user, peer, seq).await)
+    /// A page of `user`'s whole inbox after inbox id `after`.
+    pub async fn inbox_page_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<DmPage, EngineError> {
+        let mut messages = self.inner.store.inbox_after(user, after, limit + 1).await?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(DmPage { messages, more })
     }
 
-    /// Stores a room message, then delivers it to the room's subscribers, in id order.
+    /// Every room, with member counts and `user`'s unread counts.
+    pub async fn rooms_for(&self, user: &str) -> Result<Vec<RoomSummary>, EngineError> {
+        Ok(self.inner.store.rooms_for(user).await?)
+    }
+
+    /// `user`'s conversations.
+    pub async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, EngineError> {
+        Ok(self.inner.store.dm_summaries(user).await?)
+    }
+
+    // Posting.
+
+    /// Stores a room message, then delivers it, on every node, in id order.
     pub async fn post_room(
         &self,
         room: &str,
@@ -230,90 +368,225 @@ impl Engine {
         text: &str,
         key: Option<&str>,
     ) -> Result<Posted<ChatMessage>, EngineError> {
-        dispatch!(self, engine => engine.post_room(room, sender, text, key).await)
+        let post = NewPost::Room {
+            room: room.to_owned(),
+            sender: sender.to_owned(),
+            text: text.to_owned(),
+            key: key.map(str::to_owned),
+        };
+        match self.post(vec![post]).await?.pop() {
+            Some(Stored::Room(posted)) => Ok(posted),
+            other => Err(EngineError::Internal(format!("the store answered {other:?}"))),
+        }
     }
 
     /// Stores a direct message in both inboxes, then delivers each copy to its owner's
-    /// sessions. `NotFound` if the recipient does not exist. Returns the sender's copy.
+    /// sessions. `NotFound` if the recipient does not exist. Returns the copies.
     pub async fn post_dm(
         &self,
         from: &str,
         to: &str,
         text: &str,
         key: Option<&str>,
-    ) -> Result<Posted<DirectMessage>, EngineError> {
-        dispatch!(self, engine => engine.post_dm(from, to, text, key).await)
+    ) -> Result<Posted<DmCopies>, EngineError> {
+        let post = NewPost::Dm {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            text: text.to_owned(),
+            key: key.map(str::to_owned),
+        };
+        match self.post(vec![post]).await?.pop() {
+            Some(Stored::Dm(posted)) => Ok(posted),
+            other => Err(EngineError::Internal(format!("the store answered {other:?}"))),
+        }
     }
 
+    /// Stores every post or none (a STOMP COMMIT), then delivers what is new.
+    pub async fn post(&self, posts: Vec<NewPost>) -> Result<Vec<Stored>, EngineError> {
+        let stored = self.inner.store.post(posts, now_millis()).await?;
+        for item in &stored {
+            match item {
+                Stored::Room(Posted { message, duplicate: false }) => {
+                    let channel = Channel::Room(message.room.clone());
+                    self.inner.relay.offer(&channel, Numbered::Room(message.clone()));
+                    self.publish(&channel, &BusEvent::Message(message.clone())).await;
+                }
+                Stored::Dm(Posted { message: copies, duplicate: false }) => {
+                    let mut owned = vec![(copies.sender.from.clone(), copies.sender.clone())];
+                    if let Some(copy) = &copies.recipient {
+                        owned.push((copy.to.clone(), copy.clone()));
+                    }
+                    for (owner, message) in owned {
+                        let channel = Channel::User(owner.clone());
+                        let numbered =
+                            Numbered::Dm { owner: owner.clone(), message: message.clone() };
+                        self.inner.relay.offer(&channel, numbered);
+                        self.publish(&channel, &BusEvent::Dm { owner, message }).await;
+                    }
+                }
+                Stored::Room(_) | Stored::Dm(_) => {}
+            }
+        }
+        Ok(stored)
+    }
+
+    // Live events.
+
+    /// Tells a room, on every node, that `user` is typing.
+    pub async fn typing(&self, room: &str, user: &str) {
+        let event = room_event_message(room, &RoomEvent::Typing { user: user.to_owned() });
+        self.inner.hub.deliver(&HubKey::Room(room.to_owned()), &event);
+        let event = BusEvent::Typing { user: user.to_owned() };
+        self.publish(&Channel::Room(room.to_owned()), &event).await;
+    }
+
+    /// Sends a notice to every session of `user`, on every node.
+    pub async fn notify(&self, user: &str, notice: &Notice) {
+        self.inner.hub.deliver(&HubKey::Notices(user.to_owned()), &notice_message(notice));
+        let event = BusEvent::Notice(notice.clone());
+        self.publish(&Channel::User(user.to_owned()), &event).await;
+    }
+
+    /// Delivers a message to every subscriber of a generic topic (`/topic/<name>`), on
+    /// every node.
+    pub async fn publish_topic(&self, destination: &str, headers: &Headers, body: &[u8]) {
+        let topic = destination.strip_prefix("/topic/").unwrap_or(destination).to_owned();
+        let message = EncodedMessage::new(destination, &next_message_id(), headers, body);
+        self.inner.hub.deliver(&HubKey::Topic(topic.clone()), &message);
+        self.publish(&Channel::Topic(topic), &BusEvent::Topic(message)).await;
+    }
+
+    // Subscriptions.
+
     /// Subscribes to a room: presence snapshot, replay, then live messages, with nothing
-    /// missed or doubled in between. Joins the room if `user` was not a member.
+    /// missed or doubled in between. Joins the room if `user` was not a member. The
+    /// RECEIPT, if asked for, follows the replay.
     pub async fn attach_room(
         &self,
         room: &str,
         user: &str,
         subscriber: Subscriber,
         replay: Replay,
+        receipt: Option<String>,
     ) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.attach_room(room, user, subscriber, replay).await)
+        self.inner.store.join_room(room, user).await?;
+        let channel = Channel::Room(room.to_owned());
+        let delivered = self.inner.relay.open(&channel).await?;
+        let key = HubKey::Room(room.to_owned());
+        self.inner.hub.subscribe(key.clone(), subscriber.clone());
+        let presence = match self.inner.bus.enter(room, user).await {
+            Ok(presence) => presence,
+            Err(error) => {
+                tracing::warn!(%error, room, "presence unknown while the bus is away");
+                crate::bus::Presence { users: vec![user.to_owned()], first: false }
+            }
+        };
+        let snapshot = room_event_message(room, &RoomEvent::Presence { users: presence.users });
+        subscriber.outbox.push(
+            FrameCache::new(&snapshot).outgoing(&subscriber.subscription, subscriber.ack_kind()),
+        );
+        subscriber.position.greet();
+        if presence.first {
+            let at = now_millis();
+            let joined = room_event_message(room, &RoomEvent::Joined { user: user.to_owned(), at });
+            self.inner.hub.deliver_to_others(&key, &joined, user);
+            self.publish(&channel, &BusEvent::Joined { user: user.to_owned(), at }).await;
+        }
+        self.start_replay(channel, subscriber, replay, delivered, receipt);
+        Ok(())
     }
 
-    /// Ends a room subscription; the room hears `left` if it was the user's last.
-    pub fn detach_room(&self, room: &str, user: &str, session: SessionId, subscription: &str) {
-        dispatch!(self, engine => engine.detach_room(room, user, session, subscription))
-    }
-
-    /// Subscribes to `user`'s direct messages: replay, then live ones.
+    /// Subscribes to `user`'s direct messages: replay, then live ones. The session has
+    /// opened the user's stream.
     pub async fn attach_inbox(
         &self,
         user: &str,
         subscriber: Subscriber,
         replay: Replay,
+        receipt: Option<String>,
     ) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.attach_inbox(user, subscriber, replay).await)
+        let channel = Channel::User(user.to_owned());
+        let delivered = self.inner.relay.open(&channel).await?;
+        self.inner.relay.close(&channel);
+        self.inner.hub.subscribe(HubKey::Inbox(user.to_owned()), subscriber.clone());
+        subscriber.position.greet();
+        self.start_replay(channel, subscriber, replay, delivered, receipt);
+        Ok(())
     }
 
-    /// Subscribes to an unstored key: a generic topic, or a user's notices.
-    pub async fn attach_key(&self, key: &str, subscriber: Subscriber) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.attach_key(key, subscriber).await)
+    fn start_replay(
+        &self,
+        channel: Channel,
+        subscriber: Subscriber,
+        replay: Replay,
+        delivered: u64,
+        receipt: Option<String>,
+    ) {
+        let start = match replay {
+            Replay::Latest(count) => delivered.saturating_sub(count as u64),
+            Replay::Since(since) => since.max(delivered.saturating_sub(MAX_REPLAY)),
+        };
+        subscriber.position.advance(start);
+        let (store, relay) = (self.inner.store.clone(), self.inner.relay.clone());
+        tokio::spawn(replay::replay(store, relay, channel, subscriber, receipt));
+    }
+
+    /// Ends a room subscription; the room hears `left` if it was the user's last anywhere.
+    pub fn detach_room(&self, room: &str, user: &str, session: SessionId, subscription: &str) {
+        let key = HubKey::Room(room.to_owned());
+        let Some(subscriber) = self.inner.hub.unsubscribe(&key, session, subscription) else {
+            return;
+        };
+        subscriber.position.end();
+        let channel = Channel::Room(room.to_owned());
+        self.inner.relay.close(&channel);
+        let engine = self.clone();
+        let (room, user) = (room.to_owned(), user.to_owned());
+        tokio::spawn(async move {
+            match engine.inner.bus.leave(&room, &user).await {
+                Ok(true) => {
+                    let at = now_millis();
+                    let left =
+                        room_event_message(&room, &RoomEvent::Left { user: user.clone(), at });
+                    engine.inner.hub.deliver(&HubKey::Room(room.clone()), &left);
+                    engine.publish(&channel, &BusEvent::Left { user, at }).await;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, room, user, "presence not updated; the node's entries go when it stops");
+                }
+            }
+        });
+    }
+
+    /// Subscribes to what needs no replay: a generic topic, or the user's notices.
+    pub async fn attach_key(&self, key: HubKey, subscriber: Subscriber) -> Result<(), EngineError> {
+        if let HubKey::Topic(topic) = &key {
+            // Listening never fails for long: a bus that is away is listened to when back.
+            let _ = self.inner.bus.listen(&Channel::Topic(topic.clone())).await;
+        }
+        subscriber.position.go_live();
+        subscriber.position.greet();
+        self.inner.hub.subscribe(key, subscriber);
+        Ok(())
     }
 
     /// Ends a subscription made with [`Engine::attach_key`] or [`Engine::attach_inbox`].
-    pub fn detach_key(&self, key: &str, session: SessionId, subscription: &str) {
-        dispatch!(self, engine => engine.detach_key(key, session, subscription))
+    pub fn detach_key(&self, key: &HubKey, session: SessionId, subscription: &str) {
+        let Some(subscriber) = self.inner.hub.unsubscribe(key, session, subscription) else {
+            return;
+        };
+        subscriber.position.end();
+        if let HubKey::Topic(topic) = key {
+            self.inner.bus.unlisten(&Channel::Topic(topic.clone()));
+        }
     }
+}
 
-    /// Delivers a message to every subscriber of a generic topic, on every node.
-    pub async fn publish_topic(
-        &self,
-        destination: &str,
-        headers: &Headers,
-        body: &[u8],
-    ) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.publish_topic(destination, headers, body).await)
-    }
-
-    /// Tells a room, on every node, that `user` is typing.
-    pub async fn typing(&self, room: &str, user: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.typing(room, user).await)
-    }
-
-    /// Sends a notice to every session of `user`, on every node.
-    pub async fn notify(&self, user: &str, notice: &Notice) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.notify(user, notice).await)
-    }
-
-    /// Counts a session of `user` as open.
-    pub async fn session_opened(&self, user: &str) -> Result<(), EngineError> {
-        dispatch!(self, engine => engine.session_opened(user).await)
-    }
-
-    /// Counts a session of `user` as closed.
-    pub fn session_closed(&self, user: &str) {
-        dispatch!(self, engine => engine.session_closed(user))
-    }
-
-    /// Whether `user` has an open session on any node.
-    pub async fn is_online(&self, user: &str) -> Result<bool, EngineError> {
-        dispatch!(self, engine => engine.is_online(user).await)
+/// The two copies of a direct message, for callers that want the sender's.
+impl DmCopies {
+    /// The sender's copy.
+    pub fn mine(&self) -> &DirectMessage {
+        &self.sender
     }
 }

@@ -14,13 +14,11 @@ use shared::api::{
     Credentials, DmPage, DmSummary, MAX_PAGE, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NewRoom,
     ReadMarker, RoomPage, RoomSummary, SessionToken,
 };
-use shared::chat::{DirectoryEvent, ROOMS, validate_name, validate_username};
-use shared::stomp::Headers;
+use shared::chat::{validate_name, validate_username};
 
 use super::error::{HttpError, JsonBody};
 use crate::AppState;
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
-use crate::engine::Engine;
 use crate::limits::{
     ATTEMPT_WINDOW, ClientAddress, LOGINS_PER_ADDRESS, REGISTRATIONS_PER_ADDRESS, WindowLimiter,
 };
@@ -51,8 +49,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(unauthorized)?;
-        let name =
-            state.broker.engine().token_user(&token_hash(token)).await?.ok_or_else(unauthorized)?;
+        let name = state.engine.token_user(&token_hash(token)).await?.ok_or_else(unauthorized)?;
         Ok(AuthUser { name, token: token.to_owned() })
     }
 }
@@ -112,7 +109,7 @@ async fn hash_work<T: Send + 'static>(
 
 async fn issue_token(state: &AppState, username: String) -> Result<SessionToken, HttpError> {
     let token = new_token();
-    state.broker.engine().store_token(&token_hash(&token), &username).await?;
+    state.engine.store_token(&token_hash(&token), &username).await?;
     Ok(SessionToken { username, token })
 }
 
@@ -133,7 +130,7 @@ pub async fn register(
     }
     limit(&state.protection.registrations, &address, REGISTRATIONS_PER_ADDRESS)?;
     let hash = hash_work(&state, move || hash_password(&password)).await?;
-    state.broker.engine().create_user(&username, &hash).await?;
+    state.engine.create_user(&username, &hash).await?;
     Ok((StatusCode::CREATED, Json(issue_token(&state, username).await?)))
 }
 
@@ -165,7 +162,7 @@ pub async fn login(
         )
         .retry_after(wait)
     })?;
-    let stored = state.broker.engine().password_hash(&username).await?;
+    let stored = state.engine.store().password_hash(&username).await?;
     let valid = hash_work(&state, move || verify_password(&password, stored.as_deref())).await?;
     if !valid {
         protection.login_failures.failed(&failures_key);
@@ -180,7 +177,7 @@ pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<StatusCode, HttpError> {
-    state.broker.engine().revoke_token(&token_hash(&user.token)).await?;
+    state.engine.revoke_token(&token_hash(&user.token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,7 +186,7 @@ pub async fn rooms(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<RoomSummary>>, HttpError> {
-    Ok(Json(state.broker.engine().rooms_for(&user.name).await?))
+    Ok(Json(state.engine.rooms_for(&user.name).await?))
 }
 
 /// `POST /api/rooms`: creates a room; the creator joins it.
@@ -200,16 +197,15 @@ pub async fn create_room(
 ) -> Result<(StatusCode, Json<RoomSummary>), HttpError> {
     validate_name(&room.name)
         .map_err(|reason| HttpError::bad_request(format!("invalid room name: {reason}")))?;
-    let engine = state.broker.engine();
+    let engine = state.engine;
     let limit = state.max_rooms_per_user;
-    if engine.rooms_created_by(&user.name).await? >= limit {
+    if engine.store().rooms_created_by(&user.name).await? >= limit {
         return Err(HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("you have created {limit} rooms, the most one person may"),
         ));
     }
     engine.create_room(&room.name, &user.name).await?;
-    announce_room(engine, &room.name, &user.name).await;
     let summary = engine
         .rooms_for(&user.name)
         .await?
@@ -219,18 +215,6 @@ pub async fn create_room(
             HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "the new room vanished")
         })?;
     Ok((StatusCode::CREATED, Json(summary)))
-}
-
-/// Tells everyone listening on `/topic/rooms`, on every node, that a room exists. The room
-/// is stored either way: a lost announcement only delays the room in others' lists until
-/// their next refresh, so it is logged, not reported to the creator as a failure.
-async fn announce_room(engine: &Engine, room: &str, by: &str) {
-    let event = DirectoryEvent::Created { room: room.to_owned(), by: by.to_owned() };
-    let body = serde_json::to_vec(&event).expect("directory events serialize");
-    let headers: Headers = [("content-type", "application/json")].into_iter().collect();
-    if let Err(error) = engine.publish_topic(ROOMS, &headers, &body).await {
-        tracing::warn!(%error, room, "could not announce a new room");
-    }
 }
 
 fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
@@ -254,7 +238,7 @@ pub async fn join_room(
     user: AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, HttpError> {
-    state.broker.engine().join_room(&room_name(path)?, &user.name).await?;
+    state.engine.store().join_room(&room_name(path)?, &user.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,7 +248,7 @@ pub async fn leave_room(
     user: AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, HttpError> {
-    state.broker.engine().leave_room(&room_name(path)?, &user.name).await?;
+    state.engine.store().leave_room(&room_name(path)?, &user.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -276,7 +260,7 @@ pub async fn mark_room_read(
     JsonBody(marker): JsonBody<ReadMarker>,
 ) -> Result<StatusCode, HttpError> {
     let seq = valid_seq("seq", marker.seq)?;
-    state.broker.engine().mark_room_read(&room_name(path)?, &user.name, seq).await?;
+    state.engine.store().mark_room_read(&room_name(path)?, &user.name, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,7 +312,7 @@ pub async fn room_messages(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<RoomPage>, HttpError> {
     let Query(query) = query?;
-    let (room, limit, engine) = (room_name(path)?, query.limit()?, state.broker.engine());
+    let (room, limit, engine) = (room_name(path)?, query.limit()?, state.engine);
     Ok(Json(match query.after()? {
         Some(after) => engine.room_page_after(&room, after, limit).await?,
         None => engine.room_page(&room, query.before()?, limit).await?,
@@ -340,7 +324,7 @@ pub async fn dms(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<DmSummary>>, HttpError> {
-    Ok(Json(state.broker.engine().dm_summaries(&user.name).await?))
+    Ok(Json(state.engine.dm_summaries(&user.name).await?))
 }
 
 /// `GET /api/dms/{peer}/messages?before=&limit=`.
@@ -357,9 +341,7 @@ pub async fn dm_messages(
         ));
     }
     let peer = peer_name(path)?;
-    Ok(Json(
-        state.broker.engine().dm_page(&user.name, &peer, query.before()?, query.limit()?).await?,
-    ))
+    Ok(Json(state.engine.dm_page(&user.name, &peer, query.before()?, query.limit()?).await?))
 }
 
 /// `GET /api/inbox?after=&limit=`: the user's DM inbox, every conversation, after an inbox
@@ -371,7 +353,7 @@ pub async fn inbox(
 ) -> Result<Json<DmPage>, HttpError> {
     let Query(query) = query?;
     let after = query.after()?.ok_or_else(|| HttpError::bad_request("give after=<inbox id>"))?;
-    Ok(Json(state.broker.engine().inbox_page_after(&user.name, after, query.limit()?).await?))
+    Ok(Json(state.engine.inbox_page_after(&user.name, after, query.limit()?).await?))
 }
 
 /// `POST /api/dms/{peer}/read` with `{"seq": n}`.
@@ -383,12 +365,12 @@ pub async fn mark_dm_read(
 ) -> Result<StatusCode, HttpError> {
     let seq = valid_seq("seq", marker.seq)?;
     let peer = peer_name(path)?;
-    let engine = state.broker.engine();
+    let engine = state.engine;
     // A marker for someone who does not exist would only be clutter in the store.
-    if !engine.user_exists(&peer).await? {
+    if !engine.store().user_exists(&peer).await? {
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no user named {peer:?}")));
     }
-    engine.mark_dm_read(&user.name, &peer, seq).await?;
+    engine.store().mark_dm_read(&user.name, &peer, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use shared::api::ApiError;
 
 use crate::engine::EngineError;
+use crate::store::StoreError;
 
 /// An HTTP error response.
 #[derive(Debug)]
@@ -56,15 +57,24 @@ impl From<EngineError> for HttpError {
     fn from(error: EngineError) -> HttpError {
         match error {
             EngineError::Conflict(message) => HttpError::new(StatusCode::CONFLICT, message),
-            EngineError::NotFound(message) => HttpError::new(StatusCode::NOT_FOUND, message),
+            EngineError::NotFound(missing) => {
+                HttpError::new(StatusCode::NOT_FOUND, missing.to_string())
+            }
             EngineError::Unavailable => {
                 HttpError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+                    .retry_after(Duration::from_secs(1))
             }
-            other => {
-                tracing::error!(error = %other, "engine failure");
+            EngineError::Internal(detail) => {
+                tracing::error!(error = %detail, "engine failure");
                 HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         }
+    }
+}
+
+impl From<StoreError> for HttpError {
+    fn from(error: StoreError) -> HttpError {
+        EngineError::from(error).into()
     }
 }
 

@@ -85,7 +85,7 @@ async fn every_response(mut response: Response) -> Response {
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
-        "node": crate::broker::node_prefix(),
+        "node": crate::clock::node_id(),
         "sessions": state.broker.live_sessions(),
     }))
 }
@@ -93,7 +93,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// `GET /readyz`: the node can store and deliver messages now (readiness): 503 while its
 /// store is unreachable, so a load balancer sends new clients elsewhere.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    if state.broker.engine().ready().await {
+    if state.engine.ready().await {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
         (

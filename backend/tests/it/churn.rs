@@ -75,12 +75,4 @@ async fn resubscribing_does_not_cost_others_a_message(setup: Setup) {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn resubscribing_does_not_cost_others_a_message_embedded() {
-    resubscribing_does_not_cost_others_a_message(Setup::Embedded).await;
-}
-
-#[tokio::test]
-async fn resubscribing_does_not_cost_others_a_message_on_redis() {
-    resubscribing_does_not_cost_others_a_message(Setup::Redis).await;
-}
+crate::on_every_setup!(resubscribing_does_not_cost_others_a_message);

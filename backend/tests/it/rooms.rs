@@ -72,7 +72,7 @@ async fn chat_messages_are_stamped_by_the_server() {
         "SEND\ndestination:/app/room.lobby\n\nplain\0",
     ];
     let texts = ["hi bob", "<img src=x onerror=alert(1)>", "plain"];
-    let before = backend::broker::now_millis();
+    let before = backend::clock::now_millis();
     for (send, text) in sends.iter().zip(texts) {
         alice.send(send).await;
         for client in [&mut alice, &mut bob] {

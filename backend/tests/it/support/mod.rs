@@ -35,23 +35,47 @@ pub struct TestServer {
     _services: Vec<Service>,
 }
 
+/// Every test account's password.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// A server process a [`TestServer`] depends on.
 pub enum Service {
     Redis(RedisServer),
+    Postgres(PostgresServer),
 }
 
 /// The configurations a server can run on; tests that must hold on each of them run once
 /// per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
-    /// No flags: the embedded store, one node.
+    /// No flags: the embedded store and the in-process bus.
     Embedded,
-    /// `--redis`: a shared Redis.
-    Redis,
+    /// `--postgres`: one node on PostgreSQL.
+    Postgres,
+    /// `--postgres --redis`: a node of a cluster.
+    Cluster,
 }
 
-/// Every test account's password.
-pub const PASSWORD: &str = "correct horse battery";
+/// Runs an async test body once per [`Setup`], as three `#[tokio::test]`s named after it.
+#[macro_export]
+macro_rules! on_every_setup {
+    ($body:ident) => {
+        mod $body {
+            #[tokio::test]
+            async fn embedded() {
+                super::$body($crate::support::Setup::Embedded).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body($crate::support::Setup::Postgres).await;
+            }
+            #[tokio::test]
+            async fn cluster() {
+                super::$body($crate::support::Setup::Cluster).await;
+            }
+        }
+    };
+}
 
 impl TestServer {
     pub async fn start() -> TestServer {
@@ -65,13 +89,19 @@ impl TestServer {
     /// A server on `setup`, its services started for it, with `adjust` applied.
     pub async fn start_on(setup: Setup, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let mut services = Vec::new();
-        let mut redis_url = None;
-        if setup == Setup::Redis {
+        let (mut postgres_url, mut redis_url) = (None, None);
+        if matches!(setup, Setup::Postgres | Setup::Cluster) {
+            let postgres = PostgresServer::start().await;
+            postgres_url = Some(postgres.url());
+            services.push(Service::Postgres(postgres));
+        }
+        if setup == Setup::Cluster {
             let redis = RedisServer::start().await;
             redis_url = Some(redis.url());
             services.push(Service::Redis(redis));
         }
         TestServer::launch(tempfile::tempdir().unwrap(), Mutex::default(), services, |config| {
+            config.postgres = postgres_url;
             config.redis = redis_url;
             adjust(config);
         })
@@ -609,5 +639,116 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// A PostgreSQL server of its own, on a free port in a temporary directory; stopped when
+/// dropped. PostgreSQL refuses to run as root, so it runs as the `postgres` user that
+/// Debian's package creates.
+pub struct PostgresServer {
+    pub port: u16,
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+}
+
+/// Where Debian puts PostgreSQL's programs (`$POSTGRES_BIN` overrides).
+pub fn postgres_bin() -> std::path::PathBuf {
+    std::env::var_os("POSTGRES_BIN").map_or_else(
+        || std::path::PathBuf::from("/usr/lib/postgresql/15/bin"),
+        std::path::PathBuf::from,
+    )
+}
+
+impl PostgresServer {
+    /// `initdb` into a fresh directory and start `postgres`; waits until it answers.
+    pub async fn start() -> PostgresServer {
+        let bin = postgres_bin();
+        assert!(
+            bin.join("initdb").exists(),
+            "{} has no initdb: install PostgreSQL with `cargo xtask setup`",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let as_postgres = |program: &str| {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(bin.join(program));
+            command
+        };
+        let status = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .expect("chown the postgres directory");
+        assert!(status.success());
+        let output = as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .output()
+            .expect("run initdb");
+        assert!(output.status.success(), "initdb: {}", String::from_utf8_lossy(&output.stderr));
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut command = tokio::process::Command::from(as_postgres("postgres"));
+        let child = command
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            // Tests need no durability across a crash of the machine.
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start postgres");
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        loop {
+            if tokio_postgres::connect(
+                &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .is_ok()
+            {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "postgres did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        PostgresServer { port, child, dir }
+    }
+
+    /// `postgres://...` for the server.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data and port.
+    pub async fn restart(&mut self) {
+        self.child.kill().await.unwrap();
+        let data = self.dir.path().join("data");
+        // A killed server leaves its pid file; the restart recovers from the WAL.
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(postgres_bin().join("postgres"));
+        self.child = tokio::process::Command::from(command)
+            .arg("-D")
+            .arg(&data)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
+            .arg(self.dir.path())
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("restart postgres");
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        while tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "postgres did not restart");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

@@ -1,13 +1,11 @@
-//! The STOMP broker core: sessions, the node's hub of subscriptions, and message encoding.
+//! STOMP on top of the engine: each connection's [`Session`] (the protocol state machine),
+//! what destinations mean ([`routes`]), how refusals are told, per-user send rates, and
+//! the [`Broker`] handle every session shares.
 //!
 //! Nothing here knows about axum or sockets. A [`Session`] takes decoded frames in and puts
-//! encoded frames into its [`Outbox`]; `ws.rs` moves bytes between the socket and those two.
-//! What must outlive a connection (accounts, rooms, history) is the [`Engine`]'s.
+//! encoded frames into its [`Outbox`](crate::delivery::Outbox); `ws.rs` moves bytes between
+//! the socket and those two.
 
-mod acks;
-mod hub;
-mod message;
-mod outbox;
 mod rates;
 mod refusal;
 mod routes;
@@ -15,20 +13,12 @@ mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use shared::chat::Millis;
 use shared::stomp::Limits;
 
+use crate::delivery::{AckLedger, OutboxReceiver, SessionId};
 use crate::engine::Engine;
-pub use acks::{AckLedger, TooManyUnacked};
-pub use hub::{Hub, SessionId, Subscriber, inbox_key, notices_key};
-pub use message::{
-    EncodedMessage, FrameCache, RESERVED_HEADERS, chat_message, chat_message_json, dm_message,
-    dm_message_json, next_message_id, node_prefix, notice_message, room_event_json,
-    room_event_message, room_event_raw,
-};
-pub use outbox::{AckRef, Outbox, OutboxReceiver, Outgoing, OverflowSignal};
 pub use rates::{Charge, SendRates};
 pub use session::{Flow, Negotiated, Session};
 
@@ -114,7 +104,7 @@ impl Broker {
         &self.inner.config
     }
 
-    /// Storage and fan-out.
+    /// The node's chat service.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
@@ -143,12 +133,6 @@ impl Broker {
 
     /// The session id as shown in CONNECTED.
     fn session_name(&self, id: SessionId) -> String {
-        format!("{}-{id}", node_prefix())
+        format!("{}-{id}", crate::clock::node_id())
     }
-}
-
-/// The server clock in milliseconds since the Unix epoch.
-pub fn now_millis() -> Millis {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Millis::try_from(since_epoch.as_millis()).unwrap_or(Millis::MAX)
 }

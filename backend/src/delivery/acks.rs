@@ -6,6 +6,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::Notify;
+
 use super::outbox::AckRef;
 
 /// Why a delivery could not be recorded.
@@ -16,17 +18,31 @@ pub struct TooManyUnacked {
     pub limit: usize,
 }
 
-/// Deliveries awaiting ACK or NACK, in delivery order. Shared by a session and its writer.
+/// Deliveries awaiting ACK or NACK, in delivery order. Shared by a session, its writer,
+/// and its replays, which wait here rather than overrun the limit (security review M11).
 #[derive(Debug, Clone)]
 pub struct AckLedger {
     inner: Arc<Mutex<VecDeque<AckRef>>>,
+    settled: Arc<Notify>,
     limit: usize,
 }
 
 impl AckLedger {
     /// An empty ledger holding at most `limit` pending deliveries.
     pub fn new(limit: usize) -> AckLedger {
-        AckLedger { inner: Arc::default(), limit }
+        AckLedger { inner: Arc::default(), settled: Arc::default(), limit }
+    }
+
+    /// Waits until at most half the limit is pending, so that `frames` more fit with room
+    /// to spare for live deliveries.
+    pub async fn room_for(&self, frames: usize) {
+        loop {
+            let settled = self.settled.notified();
+            if self.len() + frames <= self.limit / 2 {
+                return;
+            }
+            settled.await;
+        }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<AckRef>> {
@@ -62,12 +78,15 @@ impl AckLedger {
                 index > position || delivery.subscription != settled.subscription
             });
         }
+        drop(pending);
+        self.settled.notify_waiters();
         true
     }
 
     /// Forgets every delivery of a subscription that has ended.
     pub fn forget(&self, subscription: &str) {
         self.pending().retain(|delivery| &*delivery.subscription != subscription);
+        self.settled.notify_waiters();
     }
 
     /// How many deliveries are pending.

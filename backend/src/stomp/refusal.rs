@@ -62,11 +62,10 @@ impl From<EngineError> for Refusal {
                 retry: Retry::Later,
                 ..Refusal::new("not accepted: the message store is unavailable, try again")
             },
-            EngineError::Conflict(message) | EngineError::NotFound(message) => {
-                Refusal::new(message)
-            }
-            other => {
-                tracing::error!(error = %other, "engine failure");
+            EngineError::Conflict(message) => Refusal::new(message),
+            EngineError::NotFound(missing) => Refusal::new(missing.to_string()),
+            EngineError::Internal(detail) => {
+                tracing::error!(error = %detail, "engine failure");
                 Refusal::new("internal error: the request was not completed")
             }
         }

@@ -1,9 +1,14 @@
 //! A session's bounded outbox: encoded frames waiting for the socket writer.
 //!
-//! The broker pushes without waiting. When a consumer falls so far behind that its
-//! outbox is full (in frames or in bytes), the push fails, the outbox is marked as overflowed, and the writer ends the
-//! connection with an ERROR: a slow consumer never makes the server's memory grow and never
-//! slows the publisher.
+//! Live delivery pushes without waiting. When a consumer falls so far behind that its outbox
+//! is full (in frames or in bytes), the push fails, the outbox is marked as overflowed, and
+//! the writer ends the connection with an ERROR: a slow consumer never makes the server's
+//! memory grow and never slows the publisher.
+//!
+//! A replay is the other way round: it waits. It pushes a chunk only while the outbox is
+//! at most half full, one replay of a connection at a time, so replays never overflow an
+//! outbox and a client that does not read holds at most its budget, however many
+//! subscriptions it asks to replay.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,9 +27,6 @@ pub enum Outgoing {
         /// For MESSAGE frames of client-acknowledged subscriptions: what an ACK will name.
         ack: Option<AckRef>,
     },
-    /// Send several frames in order, each as its own WebSocket message: a subscription's
-    /// replay. One item in the outbox, however long, so a replay never overflows it.
-    Batch(Vec<Outgoing>),
     /// Send a heart-beat EOL whenever nothing else was sent for this long.
     HeartBeat(Duration),
     /// Send what is queued, then close the connection.
@@ -41,7 +43,7 @@ impl Outgoing {
     fn counted_bytes(&self) -> usize {
         match self {
             Outgoing::Frame { bytes, .. } => bytes.len(),
-            Outgoing::Batch(_) | Outgoing::HeartBeat(_) | Outgoing::Close => 0,
+            Outgoing::HeartBeat(_) | Outgoing::Close => 0,
         }
     }
 }
@@ -71,6 +73,11 @@ struct Overflow {
     /// Bytes of frames queued and not yet taken by the writer.
     queued_bytes: AtomicUsize,
     byte_limit: usize,
+    /// A replay waits for room: the writer wakes it when it takes frames.
+    replay_waiting: AtomicBool,
+    room: Notify,
+    /// One replay pushes at a time.
+    replay_turn: tokio::sync::Mutex<()>,
 }
 
 /// The receiving half, owned by the connection's writer.
@@ -81,8 +88,7 @@ pub struct OutboxReceiver {
 }
 
 impl Outbox {
-    /// An outbox that holds at most `capacity` items and `byte_limit` bytes of frames
-    /// (a replay batch is not counted: it is bounded by the replay limit).
+    /// An outbox that holds at most `capacity` items and `byte_limit` bytes of frames.
     pub fn with_capacity(capacity: usize, byte_limit: usize) -> (Outbox, OutboxReceiver) {
         let (sender, receiver) = mpsc::channel(capacity);
         let overflow = Arc::new(Overflow {
@@ -90,6 +96,9 @@ impl Outbox {
             notify: Notify::new(),
             queued_bytes: AtomicUsize::new(0),
             byte_limit,
+            replay_waiting: AtomicBool::new(false),
+            room: Notify::new(),
+            replay_turn: tokio::sync::Mutex::new(()),
         });
         (
             Outbox { queue: sender, overflow: overflow.clone() },
@@ -126,9 +135,34 @@ impl Outbox {
         }
     }
 
-    /// Whether the receiving side is gone.
+    /// Whether the receiving side is gone, or the connection is being cut off.
     pub fn is_closed(&self) -> bool {
-        self.queue.is_closed()
+        self.queue.is_closed() || self.overflow.happened.load(Ordering::Relaxed)
+    }
+
+    /// Whether a replayed frame of about `bytes` fits in three quarters of the byte budget,
+    /// so that live delivery keeps room beside a replay.
+    pub fn has_room_for(&self, bytes: usize) -> bool {
+        let queued = self.overflow.queued_bytes.load(Ordering::Relaxed);
+        queued == 0 || queued + bytes <= self.overflow.byte_limit / 4 * 3
+    }
+
+    /// Waits for this connection's turn to replay, then until its outbox is at most half
+    /// full in bytes and has `frames` free slots. Hold the guard while pushing the chunk.
+    pub async fn replay_turn(&self, frames: usize) -> tokio::sync::MutexGuard<'_, ()> {
+        let turn = self.overflow.replay_turn.lock().await;
+        loop {
+            let notified = self.overflow.room.notified();
+            self.overflow.replay_waiting.store(true, Ordering::SeqCst);
+            let bytes = self.overflow.queued_bytes.load(Ordering::SeqCst);
+            if self.is_closed()
+                || (bytes <= self.overflow.byte_limit / 2 && self.queue.capacity() >= frames)
+            {
+                self.overflow.replay_waiting.store(false, Ordering::SeqCst);
+                return turn;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -150,6 +184,9 @@ impl OutboxReceiver {
     fn taken(&self, item: Option<&Outgoing>) {
         if let Some(item) = item {
             self.overflow.queued_bytes.fetch_sub(item.counted_bytes(), Ordering::Relaxed);
+            if self.overflow.replay_waiting.load(Ordering::Relaxed) {
+                self.overflow.room.notify_waiters();
+            }
         }
     }
 
@@ -200,11 +237,26 @@ mod tests {
     }
 
     #[test]
-    fn one_large_frame_fits_an_empty_outbox_and_replays_are_not_counted() {
+    fn one_large_frame_fits_an_empty_outbox() {
         let (outbox, _receiver) = Outbox::with_capacity(100, 1000);
-        assert!(outbox.push(Outgoing::Batch(vec![frame(5000)])));
         assert!(outbox.push(frame(5000)));
         assert!(!outbox.push(frame(1)));
+    }
+
+    #[tokio::test]
+    async fn a_replay_waits_until_the_reader_makes_room() {
+        let (outbox, mut receiver) = Outbox::with_capacity(100, 1000);
+        assert!(outbox.push(frame(600)));
+        let waiting = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let _turn = outbox.replay_turn(10).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "more than half full: the replay waits");
+        assert!(receiver.recv().await.is_some());
+        waiting.await.unwrap();
     }
 
     #[test]

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use shared::chat::{ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, validate_text};
 use shared::stomp::Headers;
 
-use super::hub::{Subscriber, inbox_key, notices_key};
-use super::message::RESERVED_HEADERS;
 use super::rates::Charge;
 use super::refusal::Refusal;
-use crate::engine::{Engine, EngineError, Replay};
+use crate::delivery::{HubKey, RESERVED_HEADERS, SessionId, Subscriber};
+use crate::engine::{Engine, EngineError, Missing, Replay};
+use crate::store::NewPost;
 
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -47,11 +47,14 @@ pub(super) enum Send {
     },
 }
 
-/// How a SEND ended when it did not fail.
+/// How a frame ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Sent {
     /// Done: a RECEIPT may follow.
     Done,
+    /// Done, and its RECEIPT is queued later by someone else (a SUBSCRIBE's, after its
+    /// replay).
+    ReceiptLater,
     /// Refused with a notice to the sender (a DM to nobody): no RECEIPT, no ERROR.
     RefusedWithNotice,
 }
@@ -136,47 +139,66 @@ impl Send {
             }
     }
 
+    /// What to store, for the SENDs that store a message.
+    pub fn to_post(&self, sender: &str) -> Option<NewPost> {
+        match self {
+            Send::Room { room, event: ClientEvent::Message { text }, key } => Some(NewPost::Room {
+                room: room.clone(),
+                sender: sender.to_owned(),
+                text: text.clone(),
+                key: key.clone(),
+            }),
+            Send::Dm { to, text, key } => Some(NewPost::Dm {
+                from: sender.to_owned(),
+                to: to.clone(),
+                text: text.clone(),
+                key: key.clone(),
+            }),
+            Send::Room { .. } | Send::Topic { .. } => None,
+        }
+    }
+
     /// Stores and delivers, or publishes.
     pub async fn run(self, engine: &Engine, login: &str) -> Result<Sent, Refusal> {
+        if let Some(post) = self.to_post(login) {
+            return match engine.post(vec![post]).await {
+                Ok(_) => {
+                    if let Send::Dm { to, .. } = self {
+                        tell_if_offline(engine, login, &to).await;
+                    }
+                    Ok(Sent::Done)
+                }
+                Err(EngineError::NotFound(Missing::User(user))) => {
+                    engine.notify(login, &Notice::NoSuchUser { user }).await;
+                    Ok(Sent::RefusedWithNotice)
+                }
+                Err(error) => Err(error.into()),
+            };
+        }
         match self {
-            Send::Room { room, event: ClientEvent::Message { text }, key } => {
-                engine.post_room(&room, login, &text, key.as_deref()).await?;
-            }
             Send::Room { room, event: ClientEvent::Typing, .. } => {
                 // Only members may say they are typing: a bystander cannot make a room's
                 // indicator flicker.
-                if !engine.is_member(&room, login).await? {
+                if !engine.store().is_member(&room, login).await.map_err(EngineError::from)? {
                     return Err(Refusal::new(format!(
                         "typing in {room:?} needs membership: join the room first"
                     )));
                 }
-                engine.typing(&room, login).await?;
-            }
-            Send::Dm { to, text, key } => {
-                match engine.post_dm(login, &to, &text, key.as_deref()).await {
-                    Ok(_) => {
-                        if !engine.is_online(&to).await? {
-                            notify(engine, login, &Notice::UserOffline { user: to }).await;
-                        }
-                    }
-                    Err(EngineError::NotFound(_)) => {
-                        notify(engine, login, &Notice::NoSuchUser { user: to }).await;
-                        return Ok(Sent::RefusedWithNotice);
-                    }
-                    Err(error) => return Err(error.into()),
-                }
+                engine.typing(&room, login).await;
             }
             Send::Topic { destination, headers, body } => {
-                engine.publish_topic(&destination, &headers, &body).await?;
+                engine.publish_topic(&destination, &headers, &body).await;
             }
+            Send::Room { .. } | Send::Dm { .. } => {}
         }
         Ok(Sent::Done)
     }
 }
 
-async fn notify(engine: &Engine, user: &str, notice: &Notice) {
-    if let Err(error) = engine.notify(user, notice).await {
-        tracing::warn!(%error, user, "a notice was not delivered");
+/// Tells the sender of a DM whose recipient has no session that it will wait.
+pub(super) async fn tell_if_offline(engine: &Engine, sender: &str, recipient: &str) {
+    if !engine.is_online(recipient).await.unwrap_or(true) {
+        engine.notify(sender, &Notice::UserOffline { user: recipient.to_owned() }).await;
     }
 }
 
@@ -186,53 +208,61 @@ pub(super) enum Attachment {
     /// A room: its presence changes when the subscription ends.
     Room(String),
     /// Any other hub key.
-    Key(String),
+    Key(HubKey),
 }
 
 impl Attachment {
     /// Whether this is the user's notice queue.
     pub fn is_notices_of(&self, login: &str) -> bool {
-        matches!(self, Attachment::Key(key) if *key == notices_key(login))
+        matches!(self, Attachment::Key(HubKey::Notices(user)) if user == login)
     }
 }
 
-/// Attaches `subscriber` to what `destination` names.
+/// Attaches `subscriber` to what `destination` names. A room's or the inbox's RECEIPT is
+/// queued after its replay ([`Sent::ReceiptLater`]).
 pub(super) async fn attach(
     engine: &Engine,
     login: &str,
     destination: &str,
     subscriber: Subscriber,
     replay: Replay,
-) -> Result<Attachment, Refusal> {
+    receipt: Option<String>,
+) -> Result<(Attachment, Sent), Refusal> {
     let parsed =
         Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
-    Ok(match &parsed {
+    Ok(match parsed {
         Destination::Room(room) => {
-            if !engine.room_exists(room).await? {
+            if !engine.store().room_exists(&room).await.map_err(EngineError::from)? {
                 return Err(Refusal::new(format!(
                     "no room named {room:?}: create it with POST /api/rooms"
                 )));
             }
-            engine.attach_room(room, login, subscriber, replay).await?;
-            Attachment::Room(room.clone())
+            engine.attach_room(&room, login, subscriber, replay, receipt).await?;
+            (Attachment::Room(room), Sent::ReceiptLater)
         }
         Destination::UserDm => {
-            engine.attach_inbox(login, subscriber, replay).await?;
-            Attachment::Key(inbox_key(login))
+            engine.attach_inbox(login, subscriber, replay, receipt).await?;
+            (Attachment::Key(HubKey::Inbox(login.to_owned())), Sent::ReceiptLater)
         }
         Destination::UserNotices => {
-            let key = notices_key(login);
-            engine.attach_key(&key, subscriber).await?;
-            Attachment::Key(key)
+            let key = HubKey::Notices(login.to_owned());
+            engine.attach_key(key.clone(), subscriber).await?;
+            (Attachment::Key(key), Sent::Done)
         }
-        Destination::Topic(_) | Destination::Rooms => {
-            engine.attach_key(destination, subscriber).await?;
-            Attachment::Key(destination.to_owned())
+        Destination::Topic(topic) => {
+            let key = HubKey::Topic(topic);
+            engine.attach_key(key.clone(), subscriber).await?;
+            (Attachment::Key(key), Sent::Done)
+        }
+        Destination::Rooms => {
+            let key = HubKey::Topic(shared::chat::ROOMS.trim_start_matches("/topic/").to_owned());
+            engine.attach_key(key.clone(), subscriber).await?;
+            (Attachment::Key(key), Sent::Done)
         }
         Destination::AppRoom(room) => {
             return Err(Refusal::new(format!(
                 "cannot subscribe to {destination}: subscribe to {} instead",
-                Destination::room(room)
+                Destination::room(&room)
             )));
         }
         Destination::AppDm(_) => {
@@ -248,7 +278,7 @@ pub(super) fn detach(
     engine: &Engine,
     login: &str,
     attachment: &Attachment,
-    session: super::SessionId,
+    session: SessionId,
     id: &str,
 ) {
     match attachment {

@@ -18,15 +18,15 @@ use shared::stomp::{
 };
 
 use super::Broker;
-use super::acks::AckLedger;
-use super::hub::{SessionId, Subscriber};
-use super::message::{FrameCache, notice_message};
-use super::outbox::{Outbox, OutboxReceiver, Outgoing};
 use super::rates::{self, Charge, SharedRates};
 use super::refusal::{Refusal, Retry};
 use super::routes::{self, Attachment, Send, Sent};
 use crate::auth::token_hash;
-use crate::engine::Replay;
+use crate::delivery::{
+    AckKind, AckLedger, FrameCache, Outbox, OutboxReceiver, Outgoing, Position, SessionId,
+    Subscriber, notice_message,
+};
+use crate::engine::{Replay, SessionInfo};
 
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Negotiated {
 #[derive(Debug)]
 enum State {
     AwaitingConnect,
-    Connected { login: String },
+    Connected(SessionInfo),
     Closed,
 }
 
@@ -117,7 +117,7 @@ impl Session {
     /// The user this session is logged in as, once connected.
     pub fn login(&self) -> Option<&str> {
         match &self.state {
-            State::Connected { login } => Some(login),
+            State::Connected(info) => Some(&info.login),
             _ => None,
         }
     }
@@ -159,7 +159,7 @@ impl Session {
                     ))),
                 };
             }
-            State::Connected { login } => login.clone(),
+            State::Connected(info) => info.login.clone(),
             State::Closed => return Ok(Flow::Close),
         };
         let receipt = frame.receipt().map(str::to_owned);
@@ -174,8 +174,8 @@ impl Session {
                 self.send_receipt(receipt);
                 Ok(Flow::Continue)
             }
-            // Refused with a notice: no RECEIPT, the connection stays open.
-            Ok(Sent::RefusedWithNotice) => Ok(Flow::Continue),
+            // Refused with a notice (no RECEIPT), or the RECEIPT comes after a replay.
+            Ok(Sent::RefusedWithNotice | Sent::ReceiptLater) => Ok(Flow::Continue),
             // Only a SEND hears "not accepted": anything else the store could not do ends
             // the session, and the client starts over.
             Err(refusal) if refusal.retry == Retry::Later && !is_send => Err(refusal),
@@ -211,10 +211,9 @@ impl Session {
                 Ok(Sent::Done)
             }
             ClientFrame::Ack { id, nack, .. } => self.settle(&id, nack).map(|()| Sent::Done),
-            ClientFrame::Subscribe { destination, id, ack, headers, .. } => {
+            ClientFrame::Subscribe { destination, id, ack, headers, receipt } => {
                 self.charge(Charge::Subscription)?;
-                self.subscribe(login, &destination, id, ack, &headers).await?;
-                Ok(Sent::Done)
+                self.subscribe(login, &destination, id, ack, &headers, receipt).await
             }
             ClientFrame::Unsubscribe { id, .. } => {
                 self.charge(Charge::Subscription)?;
@@ -234,19 +233,7 @@ impl Session {
                 Ok(Sent::Done)
             }
             ClientFrame::Commit { transaction, .. } => {
-                let enlisted = self.end_transaction(&transaction)?;
-                for frame in enlisted {
-                    let sent = match frame {
-                        Enlisted::Send(send) => send.run(self.broker.engine(), login).await,
-                        Enlisted::Ack { id, nack } => self.settle(&id, nack).map(|()| Sent::Done),
-                    };
-                    if sent.map_err(fatal)? == Sent::RefusedWithNotice {
-                        // A refused direct message inside a transaction refuses the commit.
-                        return Err(Refusal::new(format!(
-                            "transaction {transaction:?} was not committed in full"
-                        )));
-                    }
-                }
+                self.commit(login, &transaction).await.map_err(fatal)?;
                 Ok(Sent::Done)
             }
             ClientFrame::Abort { transaction, .. } => {
@@ -254,6 +241,43 @@ impl Session {
                 Ok(Sent::Done)
             }
         }
+    }
+
+    /// COMMIT: every message the transaction holds is stored in one transaction of the
+    /// store, all or none (security review L4), and delivered; then its other frames run
+    /// in order (typing, topic publications, ACKs).
+    async fn commit(&mut self, login: &str, transaction: &str) -> Result<(), Refusal> {
+        let enlisted = self.end_transaction(transaction)?;
+        let engine = self.broker.engine().clone();
+        let posts: Vec<_> = enlisted
+            .iter()
+            .filter_map(|frame| match frame {
+                Enlisted::Send(send) => send.to_post(login),
+                Enlisted::Ack { .. } => None,
+            })
+            .collect();
+        if !posts.is_empty() {
+            engine.post(posts).await.map_err(|error| {
+                let refusal = Refusal::from(error);
+                Refusal::new(format!(
+                    "transaction {transaction:?} was not committed, nothing of it was stored: {}",
+                    refusal.message
+                ))
+            })?;
+        }
+        for frame in enlisted {
+            match frame {
+                Enlisted::Send(Send::Dm { to, .. }) => {
+                    routes::tell_if_offline(&engine, login, &to).await;
+                }
+                Enlisted::Send(send) if send.to_post(login).is_none() => {
+                    send.run(&engine, login).await?;
+                }
+                Enlisted::Send(_) => {}
+                Enlisted::Ack { id, nack } => self.settle(&id, nack)?,
+            }
+        }
+        Ok(())
     }
 
     /// A refusal that may be told as a notice rather than an ERROR. A SEND the store could
@@ -336,7 +360,8 @@ impl Session {
         let (Some(login), Some(passcode)) = (login, passcode) else {
             return Err(authentication_failed());
         };
-        let owner = self.broker.engine().token_user(&token_hash(&passcode)).await?;
+        let token_hash = token_hash(&passcode);
+        let owner = self.broker.engine().token_user(&token_hash).await?;
         if owner.as_deref() != Some(login.as_str()) {
             return Err(authentication_failed());
         }
@@ -360,9 +385,10 @@ impl Session {
         if let Some(interval) = negotiated.server_heart_beat {
             self.outbox.push(Outgoing::HeartBeat(interval));
         }
-        self.broker.engine().session_opened(&login).await?;
-        self.rates = Some(self.broker.rates_of(&login));
-        self.state = State::Connected { login };
+        let info = SessionInfo { id: self.id, login, token_hash };
+        self.broker.engine().session_opened(&info, self.outbox.clone()).await?;
+        self.rates = Some(self.broker.rates_of(&info.login));
+        self.state = State::Connected(info);
         Ok(Flow::Connected(negotiated))
     }
 
@@ -376,7 +402,8 @@ impl Session {
         else {
             return false;
         };
-        self.outbox.push(FrameCache::new(&notice_message(&notice)).outgoing(&subscription, None));
+        self.outbox
+            .push(FrameCache::new(&notice_message(&notice)).outgoing(&subscription, AckKind::None));
         true
     }
 
@@ -387,7 +414,8 @@ impl Session {
         id: String,
         ack: AckMode,
         headers: &Headers,
-    ) -> Result<(), Refusal> {
+        receipt: Option<String>,
+    ) -> Result<Sent, Refusal> {
         // "Within the same connection, different subscriptions MUST use different
         // subscription identifiers."
         if self.subscriptions.contains_key(id.as_str()) {
@@ -413,12 +441,14 @@ impl Session {
             subscription: subscription.clone(),
             ack,
             outbox: self.outbox.clone(),
-            replayed_up_to: 0,
+            acks: self.acks.clone(),
+            position: Arc::new(Position::default()),
         };
-        let attachment =
-            routes::attach(self.broker.engine(), login, destination, subscriber, replay).await?;
+        let engine = self.broker.engine();
+        let (attachment, sent) =
+            routes::attach(engine, login, destination, subscriber, replay, receipt).await?;
         self.subscriptions.insert(subscription, attachment);
-        Ok(())
+        Ok(sent)
     }
 
     fn unsubscribe(&mut self, login: &str, id: &str) -> Result<(), Refusal> {
@@ -497,11 +527,11 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Closed => return,
             State::AwaitingConnect => {}
-            State::Connected { login } => {
+            State::Connected(info) => {
                 for (id, attachment) in std::mem::take(&mut self.subscriptions) {
-                    self.detach(&login, &id, &attachment);
+                    self.detach(&info.login, &id, &attachment);
                 }
-                self.broker.engine().session_closed(&login);
+                self.broker.engine().session_closed(&info);
             }
         }
         self.transactions.clear();

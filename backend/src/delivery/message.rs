@@ -6,9 +6,8 @@
 //! subscribers that use the same id (most STOMP clients number subscriptions from zero, and
 //! Confab's own client names them after the room).
 
-use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -17,6 +16,7 @@ use shared::chat::{
 };
 use shared::stomp::{Headers, escape_into};
 
+use super::AckKind;
 use super::outbox::{AckRef, Outgoing};
 
 /// A message ready to deliver to any number of subscriptions.
@@ -27,19 +27,11 @@ pub struct EncodedMessage {
     tail: Bytes,
 }
 
-/// This process's prefix for message ids of unstored messages, random per start.
-static NODE_PREFIX: LazyLock<String> =
-    LazyLock::new(|| format!("{:08x}", RandomState::new().hash_one(std::process::id()) as u32));
 static NEXT_MESSAGE: AtomicU64 = AtomicU64::new(1);
 
 /// A message id unique across nodes and restarts, for messages that are not stored.
 pub fn next_message_id() -> String {
-    format!("{}-{}", *NODE_PREFIX, NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed))
-}
-
-/// A prefix unique to this process, for session ids.
-pub fn node_prefix() -> &'static str {
-    &NODE_PREFIX
+    format!("{}-{}", crate::clock::node_id(), NEXT_MESSAGE.fetch_add(1, Ordering::Relaxed))
 }
 
 fn json_message(
@@ -49,45 +41,16 @@ fn json_message(
     body: &impl Serialize,
 ) -> EncodedMessage {
     let body = serde_json::to_vec(body).expect("chat payloads always serialize");
-    raw_json_message(destination, message_id, seq, &body)
-}
-
-/// An unstored room event (presence, joined, left, typing) for the room topic `key`.
-pub fn room_event_message(key: &str, event: &RoomEvent) -> EncodedMessage {
-    json_message(key, &next_message_id(), None, event)
-}
-
-/// The JSON body of a room event.
-pub fn room_event_json(event: &RoomEvent) -> String {
-    serde_json::to_string(event).expect("room events serialize")
-}
-
-fn raw_json_message(
-    destination: &str,
-    message_id: &str,
-    seq: Option<u64>,
-    body: &[u8],
-) -> EncodedMessage {
     let mut headers: Headers = [("content-type", "application/json")].into_iter().collect();
     if let Some(seq) = seq {
         headers.push(SEQ_HEADER, seq.to_string());
     }
-    EncodedMessage::new(destination, message_id, &headers, body)
+    EncodedMessage::new(destination, message_id, &headers, &body)
 }
 
-/// An unstored room event whose JSON body is already encoded.
-pub fn room_event_raw(key: &str, body: &[u8]) -> EncodedMessage {
-    raw_json_message(key, &next_message_id(), None, body)
-}
-
-/// A stored chat message whose JSON body (a `RoomEvent::Message`) is already encoded.
-pub fn chat_message_json(room: &str, seq: u64, body: &[u8]) -> EncodedMessage {
-    raw_json_message(&Destination::room(room), &format!("r-{room}-{seq}"), Some(seq), body)
-}
-
-/// A stored direct message of `owner`'s inbox whose JSON body is already encoded.
-pub fn dm_message_json(owner: &str, seq: u64, body: &[u8]) -> EncodedMessage {
-    raw_json_message(USER_DM, &format!("d-{owner}-{seq}"), Some(seq), body)
+/// An unstored event of a room (presence, joined, left, typing).
+pub fn room_event_message(room: &str, event: &RoomEvent) -> EncodedMessage {
+    json_message(&Destination::room(room), &next_message_id(), None, event)
 }
 
 /// A notice for one user.
@@ -191,8 +154,8 @@ impl<'a> FrameCache<'a> {
 
     /// What to queue for a subscription: the frame, and for acknowledged subscriptions
     /// the delivery the client must settle.
-    pub fn outgoing(&mut self, subscription: &Arc<str>, ack: Option<bool>) -> Outgoing {
-        let with_ack = ack.is_some();
+    pub fn outgoing(&mut self, subscription: &Arc<str>, ack: AckKind) -> Outgoing {
+        let with_ack = ack != AckKind::None;
         let cached = self
             .frames
             .iter()
@@ -205,10 +168,10 @@ impl<'a> FrameCache<'a> {
             }
             bytes
         });
-        let ack = ack.map(|cumulative| AckRef {
+        let ack = with_ack.then(|| AckRef {
             ack_id: self.message.message_id.clone(),
             subscription: subscription.clone(),
-            cumulative,
+            cumulative: ack == AckKind::Cumulative,
         });
         Outgoing::Frame { bytes, ack }
     }
@@ -235,10 +198,12 @@ mod tests {
         let message = EncodedMessage::new("/topic/a", "n1-7", &headers, b"hi\0there");
         let mut cache = FrameCache::new(&message);
         let sub_0: Arc<str> = "sub-0".into();
-        let Outgoing::Frame { bytes: first, ack: None } = cache.outgoing(&sub_0, None) else {
+        let Outgoing::Frame { bytes: first, ack: None } = cache.outgoing(&sub_0, AckKind::None)
+        else {
             panic!("expected an unacknowledged frame");
         };
-        let Outgoing::Frame { bytes: second, .. } = cache.outgoing(&"sub-0".into(), None) else {
+        let Outgoing::Frame { bytes: second, .. } = cache.outgoing(&"sub-0".into(), AckKind::None)
+        else {
             panic!("expected a frame");
         };
         assert_eq!(first.as_ptr(), second.as_ptr(), "the same id shares one encoding");
@@ -253,7 +218,8 @@ mod tests {
                 body: Bytes::from_static(b"hi\0there"),
             }
         );
-        let Outgoing::Frame { bytes, ack: Some(delivery) } = cache.outgoing(&sub_0, Some(true))
+        let Outgoing::Frame { bytes, ack: Some(delivery) } =
+            cache.outgoing(&sub_0, AckKind::Cumulative)
         else {
             panic!("expected an acknowledged frame");
         };

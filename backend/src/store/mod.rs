@@ -1,0 +1,271 @@
+//! Everything that outlives a connection, behind one interface: accounts and password
+//! hashes, session tokens, rooms and memberships, messages with their per-room ids, direct
+//! messages with their per-inbox ids, read markers and idempotency keys.
+//!
+//! Two implementations keep the same contract (`backend/tests/it/store/` runs one suite
+//! against both): [`sqlite::SqliteStore`], embedded, the default; and
+//! [`postgres::PostgresStore`], for several nodes. Nothing here delivers anything: the
+//! engine publishes what a write returns.
+//!
+//! Ids are assigned in the storing transaction: gap-free per room and per inbox, whatever
+//! the number of writers. Writes are batched under load (one commit for many posts), each
+//! request in its own savepoint so that one failing request leaves the others alone.
+
+pub mod postgres;
+pub mod records;
+pub mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use shared::api::{DmSummary, RoomSummary};
+use shared::chat::{ChatMessage, DirectMessage, Millis};
+
+pub use records::Record;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing to create exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(Missing),
+    /// The store cannot take the request now (unreachable, or out of space); nothing was
+    /// written. The same request may succeed later.
+    #[error("the message store is unavailable")]
+    Unavailable,
+    /// The store holds something this version cannot use.
+    #[error("{0}")]
+    Corrupt(String),
+    /// Anything else the database reported.
+    #[error("storage error: {0}")]
+    Failed(String),
+}
+
+/// What a [`StoreError::NotFound`] did not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A room, by name.
+    Room(String),
+    /// A user, by name.
+    User(String),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Room(name) => write!(f, "no room named {name:?}"),
+            Missing::User(name) => write!(f, "no user named {name:?}"),
+        }
+    }
+}
+
+/// The outcome of storing a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted<T> {
+    /// What is stored: the new message, or the one stored earlier under the same key.
+    pub message: T,
+    /// The idempotency key was seen before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewPost {
+    /// A chat message in a room.
+    Room {
+        /// The room; it must exist.
+        room: String,
+        /// The sender's login.
+        sender: String,
+        /// The text, already checked.
+        text: String,
+        /// The idempotency key: a second post with it, from the same sender to the same
+        /// room, stores nothing and returns the first.
+        key: Option<String>,
+    },
+    /// A direct message, stored in both participants' inboxes.
+    Dm {
+        /// The sender.
+        from: String,
+        /// The recipient; must exist.
+        to: String,
+        /// The text, already checked.
+        text: String,
+        /// The idempotency key, scoped to this sender and recipient.
+        key: Option<String>,
+    },
+}
+
+/// Both inboxes' copies of a direct message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmCopies {
+    /// The sender's copy, with the sender's inbox id.
+    pub sender: DirectMessage,
+    /// The recipient's copy; `None` for a note to oneself, which is stored once.
+    pub recipient: Option<DirectMessage>,
+}
+
+/// What [`Store::post`] stored, one per [`NewPost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// A room message.
+    Room(Posted<ChatMessage>),
+    /// A direct message.
+    Dm(Posted<DmCopies>),
+}
+
+/// A session token's owner and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The user.
+    pub user: String,
+    /// When the token stops working, unless used again.
+    pub expires_at: Millis,
+}
+
+/// The durable state of a Confab deployment.
+///
+/// Every method is one transaction: it happens entirely or not at all. Methods that name a
+/// room or user that does not exist return [`StoreError::NotFound`] unless said otherwise.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    // Accounts and tokens.
+
+    /// Adds a user with an argon2 hash, a member of the lobby; `Conflict` if the name is
+    /// taken.
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// A user's password hash, if the user exists.
+    async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Whether a user exists.
+    async fn user_exists(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Records a session token (by its hash) for a user, working until `expires_at`.
+    async fn store_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// The owner of a token that has not expired at `now`.
+    async fn token_owner(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<TokenOwner>, StoreError>;
+
+    /// Moves a token's expiry to `expires_at` (never earlier).
+    async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError>;
+
+    /// Deletes a token; returns its owner, if it existed.
+    async fn revoke_token(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
+
+    // Rooms.
+
+    /// Creates a room, its creator its first member; `Conflict` if it exists.
+    async fn create_room(&self, name: &str, creator: &str, now: Millis) -> Result<(), StoreError>;
+
+    /// Whether a room exists.
+    async fn room_exists(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// How many rooms `user` has created.
+    async fn rooms_created_by(&self, user: &str) -> Result<u64, StoreError>;
+
+    /// Whether `user` is a member of `room`.
+    async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError>;
+
+    /// Makes `user` a member of `room` (no-op if already one); its read marker starts at
+    /// the room's last id.
+    async fn join_room(&self, room: &str, user: &str) -> Result<(), StoreError>;
+
+    /// Ends `user`'s membership of `room`.
+    async fn leave_room(&self, room: &str, user: &str) -> Result<(), StoreError>;
+
+    /// Every room, with member counts and `user`'s unread counts, by name.
+    async fn rooms_for(&self, user: &str) -> Result<Vec<RoomSummary>, StoreError>;
+
+    /// Moves `user`'s read marker in `room` forward to `seq` (never backward, never past
+    /// the room's last id).
+    async fn mark_room_read(&self, room: &str, user: &str, seq: u64) -> Result<(), StoreError>;
+
+    /// The id of a room's latest message (0 if none).
+    async fn room_last_seq(&self, room: &str) -> Result<u64, StoreError>;
+
+    /// A room's messages with `after < seq`, oldest first, at most `limit`.
+    async fn room_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// A room's newest `limit` messages with `seq < before` (all if `None`), oldest first.
+    async fn room_before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    // Messages.
+
+    /// Stores messages, all or none: one transaction for the lot (a STOMP COMMIT), each
+    /// with its room's or inboxes' next ids. A message whose idempotency key was seen is
+    /// not stored again; the first one is returned, marked as a duplicate.
+    async fn post(&self, posts: Vec<NewPost>, now: Millis) -> Result<Vec<Stored>, StoreError>;
+
+    // Direct messages.
+
+    /// The id of the latest message in `user`'s inbox (0 if none).
+    async fn inbox_last_seq(&self, user: &str) -> Result<u64, StoreError>;
+
+    /// `user`'s inbox messages with `after < seq`, oldest first, at most `limit`.
+    async fn inbox_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DirectMessage>, StoreError>;
+
+    /// The newest `limit` messages between `user` and `peer` before `before`, oldest first.
+    async fn conversation_before(
+        &self,
+        user: &str,
+        peer: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DirectMessage>, StoreError>;
+
+    /// `user`'s conversations, the most recent first.
+    async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, StoreError>;
+
+    /// Moves `user`'s read marker for the conversation with `peer` forward to `seq`.
+    async fn mark_dm_read(&self, user: &str, peer: &str, seq: u64) -> Result<(), StoreError>;
+
+    // Operations.
+
+    /// `Ok` while the store can take writes now.
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    /// Every record, in an order [`Store::import`] accepts, as one consistent snapshot:
+    /// handed to `sink` in batches.
+    async fn export(
+        &self,
+        sink: &mut (dyn FnMut(Vec<Record>) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError>;
+
+    /// Adds records exported from a store (into an empty one): ids, hashes and markers
+    /// are kept as they were.
+    async fn import(&self, records: Vec<Record>) -> Result<(), StoreError>;
+}

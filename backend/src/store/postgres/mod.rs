@@ -1,0 +1,975 @@
+//! The PostgreSQL store: for one node that wants a database server, and for any number of
+//! nodes that share it.
+//!
+//! Reads use a pool of connections with prepared statements. Writes go to one writer task
+//! per node with its own connection: it takes every write waiting (up to [`MAX_BATCH`]),
+//! runs them in one transaction and commits once, so under load one commit (one WAL flush)
+//! covers many messages. Should anything in a batch fail, the batch is rolled back and each
+//! write runs again in a transaction of its own, so that one bad request fails alone.
+//!
+//! Ids come from `UPDATE rooms SET last_seq = last_seq + 1 ... RETURNING` in the storing
+//! transaction: the row lock makes concurrent writers on any number of nodes take turns, so
+//! a room's ids have no gaps and no repeats. Rows are locked in one order everywhere (a
+//! DM's two inboxes by name) so that writers on two nodes cannot deadlock on a pair of DMs.
+
+mod schema;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use shared::api::{DmSummary, RoomSummary};
+use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
+
+use super::{DmCopies, Missing, NewPost, Posted, Record, Store, StoreError, Stored, TokenOwner};
+
+/// Writes committed together at most.
+const MAX_BATCH: usize = 256;
+/// Reading connections per node.
+const POOL_SIZE: usize = 8;
+/// How long a request waits for a connection before the store counts as unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL store; a cheap handle.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    writes: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> StoreError {
+        match error.code() {
+            // Not an answer from the server: the connection is gone or never came.
+            None => StoreError::Unavailable,
+            Some(code)
+                if *code == SqlState::ADMIN_SHUTDOWN
+                    || *code == SqlState::CANNOT_CONNECT_NOW
+                    || *code == SqlState::DISK_FULL
+                    || *code == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                StoreError::Unavailable
+            }
+            Some(_) => StoreError::Failed(error.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(error: deadpool_postgres::PoolError) -> StoreError {
+        match error {
+            deadpool_postgres::PoolError::Backend(error) => error.into(),
+            _ => StoreError::Unavailable,
+        }
+    }
+}
+
+/// A write the writer task runs.
+#[derive(Debug)]
+enum Write {
+    CreateUser { name: String, hash: String, now: Millis },
+    StoreToken { hash: String, user: String, now: Millis, expires_at: Millis },
+    ExtendToken { hash: String, expires_at: Millis },
+    RevokeToken { hash: String },
+    CreateRoom { name: String, creator: String, now: Millis },
+    JoinRoom { room: String, user: String },
+    LeaveRoom { room: String, user: String },
+    MarkRoomRead { room: String, user: String, seq: u64 },
+    Post { posts: Vec<NewPost>, now: Millis },
+    MarkDmRead { user: String, peer: String, seq: u64 },
+    Import { records: Vec<Record> },
+}
+
+/// What a write returns.
+#[derive(Debug)]
+enum Written {
+    Done,
+    Revoked(Option<String>),
+    Stored(Vec<Stored>),
+}
+
+struct Request {
+    write: Write,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// The writer's hot statements, prepared once per connection.
+struct Statements {
+    room_key: Statement,
+    post_room: Statement,
+    user_exists: Statement,
+    dm_key: Statement,
+    post_dm: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+        Ok(Statements {
+            room_key: client
+                .prepare(
+                    "SELECT seq, text, sent_at FROM messages
+                     WHERE room = $1 AND sender = $2 AND idempotency_key = $3",
+                )
+                .await?,
+            post_room: client
+                .prepare(
+                    "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq)
+                     INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
+                     SELECT $1, last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
+                )
+                .await?,
+            user_exists: client.prepare("SELECT 1 FROM users WHERE name = $1").await?,
+            dm_key: client
+                .prepare(
+                    "SELECT owner, seq, text, sent_at FROM direct_messages
+                     WHERE sender = $1 AND idempotency_key = $2 AND owner IN ($1, $3)
+                       AND peer = CASE WHEN owner = $1 THEN $3 ELSE $1 END",
+                )
+                .await?,
+            post_dm: client
+                .prepare(
+                    "WITH next AS (
+                         INSERT INTO inboxes (owner, last_seq) VALUES ($1, 1)
+                         ON CONFLICT (owner) DO UPDATE SET last_seq = inboxes.last_seq + 1
+                         RETURNING last_seq)
+                     INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
+                     SELECT $1, last_seq, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq",
+                )
+                .await?,
+        })
+    }
+}
+
+/// Why a write failed inside a transaction.
+enum Failure {
+    /// The request is wrong (no such room, name taken): the store answered.
+    Refused(StoreError),
+    /// The database refused a statement; the transaction is broken.
+    Database(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Failure {
+        Failure::Database(error)
+    }
+}
+
+impl From<Failure> for StoreError {
+    fn from(failure: Failure) -> StoreError {
+        match failure {
+            Failure::Refused(error) => error,
+            Failure::Database(error) => error.into(),
+        }
+    }
+}
+
+/// Ids are `BIGINT`: every id a client names is clamped into it.
+fn clamp(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn seq(row: &Row, index: usize) -> u64 {
+    u64::try_from(row.get::<_, i64>(index)).unwrap_or(0)
+}
+
+impl PostgresStore {
+    /// Connects to `url` (waiting for the server if it is not up yet), migrates, and starts
+    /// the writer.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| StoreError::Failed(format!("bad --postgres URL: {error}")))?;
+        let mut client = loop {
+            match connect(&config).await {
+                Ok(client) => break client,
+                Err(error) => {
+                    tracing::warn!(%error, "waiting for postgres");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        schema::migrate(&mut client).await?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|error| StoreError::Failed(error.to_string()))?;
+        let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(config, Some(client), queue));
+        Ok(PostgresStore { pool, writes })
+    }
+
+    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let (reply, result) = oneshot::channel();
+        self.writes.send(Request { write, reply }).await.map_err(|_| StoreError::Unavailable)?;
+        result.await.map_err(|_| StoreError::Unavailable)?
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_opt(&statement, params).await?)
+    }
+
+    async fn require_room(&self, room: &str) -> Result<(), StoreError> {
+        if self.room_exists(room).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(Missing::Room(room.to_owned())))
+        }
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// The writer task: batches of writes, one transaction each; reconnects when the
+/// connection drops. Ends when every handle is gone.
+async fn write_loop(
+    config: tokio_postgres::Config,
+    client: Option<Client>,
+    mut queue: mpsc::Receiver<Request>,
+) {
+    let mut writer = match client {
+        Some(client) => {
+            Statements::prepare(&client).await.ok().map(|statements| (client, statements))
+        }
+        None => None,
+    };
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        if writer.as_ref().is_none_or(|(client, _)| client.is_closed()) {
+            writer = match connect(&config).await {
+                Ok(client) => match Statements::prepare(&client).await {
+                    Ok(statements) => Some((client, statements)),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+        }
+        let Some((connected, statements)) = writer.as_mut() else {
+            for request in batch {
+                let _ = request.reply.send(Err(StoreError::Unavailable));
+            }
+            continue;
+        };
+        match run_batch(connected, statements, &batch).await {
+            Ok(results) => {
+                for (request, result) in batch.into_iter().zip(results) {
+                    let _ = request.reply.send(Ok(result));
+                }
+            }
+            Err(_) if connected.is_closed() => {
+                for request in batch {
+                    let _ = request.reply.send(Err(StoreError::Unavailable));
+                }
+            }
+            Err(_) => {
+                // One of them failed: each alone, so that it fails by itself.
+                for request in batch {
+                    let result = run_alone(connected, statements, &request.write).await;
+                    let _ = request.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Every write of a batch in one transaction; any failure undoes all of it.
+async fn run_batch(
+    client: &mut Client,
+    statements: &Statements,
+    batch: &[Request],
+) -> Result<Vec<Written>, Failure> {
+    let tx = client.transaction().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        results.push(execute(&tx, statements, &request.write).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// One write in a transaction of its own, retried once after a deadlock.
+async fn run_alone(
+    client: &mut Client,
+    statements: &Statements,
+    write: &Write,
+) -> Result<Written, StoreError> {
+    for attempt in 0..2 {
+        let tx = client.transaction().await?;
+        match execute(&tx, statements, write).await {
+            Ok(written) => {
+                tx.commit().await?;
+                return Ok(written);
+            }
+            Err(Failure::Database(error))
+                if attempt == 0 && error.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                continue;
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+    }
+    Err(StoreError::Unavailable)
+}
+
+async fn execute(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &Statements,
+    write: &Write,
+) -> Result<Written, Failure> {
+    let refused = |error| Err(Failure::Refused(error));
+    match write {
+        Write::CreateUser { name, hash, now } => {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[name, hash, now],
+                )
+                .await?;
+            if inserted == 0 {
+                return refused(StoreError::Conflict(format!("the name {name:?} is taken")));
+            }
+            join_room(tx, LOBBY, name).await?;
+        }
+        Write::StoreToken { hash, user, now, expires_at } => {
+            tx.execute(
+                "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                &[hash, user, now, expires_at],
+            )
+            .await?;
+        }
+        Write::ExtendToken { hash, expires_at } => {
+            tx.execute(
+                "UPDATE tokens SET expires_at = GREATEST(expires_at, $2) WHERE token_hash = $1",
+                &[hash, expires_at],
+            )
+            .await?;
+        }
+        Write::RevokeToken { hash } => {
+            let row = tx
+                .query_opt("DELETE FROM tokens WHERE token_hash = $1 RETURNING user_name", &[hash])
+                .await?;
+            return Ok(Written::Revoked(row.map(|row| row.get(0))));
+        }
+        Write::CreateRoom { name, creator, now } => {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO rooms (name, created_by, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[name, creator, now],
+                )
+                .await?;
+            if inserted == 0 {
+                return refused(StoreError::Conflict(format!(
+                    "a room named {name:?} already exists"
+                )));
+            }
+            join_room(tx, name, creator).await?;
+        }
+        Write::JoinRoom { room, user } => join_room(tx, room, user).await?,
+        Write::LeaveRoom { room, user } => {
+            require_room(tx, room).await?;
+            tx.execute("DELETE FROM memberships WHERE room = $1 AND user_name = $2", &[room, user])
+                .await?;
+        }
+        Write::MarkRoomRead { room, user, seq } => {
+            require_room(tx, room).await?;
+            tx.execute(
+                "UPDATE memberships SET last_read =
+                     GREATEST(last_read, LEAST($3, (SELECT last_seq FROM rooms WHERE name = $1)))
+                 WHERE room = $1 AND user_name = $2",
+                &[room, user, &clamp(*seq)],
+            )
+            .await?;
+        }
+        Write::Post { posts, now } => {
+            let mut stored = Vec::with_capacity(posts.len());
+            for post in posts {
+                stored.push(match post {
+                    NewPost::Room { room, sender, text, key } => Stored::Room(
+                        post_room(tx, statements, room, sender, text, key.as_deref(), *now).await?,
+                    ),
+                    NewPost::Dm { from, to, text, key } => Stored::Dm(
+                        post_dm(tx, statements, from, to, text, key.as_deref(), *now).await?,
+                    ),
+                });
+            }
+            return Ok(Written::Stored(stored));
+        }
+        Write::MarkDmRead { user, peer, seq } => {
+            tx.execute(
+                "INSERT INTO dm_reads (owner, peer, last_read)
+                 VALUES ($1, $2, LEAST($3, (SELECT COALESCE(MAX(last_seq), 0) FROM inboxes WHERE owner = $1)))
+                 ON CONFLICT (owner, peer) DO UPDATE SET last_read = GREATEST(dm_reads.last_read, excluded.last_read)",
+                &[user, peer, &clamp(*seq)],
+            )
+            .await?;
+        }
+        Write::Import { records } => import(tx, records).await?,
+    }
+    Ok(Written::Done)
+}
+
+async fn require_room(tx: &impl GenericClient, room: &str) -> Result<(), Failure> {
+    let exists = tx.query_opt("SELECT 1 FROM rooms WHERE name = $1", &[&room]).await?.is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(Failure::Refused(StoreError::NotFound(Missing::Room(room.to_owned()))))
+    }
+}
+
+async fn join_room(tx: &impl GenericClient, room: &str, user: &str) -> Result<(), Failure> {
+    require_room(tx, room).await?;
+    // A new member has read nothing that came before: start the marker at the present.
+    tx.execute(
+        "INSERT INTO memberships (room, user_name, last_read)
+         SELECT $1, $2, last_seq FROM rooms WHERE name = $1
+         ON CONFLICT DO NOTHING",
+        &[&room, &user],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn post_room(
+    tx: &impl GenericClient,
+    statements: &Statements,
+    room: &str,
+    sender: &str,
+    text: &str,
+    key: Option<&str>,
+    now: Millis,
+) -> Result<Posted<ChatMessage>, Failure> {
+    let message = |seq: u64, text: String, sent_at: Millis| ChatMessage {
+        seq,
+        room: room.to_owned(),
+        sender: sender.to_owned(),
+        text,
+        sent_at,
+    };
+    if let Some(key) = key {
+        let earlier = tx.query_opt(&statements.room_key, &[&room, &sender, &key]).await?;
+        if let Some(row) = earlier {
+            let message = message(seq(&row, 0), row.get(1), row.get(2));
+            return Ok(Posted { message, duplicate: true });
+        }
+    }
+    let row = tx.query_opt(&statements.post_room, &[&room, &sender, &text, &now, &key]).await?;
+    let Some(row) = row else {
+        return Err(Failure::Refused(StoreError::NotFound(Missing::Room(room.to_owned()))));
+    };
+    Ok(Posted { message: message(seq(&row, 0), text.to_owned(), now), duplicate: false })
+}
+
+async fn post_dm(
+    tx: &impl GenericClient,
+    statements: &Statements,
+    from: &str,
+    to: &str,
+    text: &str,
+    key: Option<&str>,
+    now: Millis,
+) -> Result<Posted<DmCopies>, Failure> {
+    if tx.query_opt(&statements.user_exists, &[&to]).await?.is_none() {
+        return Err(Failure::Refused(StoreError::NotFound(Missing::User(to.to_owned()))));
+    }
+    let message = |seq: u64, text: String, sent_at: Millis| DirectMessage {
+        seq,
+        from: from.to_owned(),
+        to: to.to_owned(),
+        text,
+        sent_at,
+    };
+    if let Some(key) = key {
+        let rows = tx.query(&statements.dm_key, &[&from, &key, &to]).await?;
+        let (mut sender, mut recipient) = (None, None);
+        for row in rows {
+            let owner: String = row.get(0);
+            let copy = message(seq(&row, 1), row.get(2), row.get(3));
+            if owner == from { sender = Some(copy) } else { recipient = Some(copy) }
+        }
+        if let Some(sender) = sender {
+            return Ok(Posted { message: DmCopies { sender, recipient }, duplicate: true });
+        }
+    }
+    // Both inboxes are locked in name order, on every node: two DMs crossing between the
+    // same two people cannot deadlock.
+    let mut owners = if from == to { vec![from] } else { vec![from, to] };
+    owners.sort_unstable();
+    let (mut sender, mut recipient) = (None, None);
+    for owner in owners {
+        let peer = if owner == from { to } else { from };
+        let row = tx
+            .query_one(&statements.post_dm, &[&owner, &peer, &from, &to, &text, &now, &key])
+            .await?;
+        let copy = message(seq(&row, 0), text.to_owned(), now);
+        if owner == from { sender = Some(copy) } else { recipient = Some(copy) }
+    }
+    let sender = sender.ok_or_else(|| {
+        Failure::Refused(StoreError::Failed("the sender's copy was not stored".into()))
+    })?;
+    Ok(Posted { message: DmCopies { sender, recipient }, duplicate: false })
+}
+
+async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failure> {
+    for record in records {
+        match record {
+            Record::User { name, password_hash, created_at } => {
+                tx.execute(
+                    "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)",
+                    &[name, password_hash, created_at],
+                )
+                .await?;
+            }
+            Record::Room { name, created_by, created_at, last_seq } => {
+                tx.execute(
+                    "INSERT INTO rooms (name, created_by, created_at, last_seq) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO UPDATE SET created_by = excluded.created_by,
+                         created_at = excluded.created_at, last_seq = excluded.last_seq",
+                    &[name, created_by, created_at, &clamp(*last_seq)],
+                )
+                .await?;
+            }
+            Record::Member { room, user, last_read } => {
+                tx.execute(
+                    "INSERT INTO memberships (room, user_name, last_read) VALUES ($1, $2, $3)
+                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read",
+                    &[room, user, &clamp(*last_read)],
+                )
+                .await?;
+            }
+            Record::Message { room, seq, sender, text, sent_at, key } => {
+                tx.execute(
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[room, &clamp(*seq), sender, text, sent_at, key],
+                )
+                .await?;
+            }
+            Record::Inbox { owner, last_seq } => {
+                tx.execute(
+                    "INSERT INTO inboxes (owner, last_seq) VALUES ($1, $2)",
+                    &[owner, &clamp(*last_seq)],
+                )
+                .await?;
+            }
+            Record::Dm { owner, seq, peer, sender, recipient, text, sent_at, key } => {
+                tx.execute(
+                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[owner, &clamp(*seq), peer, sender, recipient, text, sent_at, key],
+                )
+                .await?;
+            }
+            Record::DmRead { owner, peer, last_read } => {
+                tx.execute(
+                    "INSERT INTO dm_reads (owner, peer, last_read) VALUES ($1, $2, $3)",
+                    &[owner, peer, &clamp(*last_read)],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn room_message(room: &str, row: &Row) -> ChatMessage {
+    ChatMessage {
+        seq: seq(row, 0),
+        room: room.to_owned(),
+        sender: row.get(1),
+        text: row.get(2),
+        sent_at: row.get(3),
+    }
+}
+
+fn direct_message(row: &Row) -> DirectMessage {
+    DirectMessage {
+        seq: seq(row, 0),
+        from: row.get(1),
+        to: row.get(2),
+        text: row.get(3),
+        sent_at: row.get(4),
+    }
+}
+
+fn expect_done(written: Written) -> Result<(), StoreError> {
+    match written {
+        Written::Done => Ok(()),
+        other => Err(StoreError::Failed(format!("unexpected answer from the writer: {other:?}"))),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let write = Write::CreateUser { name: name.into(), hash: password_hash.into(), now };
+        expect_done(self.write(write).await?)
+    }
+
+    async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            self.query_opt("SELECT password_hash FROM users WHERE name = $1", &[&name]).await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn user_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.query_opt("SELECT 1 FROM users WHERE name = $1", &[&name]).await?.is_some())
+    }
+
+    async fn store_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let write =
+            Write::StoreToken { hash: token_hash.into(), user: user.into(), now, expires_at };
+        expect_done(self.write(write).await?)
+    }
+
+    async fn token_owner(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<TokenOwner>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT user_name, expires_at FROM tokens WHERE token_hash = $1 AND expires_at > $2",
+                &[&token_hash, &now],
+            )
+            .await?;
+        Ok(row.map(|row| TokenOwner { user: row.get(0), expires_at: row.get(1) }))
+    }
+
+    async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError> {
+        expect_done(self.write(Write::ExtendToken { hash: token_hash.into(), expires_at }).await?)
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        match self.write(Write::RevokeToken { hash: token_hash.into() }).await? {
+            Written::Revoked(owner) => Ok(owner),
+            other => {
+                Err(StoreError::Failed(format!("unexpected answer from the writer: {other:?}")))
+            }
+        }
+    }
+
+    async fn create_room(&self, name: &str, creator: &str, now: Millis) -> Result<(), StoreError> {
+        let write = Write::CreateRoom { name: name.into(), creator: creator.into(), now };
+        expect_done(self.write(write).await?)
+    }
+
+    async fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.query_opt("SELECT 1 FROM rooms WHERE name = $1", &[&name]).await?.is_some())
+    }
+
+    async fn rooms_created_by(&self, user: &str) -> Result<u64, StoreError> {
+        let rows = self.query("SELECT COUNT(*) FROM rooms WHERE created_by = $1", &[&user]).await?;
+        Ok(rows.first().map_or(0, |row| seq(row, 0)))
+    }
+
+    async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT 1 FROM memberships WHERE room = $1 AND user_name = $2",
+                &[&room, &user],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn join_room(&self, room: &str, user: &str) -> Result<(), StoreError> {
+        expect_done(self.write(Write::JoinRoom { room: room.into(), user: user.into() }).await?)
+    }
+
+    async fn leave_room(&self, room: &str, user: &str) -> Result<(), StoreError> {
+        expect_done(self.write(Write::LeaveRoom { room: room.into(), user: user.into() }).await?)
+    }
+
+    async fn rooms_for(&self, user: &str) -> Result<Vec<RoomSummary>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT r.name, r.last_seq,
+                        (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
+                        mine.last_read
+                 FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = $1
+                 ORDER BY r.name",
+                &[&user],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let last_seq = seq(row, 1);
+                let last_read: Option<i64> = row.get(3);
+                let last_read = last_read.map(|read| u64::try_from(read).unwrap_or(0));
+                RoomSummary {
+                    name: row.get(0),
+                    members: seq(row, 2),
+                    joined: last_read.is_some(),
+                    last_seq,
+                    unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+                }
+            })
+            .collect())
+    }
+
+    async fn mark_room_read(&self, room: &str, user: &str, seq: u64) -> Result<(), StoreError> {
+        let write = Write::MarkRoomRead { room: room.into(), user: user.into(), seq };
+        expect_done(self.write(write).await?)
+    }
+
+    async fn room_last_seq(&self, room: &str) -> Result<u64, StoreError> {
+        let row = self.query_opt("SELECT last_seq FROM rooms WHERE name = $1", &[&room]).await?;
+        row.map(|row| seq(&row, 0))
+            .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
+    }
+
+    async fn room_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.require_room(room).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "SELECT seq, sender, text, sent_at FROM messages WHERE room = $1 AND seq > $2
+                 ORDER BY seq LIMIT $3",
+                &[&room, &clamp(after), &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| room_message(room, row)).collect())
+    }
+
+    async fn room_before(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.require_room(room).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = before.map_or(i64::MAX, clamp);
+        let rows = self
+            .query(
+                "SELECT seq, sender, text, sent_at FROM messages WHERE room = $1 AND seq < $2
+                 ORDER BY seq DESC LIMIT $3",
+                &[&room, &before, &limit],
+            )
+            .await?;
+        Ok(rows.iter().rev().map(|row| room_message(room, row)).collect())
+    }
+
+    async fn post(&self, posts: Vec<NewPost>, now: Millis) -> Result<Vec<Stored>, StoreError> {
+        match self.write(Write::Post { posts, now }).await? {
+            Written::Stored(stored) => Ok(stored),
+            other => {
+                Err(StoreError::Failed(format!("unexpected answer from the writer: {other:?}")))
+            }
+        }
+    }
+
+    async fn inbox_last_seq(&self, user: &str) -> Result<u64, StoreError> {
+        let row = self.query_opt("SELECT last_seq FROM inboxes WHERE owner = $1", &[&user]).await?;
+        Ok(row.map_or(0, |row| seq(&row, 0)))
+    }
+
+    async fn inbox_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DirectMessage>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "SELECT seq, sender, recipient, text, sent_at FROM direct_messages
+                 WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&user, &clamp(after), &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(direct_message).collect())
+    }
+
+    async fn conversation_before(
+        &self,
+        user: &str,
+        peer: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DirectMessage>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = before.map_or(i64::MAX, clamp);
+        let rows = self
+            .query(
+                "SELECT seq, sender, recipient, text, sent_at FROM direct_messages
+                 WHERE owner = $1 AND peer = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+                &[&user, &peer, &before, &limit],
+            )
+            .await?;
+        Ok(rows.iter().rev().map(direct_message).collect())
+    }
+
+    async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT d.peer, MAX(d.seq),
+                        SUM(CASE WHEN d.sender = d.peer AND d.seq > COALESCE(r.last_read, 0) THEN 1 ELSE 0 END)
+                 FROM direct_messages d LEFT JOIN dm_reads r ON r.owner = d.owner AND r.peer = d.peer
+                 WHERE d.owner = $1 GROUP BY d.peer ORDER BY MAX(d.seq) DESC",
+                &[&user],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| DmSummary { peer: row.get(0), last_seq: seq(row, 1), unread: seq(row, 2) })
+            .collect())
+    }
+
+    async fn mark_dm_read(&self, user: &str, peer: &str, seq: u64) -> Result<(), StoreError> {
+        let write = Write::MarkDmRead { user: user.into(), peer: peer.into(), seq };
+        expect_done(self.write(write).await?)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.query("SELECT 1", &[]).await.map(drop)
+    }
+
+    async fn export(
+        &self,
+        sink: &mut (dyn FnMut(Vec<Record>) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError> {
+        const BATCH: i32 = 1000;
+        let mut client = self.pool.get().await?;
+        // One snapshot for the whole export, while writers go on.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let tables: [(&str, fn(&Row) -> Record); 7] = [
+            ("SELECT name, password_hash, created_at FROM users ORDER BY name", |row| {
+                Record::User { name: row.get(0), password_hash: row.get(1), created_at: row.get(2) }
+            }),
+            ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
+                Record::Room {
+                    name: row.get(0),
+                    created_by: row.get(1),
+                    created_at: row.get(2),
+                    last_seq: seq(row, 3),
+                }
+            }),
+            (
+                "SELECT room, user_name, last_read FROM memberships ORDER BY room, user_name",
+                |row| Record::Member { room: row.get(0), user: row.get(1), last_read: seq(row, 2) },
+            ),
+            (
+                "SELECT room, seq, sender, text, sent_at, idempotency_key FROM messages ORDER BY room, seq",
+                |row| Record::Message {
+                    room: row.get(0),
+                    seq: seq(row, 1),
+                    sender: row.get(2),
+                    text: row.get(3),
+                    sent_at: row.get(4),
+                    key: row.get(5),
+                },
+            ),
+            ("SELECT owner, last_seq FROM inboxes ORDER BY owner", |row| Record::Inbox {
+                owner: row.get(0),
+                last_seq: seq(row, 1),
+            }),
+            (
+                "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key
+                 FROM direct_messages ORDER BY owner, seq",
+                |row| Record::Dm {
+                    owner: row.get(0),
+                    seq: seq(row, 1),
+                    peer: row.get(2),
+                    sender: row.get(3),
+                    recipient: row.get(4),
+                    text: row.get(5),
+                    sent_at: row.get(6),
+                    key: row.get(7),
+                },
+            ),
+            ("SELECT owner, peer, last_read FROM dm_reads ORDER BY owner, peer", |row| {
+                Record::DmRead { owner: row.get(0), peer: row.get(1), last_read: seq(row, 2) }
+            }),
+        ];
+        for (query, to_record) in tables {
+            let statement = tx.prepare(query).await?;
+            let portal = tx.bind(&statement, &[]).await?;
+            loop {
+                let rows = tx.query_portal(&portal, BATCH).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                sink(rows.iter().map(to_record).collect())?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn import(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        expect_done(self.write(Write::Import { records }).await?)
+    }
+}

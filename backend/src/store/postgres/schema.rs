@@ -1,0 +1,101 @@
+//! The PostgreSQL schema and its migrations. `confab_schema` records how many have run;
+//! nodes that start together take an advisory lock, so each migration runs once.
+
+use tokio_postgres::Client;
+
+use crate::store::StoreError;
+
+/// Any number: the key of the advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x636f_6e66_6162;
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    // 1: the embedded store's schema at its migration 3, in PostgreSQL's types.
+    "CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX tokens_by_user ON tokens(user_name);
+    CREATE TABLE rooms (
+        name TEXT PRIMARY KEY,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX rooms_by_creator ON rooms(created_by);
+    CREATE TABLE memberships (
+        room TEXT NOT NULL REFERENCES rooms(name),
+        user_name TEXT NOT NULL,
+        last_read BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (room, user_name)
+    );
+    CREATE INDEX memberships_by_user ON memberships(user_name);
+    CREATE TABLE messages (
+        room TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        sent_at BIGINT NOT NULL,
+        idempotency_key TEXT,
+        PRIMARY KEY (room, seq)
+    );
+    CREATE UNIQUE INDEX messages_once ON messages(room, sender, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE inboxes (
+        owner TEXT PRIMARY KEY,
+        last_seq BIGINT NOT NULL
+    );
+    CREATE TABLE direct_messages (
+        owner TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        peer TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        text TEXT NOT NULL,
+        sent_at BIGINT NOT NULL,
+        idempotency_key TEXT,
+        PRIMARY KEY (owner, seq)
+    );
+    CREATE INDEX direct_messages_by_peer ON direct_messages(owner, peer, seq);
+    CREATE UNIQUE INDEX direct_messages_once
+        ON direct_messages(owner, sender, peer, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE dm_reads (
+        owner TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        last_read BIGINT NOT NULL,
+        PRIMARY KEY (owner, peer)
+    );
+    INSERT INTO rooms (name, created_by, created_at) VALUES ('lobby', NULL, 0);",
+];
+
+/// Brings the schema up to date.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS confab_schema (version INTEGER NOT NULL)").await?;
+    let done: Option<i32> =
+        tx.query_opt("SELECT version FROM confab_schema", &[]).await?.map(|row| row.get(0));
+    let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {done}, newer than this confab ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for migration in &MIGRATIONS[done..] {
+        tx.batch_execute(migration).await?;
+    }
+    let version = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    tx.execute("DELETE FROM confab_schema", &[]).await?;
+    tx.execute("INSERT INTO confab_schema (version) VALUES ($1)", &[&version]).await?;
+    tx.commit().await?;
+    Ok(())
+}

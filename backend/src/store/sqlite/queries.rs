@@ -1,0 +1,633 @@
+//! The embedded store's queries: plain functions over a `rusqlite::Connection` (or a
+//! transaction or savepoint, which derefs to one), with no threads or async here.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use shared::api::{DmSummary, RoomSummary};
+use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
+
+use crate::store::{DmCopies, Missing, NewPost, Posted, Record, StoreError, Stored, TokenOwner};
+
+/// SQLite stores integers as `i64`: every id a client names is clamped into it.
+fn clamp(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+// Accounts.
+
+/// Adds a user, a member of the lobby; `Conflict` if the name is taken.
+pub(super) fn create_user(
+    connection: &Connection,
+    name: &str,
+    password_hash: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let inserted = connection.execute(
+        "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![name, password_hash, now],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("the name {name:?} is taken")));
+    }
+    join_room(connection, LOBBY, name)
+}
+
+pub(super) fn password_hash(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .query_row("SELECT password_hash FROM users WHERE name = ?1", params![name], |row| {
+            row.get(0)
+        })
+        .optional()?)
+}
+
+pub(super) fn user_exists(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)",
+        params![name],
+        |row| row.get(0),
+    )?)
+}
+
+pub(super) fn store_token(
+    connection: &Connection,
+    token_hash: &str,
+    user: &str,
+    now: Millis,
+    expires_at: Millis,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, user, now, expires_at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn token_owner(
+    connection: &Connection,
+    token_hash: &str,
+    now: Millis,
+) -> Result<Option<TokenOwner>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT user_name, expires_at FROM tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            params![token_hash, now],
+            |row| Ok(TokenOwner { user: row.get(0)?, expires_at: row.get(1)? }),
+        )
+        .optional()?)
+}
+
+pub(super) fn extend_token(
+    connection: &Connection,
+    token_hash: &str,
+    expires_at: Millis,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "UPDATE tokens SET expires_at = MAX(expires_at, ?2) WHERE token_hash = ?1",
+        params![token_hash, expires_at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn revoke_token(
+    connection: &Connection,
+    token_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(connection
+        .query_row(
+            "DELETE FROM tokens WHERE token_hash = ?1 RETURNING user_name",
+            params![token_hash],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+// Rooms.
+
+pub(super) fn create_room(
+    connection: &Connection,
+    name: &str,
+    creator: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let inserted = connection.execute(
+        "INSERT INTO rooms (name, created_by, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![name, creator, now],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("a room named {name:?} already exists")));
+    }
+    join_room(connection, name, creator)
+}
+
+pub(super) fn room_exists(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM rooms WHERE name = ?1)",
+        params![name],
+        |row| row.get(0),
+    )?)
+}
+
+fn require_room(connection: &Connection, name: &str) -> Result<(), StoreError> {
+    if room_exists(connection, name)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(Missing::Room(name.to_owned())))
+    }
+}
+
+pub(super) fn rooms_created_by(connection: &Connection, user: &str) -> Result<u64, StoreError> {
+    Ok(connection.query_row(
+        "SELECT COUNT(*) FROM rooms WHERE created_by = ?1",
+        params![user],
+        |row| row.get(0),
+    )?)
+}
+
+pub(super) fn is_member(
+    connection: &Connection,
+    room: &str,
+    user: &str,
+) -> Result<bool, StoreError> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM memberships WHERE room = ?1 AND user_name = ?2)",
+        params![room, user],
+        |row| row.get(0),
+    )?)
+}
+
+pub(super) fn join_room(connection: &Connection, room: &str, user: &str) -> Result<(), StoreError> {
+    require_room(connection, room)?;
+    // A new member has read nothing that came before: start the marker at the present.
+    connection.execute(
+        "INSERT INTO memberships (room, user_name, last_read)
+         SELECT ?1, ?2, last_seq FROM rooms WHERE name = ?1
+         ON CONFLICT DO NOTHING",
+        params![room, user],
+    )?;
+    Ok(())
+}
+
+pub(super) fn leave_room(
+    connection: &Connection,
+    room: &str,
+    user: &str,
+) -> Result<(), StoreError> {
+    require_room(connection, room)?;
+    connection.execute(
+        "DELETE FROM memberships WHERE room = ?1 AND user_name = ?2",
+        params![room, user],
+    )?;
+    Ok(())
+}
+
+pub(super) fn rooms_for(
+    connection: &Connection,
+    user: &str,
+) -> Result<Vec<RoomSummary>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT r.name, r.last_seq,
+                (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
+                mine.last_read
+         FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = ?1
+         ORDER BY r.name",
+    )?;
+    let rows = statement.query_map(params![user], |row| {
+        let last_seq: u64 = row.get(1)?;
+        let last_read: Option<u64> = row.get(3)?;
+        Ok(RoomSummary {
+            name: row.get(0)?,
+            members: row.get(2)?,
+            joined: last_read.is_some(),
+            last_seq,
+            unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn mark_room_read(
+    connection: &Connection,
+    room: &str,
+    user: &str,
+    seq: u64,
+) -> Result<(), StoreError> {
+    require_room(connection, room)?;
+    connection.execute(
+        "UPDATE memberships SET last_read = MAX(last_read, MIN(?3, (SELECT last_seq FROM rooms WHERE name = ?1)))
+         WHERE room = ?1 AND user_name = ?2",
+        params![room, user, clamp(seq)],
+    )?;
+    Ok(())
+}
+
+pub(super) fn room_last_seq(connection: &Connection, room: &str) -> Result<u64, StoreError> {
+    connection
+        .query_row("SELECT last_seq FROM rooms WHERE name = ?1", params![room], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
+}
+
+pub(super) fn room_after(
+    connection: &Connection,
+    room: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    require_room(connection, room)?;
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, sender, text, sent_at FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = statement
+        .query_map(params![room, clamp(after), limit as i64], |row| room_message(room, row))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn room_before(
+    connection: &Connection,
+    room: &str,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    require_room(connection, room)?;
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, sender, text, sent_at FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+    )?;
+    let before = before.map_or(i64::MAX, clamp);
+    let rows =
+        statement.query_map(params![room, before, limit as i64], |row| room_message(room, row))?;
+    let mut messages: Vec<ChatMessage> = rows.collect::<Result<_, _>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        seq: row.get(0)?,
+        room: room.to_owned(),
+        sender: row.get(1)?,
+        text: row.get(2)?,
+        sent_at: row.get(3)?,
+    })
+}
+
+// Posting.
+
+/// Stores every post in order, on `connection` (a transaction the caller commits).
+pub(super) fn post(
+    connection: &Connection,
+    posts: &[NewPost],
+    now: Millis,
+) -> Result<Vec<Stored>, StoreError> {
+    posts
+        .iter()
+        .map(|post| match post {
+            NewPost::Room { room, sender, text, key } => {
+                post_room(connection, room, sender, text, key.as_deref(), now).map(Stored::Room)
+            }
+            NewPost::Dm { from, to, text, key } => {
+                post_dm(connection, from, to, text, key.as_deref(), now).map(Stored::Dm)
+            }
+        })
+        .collect()
+}
+
+fn post_room(
+    connection: &Connection,
+    room: &str,
+    sender: &str,
+    text: &str,
+    key: Option<&str>,
+    now: Millis,
+) -> Result<Posted<ChatMessage>, StoreError> {
+    if let Some(key) = key {
+        let earlier = connection
+            .query_row(
+                "SELECT seq, text, sent_at FROM messages WHERE room = ?1 AND sender = ?2 AND idempotency_key = ?3",
+                params![room, sender, key],
+                |row| {
+                    Ok(ChatMessage {
+                        seq: row.get(0)?,
+                        room: room.to_owned(),
+                        sender: sender.to_owned(),
+                        text: row.get(1)?,
+                        sent_at: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        if let Some(message) = earlier {
+            return Ok(Posted { message, duplicate: true });
+        }
+    }
+    let seq: u64 = connection
+        .query_row(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ?1 RETURNING last_seq",
+            params![room],
+            |row| row.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
+    connection.execute(
+        "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![room, seq, sender, text, now, key],
+    )?;
+    let message = ChatMessage {
+        seq,
+        room: room.to_owned(),
+        sender: sender.to_owned(),
+        text: text.to_owned(),
+        sent_at: now,
+    };
+    Ok(Posted { message, duplicate: false })
+}
+
+/// Each participant's inbox holds its own copy, numbered in that inbox.
+fn post_dm(
+    connection: &Connection,
+    from: &str,
+    to: &str,
+    text: &str,
+    key: Option<&str>,
+    now: Millis,
+) -> Result<Posted<DmCopies>, StoreError> {
+    if !user_exists(connection, to)? {
+        return Err(StoreError::NotFound(Missing::User(to.to_owned())));
+    }
+    if let Some(key) = key {
+        let mut statement = connection.prepare_cached(
+            "SELECT owner, seq, sent_at, text FROM direct_messages WHERE sender = ?1 AND idempotency_key = ?2
+             AND owner IN (?1, ?3) AND peer = CASE owner WHEN ?1 THEN ?3 ELSE ?1 END",
+        )?;
+        let mut copies = statement.query_map(params![from, key, to], |row| {
+            let owner: String = row.get(0)?;
+            let message = DirectMessage {
+                seq: row.get(1)?,
+                from: from.to_owned(),
+                to: to.to_owned(),
+                text: row.get(3)?,
+                sent_at: row.get(2)?,
+            };
+            Ok((owner, message))
+        })?;
+        let (mut sender, mut recipient) = (None, None);
+        for copy in copies.by_ref() {
+            let (owner, message) = copy?;
+            if owner == from {
+                sender = Some(message);
+            } else {
+                recipient = Some(message);
+            }
+        }
+        if let Some(sender) = sender {
+            return Ok(Posted { message: DmCopies { sender, recipient }, duplicate: true });
+        }
+    }
+    let copy_for = |owner: &str, peer: &str| -> Result<DirectMessage, StoreError> {
+        let seq: u64 = connection.query_row(
+            "INSERT INTO inboxes (owner, last_seq) VALUES (?1, 1)
+             ON CONFLICT (owner) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+            params![owner],
+            |row| row.get(0),
+        )?;
+        connection.execute(
+            "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![owner, seq, peer, from, to, text, now, key],
+        )?;
+        Ok(DirectMessage {
+            seq,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            text: text.to_owned(),
+            sent_at: now,
+        })
+    };
+    let sender = copy_for(from, to)?;
+    let recipient = if from == to { None } else { Some(copy_for(to, from)?) };
+    Ok(Posted { message: DmCopies { sender, recipient }, duplicate: false })
+}
+
+// Direct messages.
+
+pub(super) fn inbox_last_seq(connection: &Connection, owner: &str) -> Result<u64, StoreError> {
+    Ok(connection
+        .query_row("SELECT last_seq FROM inboxes WHERE owner = ?1", params![owner], |row| {
+            row.get(0)
+        })
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub(super) fn inbox_after(
+    connection: &Connection,
+    owner: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<DirectMessage>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, sender, recipient, text, sent_at FROM direct_messages WHERE owner = ?1 AND seq > ?2
+         ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![owner, clamp(after), limit as i64], direct_message)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn conversation_before(
+    connection: &Connection,
+    owner: &str,
+    peer: &str,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<DirectMessage>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, sender, recipient, text, sent_at FROM direct_messages WHERE owner = ?1 AND peer = ?2 AND seq < ?3
+         ORDER BY seq DESC LIMIT ?4",
+    )?;
+    let before = before.map_or(i64::MAX, clamp);
+    let rows = statement.query_map(params![owner, peer, before, limit as i64], direct_message)?;
+    let mut messages: Vec<DirectMessage> = rows.collect::<Result<_, _>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
+    Ok(DirectMessage {
+        seq: row.get(0)?,
+        from: row.get(1)?,
+        to: row.get(2)?,
+        text: row.get(3)?,
+        sent_at: row.get(4)?,
+    })
+}
+
+pub(super) fn dm_summaries(
+    connection: &Connection,
+    owner: &str,
+) -> Result<Vec<DmSummary>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT d.peer, MAX(d.seq),
+                SUM(d.sender = d.peer AND d.seq > COALESCE(r.last_read, 0))
+         FROM direct_messages d LEFT JOIN dm_reads r ON r.owner = d.owner AND r.peer = d.peer
+         WHERE d.owner = ?1 GROUP BY d.peer ORDER BY MAX(d.seq) DESC",
+    )?;
+    let rows = statement.query_map(params![owner], |row| {
+        Ok(DmSummary { peer: row.get(0)?, last_seq: row.get(1)?, unread: row.get(2)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn mark_dm_read(
+    connection: &Connection,
+    owner: &str,
+    peer: &str,
+    seq: u64,
+) -> Result<(), StoreError> {
+    connection.execute(
+        "INSERT INTO dm_reads (owner, peer, last_read) VALUES (?1, ?2, MIN(?3, (SELECT COALESCE(MAX(last_seq), 0) FROM inboxes WHERE owner = ?1)))
+         ON CONFLICT (owner, peer) DO UPDATE SET last_read = MAX(last_read, excluded.last_read)",
+        params![owner, peer, clamp(seq)],
+    )?;
+    Ok(())
+}
+
+// Export and import.
+
+/// Turns a row of an export query into its record.
+type ToRecord = fn(&rusqlite::Row<'_>) -> rusqlite::Result<Record>;
+
+/// Every table's rows, as records, a batch at a time.
+pub(super) fn export(
+    connection: &Connection,
+    sink: &mut dyn FnMut(Vec<Record>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const BATCH: usize = 1000;
+    let tables: [(&str, ToRecord); 7] = [
+        ("SELECT name, password_hash, created_at FROM users ORDER BY name", |row| {
+            Ok(Record::User {
+                name: row.get(0)?,
+                password_hash: row.get(1)?,
+                created_at: row.get(2)?,
+            })
+        }),
+        ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
+            Ok(Record::Room {
+                name: row.get(0)?,
+                created_by: row.get(1)?,
+                created_at: row.get(2)?,
+                last_seq: row.get(3)?,
+            })
+        }),
+        ("SELECT room, user_name, last_read FROM memberships ORDER BY room, user_name", |row| {
+            Ok(Record::Member { room: row.get(0)?, user: row.get(1)?, last_read: row.get(2)? })
+        }),
+        (
+            "SELECT room, seq, sender, text, sent_at, idempotency_key FROM messages ORDER BY room, seq",
+            |row| {
+                Ok(Record::Message {
+                    room: row.get(0)?,
+                    seq: row.get(1)?,
+                    sender: row.get(2)?,
+                    text: row.get(3)?,
+                    sent_at: row.get(4)?,
+                    key: row.get(5)?,
+                })
+            },
+        ),
+        ("SELECT owner, last_seq FROM inboxes ORDER BY owner", |row| {
+            Ok(Record::Inbox { owner: row.get(0)?, last_seq: row.get(1)? })
+        }),
+        (
+            "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key
+             FROM direct_messages ORDER BY owner, seq",
+            |row| {
+                Ok(Record::Dm {
+                    owner: row.get(0)?,
+                    seq: row.get(1)?,
+                    peer: row.get(2)?,
+                    sender: row.get(3)?,
+                    recipient: row.get(4)?,
+                    text: row.get(5)?,
+                    sent_at: row.get(6)?,
+                    key: row.get(7)?,
+                })
+            },
+        ),
+        ("SELECT owner, peer, last_read FROM dm_reads ORDER BY owner, peer", |row| {
+            Ok(Record::DmRead { owner: row.get(0)?, peer: row.get(1)?, last_read: row.get(2)? })
+        }),
+    ];
+    for (query, to_record) in tables {
+        let mut statement = connection.prepare(query)?;
+        let mut rows = statement.query([])?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            batch.push(to_record(row)?);
+            if batch.len() == BATCH {
+                sink(std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            sink(batch)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds exported records as they are; the lobby, made by the first migration, is updated
+/// rather than added again.
+pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), StoreError> {
+    for record in records {
+        match record {
+            Record::User { name, password_hash, created_at } => {
+                connection.execute(
+                    "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
+                    params![name, password_hash, created_at],
+                )?;
+            }
+            Record::Room { name, created_by, created_at, last_seq } => {
+                connection.execute(
+                    "INSERT INTO rooms (name, created_by, created_at, last_seq) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (name) DO UPDATE SET created_by = excluded.created_by,
+                         created_at = excluded.created_at, last_seq = excluded.last_seq",
+                    params![name, created_by, created_at, clamp(*last_seq)],
+                )?;
+            }
+            Record::Member { room, user, last_read } => {
+                connection.execute(
+                    "INSERT INTO memberships (room, user_name, last_read) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read",
+                    params![room, user, clamp(*last_read)],
+                )?;
+            }
+            Record::Message { room, seq, sender, text, sent_at, key } => {
+                connection.execute(
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![room, clamp(*seq), sender, text, sent_at, key],
+                )?;
+            }
+            Record::Inbox { owner, last_seq } => {
+                connection.execute(
+                    "INSERT INTO inboxes (owner, last_seq) VALUES (?1, ?2)",
+                    params![owner, clamp(*last_seq)],
+                )?;
+            }
+            Record::Dm { owner, seq, peer, sender, recipient, text, sent_at, key } => {
+                connection.execute(
+                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![owner, clamp(*seq), peer, sender, recipient, text, sent_at, key],
+                )?;
+            }
+            Record::DmRead { owner, peer, last_read } => {
+                connection.execute(
+                    "INSERT INTO dm_reads (owner, peer, last_read) VALUES (?1, ?2, ?3)",
+                    params![owner, peer, clamp(*last_read)],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
