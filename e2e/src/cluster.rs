@@ -1,5 +1,6 @@
-//! Several confab nodes on one Redis behind HAProxy, all on free loopback ports, for the
-//! scale-out tests. Every process is started here and killed when the cluster is dropped.
+//! Several confab nodes on one PostgreSQL and one Redis behind HAProxy, all on free
+//! loopback ports, for the scale-out tests. Every process is started here and killed when
+//! the cluster is dropped.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +69,119 @@ impl Redis {
     }
 }
 
+/// A PostgreSQL server of the test's own: `initdb` into a temporary directory, run as the
+/// unprivileged `postgres` user (PostgreSQL refuses to run as root, and tests run as root).
+/// `setpriv` execs it, so the child is the server itself; dropping it shuts it down.
+pub struct Postgres {
+    /// Its port.
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// Where Debian's `postgresql` package puts the server's programs (`$POSTGRES_BIN`
+/// overrides).
+pub fn postgres_bin() -> PathBuf {
+    std::env::var_os("POSTGRES_BIN")
+        .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from)
+}
+
+/// A command that runs `program` of PostgreSQL's as the `postgres` user.
+fn as_postgres(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"])
+        .arg(postgres_bin().join(program));
+    command
+}
+
+impl Postgres {
+    /// Creates a cluster in a fresh directory and starts it on a free port.
+    pub async fn start() -> Result<Postgres> {
+        require(
+            postgres_bin().join("initdb"),
+            "install it with `apt-get install postgresql` (`cargo xtask setup` does)",
+        )?;
+        let dir = tempfile::tempdir()?;
+        let status =
+            std::process::Command::new("chown").arg("postgres").arg(dir.path()).status()?;
+        anyhow::ensure!(status.success(), "cannot give the postgres user its directory");
+        let output = as_postgres("initdb")
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .output()
+            .context("run initdb")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let port = free_port();
+        let child = Postgres::spawn(port, &dir)?;
+        let postgres = Postgres { port, child, dir };
+        postgres.wait().await?;
+        Ok(postgres)
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> Result<Child> {
+        let mut command = as_postgres("postgres");
+        command
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Command::from(command).kill_on_drop(true).spawn().context("start postgres")
+    }
+
+    async fn wait(&self) -> Result<()> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        eventually("postgres to accept connections", || async {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+                return Ok(None);
+            };
+            // An SSLRequest: a server that is up answers with one byte ("N": no TLS here).
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream.write_all(&[0, 0, 0, 8, 4, 210, 22, 47]).await?;
+            let mut answer = [0u8; 1];
+            Ok(stream.read_exact(&mut answer).await.ok().map(drop))
+        })
+        .await?;
+        // Accepting the protocol comes a moment before accepting queries after a restart.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok(())
+    }
+
+    /// `postgres://...` for the nodes.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint, every
+    /// connection cut) and starts it again on the same data: it recovers from its WAL.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.quit();
+        self.child.wait().await.context("wait for postgres to stop")?;
+        self.child = Postgres::spawn(self.port, &self.dir)?;
+        self.wait().await
+    }
+
+    /// SIGQUIT: PostgreSQL's immediate shutdown, which takes its backends down with it.
+    fn quit(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-QUIT", &pid.to_string()]).status();
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.quit();
+    }
+}
+
 /// HAProxy in front of the nodes, as configured in `deploy/haproxy.cfg`.
 pub struct LoadBalancer {
     /// Where clients connect.
@@ -130,9 +244,11 @@ impl LoadBalancer {
     }
 }
 
-/// Redis, `n` nodes on it, and HAProxy in front.
+/// PostgreSQL, Redis, `n` nodes on them, and HAProxy in front.
 pub struct Cluster {
     /// The shared store.
+    pub postgres: Postgres,
+    /// The shared bus.
     pub redis: Redis,
     /// The nodes.
     pub nodes: Vec<Confab>,
@@ -143,14 +259,22 @@ pub struct Cluster {
 impl Cluster {
     /// Starts everything and waits until the balancer reaches a ready node.
     pub async fn start(n_nodes: usize) -> Result<Cluster> {
-        let redis = Redis::start().await?;
+        Cluster::start_with(n_nodes, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with more options for every node.
+    pub async fn start_with(n_nodes: usize, options: &[&str]) -> Result<Cluster> {
+        let (postgres, redis) = (Postgres::start().await?, Redis::start().await?);
         let mut nodes = Vec::new();
         for _ in 0..n_nodes {
-            nodes.push(Confab::start(&["--redis", &redis.url(), "--heartbeat-ms", "2000"]).await?);
+            let args = ["--postgres", &postgres.url(), "--redis", &redis.url()];
+            // HAProxy is on this machine: its X-Forwarded-For names the clients.
+            let more = ["--heartbeat-ms", "2000", "--trusted-proxy", "127.0.0.1/32"];
+            nodes.push(Confab::start(&[&args[..], &more[..], options].concat()).await?);
         }
         let addrs: Vec<SocketAddr> = nodes.iter().map(|node| node.addr).collect();
         let balancer = LoadBalancer::start(&addrs).await?;
-        Ok(Cluster { redis, nodes, balancer })
+        Ok(Cluster { postgres, redis, nodes, balancer })
     }
 
     /// How many WebSocket sessions each node holds, from its `/healthz`.

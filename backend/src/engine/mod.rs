@@ -273,9 +273,16 @@ impl Engine {
         self.inner.bus.is_online(user).await.or(Ok(false))
     }
 
-    /// Whether the node can store and deliver now (`GET /readyz`).
+    /// Whether the node can take messages now (`GET /readyz`): its store can. A node whose
+    /// bus is away still stores, and serves its own subscribers; the others catch up when
+    /// the bus is back.
     pub async fn ready(&self) -> bool {
-        self.inner.bus.ready() && self.inner.store.ready().await.is_ok()
+        self.inner.store.ready().await.is_ok()
+    }
+
+    /// Whether the bus is connected (always, on one node).
+    pub fn bus_connected(&self) -> bool {
+        self.inner.bus.ready()
     }
 
     // Rooms.

@@ -87,11 +87,12 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
         "status": "ok",
         "node": crate::clock::node_id(),
         "sessions": state.broker.live_sessions(),
+        "bus": if state.engine.bus_connected() { "connected" } else { "disconnected" },
     }))
 }
 
-/// `GET /readyz`: the node can store and deliver messages now (readiness): 503 while its
-/// store is unreachable, so a load balancer sends new clients elsewhere.
+/// `GET /readyz`: the node can store messages now (readiness): 503 while its store is
+/// unreachable or full, so a load balancer sends new clients elsewhere.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     if state.engine.ready().await {
         (StatusCode::OK, Json(json!({ "status": "ready" })))

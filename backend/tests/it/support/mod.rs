@@ -644,7 +644,7 @@ impl RedisServer {
 
 /// A PostgreSQL server of its own, on a free port in a temporary directory; stopped when
 /// dropped. PostgreSQL refuses to run as root, so it runs as the `postgres` user that
-/// Debian's package creates.
+/// Debian's package creates (`setpriv` execs it, so the child is the server itself).
 pub struct PostgresServer {
     pub port: u16,
     child: tokio::process::Child,
@@ -659,6 +659,15 @@ pub fn postgres_bin() -> std::path::PathBuf {
     )
 }
 
+/// A command that runs `program` of PostgreSQL's as the `postgres` user.
+fn as_postgres(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"])
+        .arg(postgres_bin().join(program));
+    command
+}
+
 impl PostgresServer {
     /// `initdb` into a fresh directory and start `postgres`; waits until it answers.
     pub async fn start() -> PostgresServer {
@@ -669,12 +678,6 @@ impl PostgresServer {
             bin.display()
         );
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let as_postgres = |program: &str| {
-            let mut command = std::process::Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(bin.join(program));
-            command
-        };
         let status = std::process::Command::new("chown")
             .arg("postgres")
             .arg(dir.path())
@@ -683,7 +686,7 @@ impl PostgresServer {
         assert!(status.success());
         let output = as_postgres("initdb")
             .arg("-D")
-            .arg(&data)
+            .arg(dir.path().join("data"))
             .args(["-A", "trust", "-U", "postgres", "--no-sync"])
             .output()
             .expect("run initdb");
@@ -692,34 +695,32 @@ impl PostgresServer {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let mut command = tokio::process::Command::from(as_postgres("postgres"));
-        let child = command
+        let child = PostgresServer::spawn(port, &dir);
+        let server = PostgresServer { port, child, dir };
+        server.wait().await;
+        server
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> tokio::process::Child {
+        let mut command = as_postgres("postgres");
+        command
             .arg("-D")
-            .arg(&data)
+            .arg(dir.path().join("data"))
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
             .arg(dir.path())
             // Tests need no durability across a crash of the machine.
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start postgres");
+            .stderr(std::process::Stdio::null());
+        tokio::process::Command::from(command).kill_on_drop(true).spawn().expect("start postgres")
+    }
+
+    async fn wait(&self) {
         let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-        loop {
-            if tokio_postgres::connect(
-                &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-                tokio_postgres::NoTls,
-            )
-            .await
-            .is_ok()
-            {
-                break;
-            }
+        while tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.is_err() {
             assert!(tokio::time::Instant::now() < deadline, "postgres did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        PostgresServer { port, child, dir }
     }
 
     /// `postgres://...` for the server.
@@ -727,28 +728,25 @@ impl PostgresServer {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Stops the server (SIGKILL) and starts it again on the same data and port.
+    /// Stops the server as a crash would (immediate shutdown, no checkpoint) and starts it
+    /// again on the same data and port; it recovers from its write-ahead log.
     pub async fn restart(&mut self) {
-        self.child.kill().await.unwrap();
-        let data = self.dir.path().join("data");
-        // A killed server leaves its pid file; the restart recovers from the WAL.
-        let mut command = std::process::Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(postgres_bin().join("postgres"));
-        self.child = tokio::process::Command::from(command)
-            .arg("-D")
-            .arg(&data)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
-            .arg(self.dir.path())
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("restart postgres");
-        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-        while tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "postgres did not restart");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.quit();
+        let _ = self.child.wait().await;
+        self.child = PostgresServer::spawn(self.port, &self.dir);
+        self.wait().await;
+    }
+
+    /// SIGQUIT: PostgreSQL's immediate shutdown, which takes its backends down with it.
+    fn quit(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-QUIT", &pid.to_string()]).status();
         }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.quit();
     }
 }
