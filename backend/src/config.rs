@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use shared::stomp::Limits;
 
@@ -56,10 +56,35 @@ pub mod defaults {
     pub const MAX_ROOMS_PER_USER: u64 = 100;
 }
 
+/// What `confab` does, besides serving.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve (what `confab` with no command does).
+    Serve,
+    /// Write every user, room, membership, message, direct message and read marker of the
+    /// store (`--data` or `--postgres`) to FILE as JSON lines: a consistent snapshot, even
+    /// while a server runs on the store. `-` writes to standard output.
+    Export {
+        /// Where to write.
+        file: PathBuf,
+    },
+    /// Read a file made by `confab export` into an empty store (`--data` or
+    /// `--postgres`), with every id, password hash and read marker as it was. `-` reads
+    /// standard input.
+    Import {
+        /// What to read.
+        file: PathBuf,
+    },
+}
+
 /// Confab: a real-time chat server speaking STOMP 1.2 over WebSocket.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "confab", version, about)]
 pub struct Config {
+    /// What to do; serving if none.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "CONFAB_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
@@ -172,6 +197,7 @@ impl Config {
     /// The defaults, as if `confab` ran with no options and no environment.
     pub fn defaults() -> Config {
         Config {
+            command: None,
             listen: defaults::LISTEN.parse().expect("the default address parses"),
             data: PathBuf::from(defaults::DATA),
             static_dir: PathBuf::from(defaults::STATIC_DIR),

@@ -15,9 +15,10 @@ pub mod limits;
 pub mod shutdown;
 pub mod stomp;
 pub mod store;
+pub mod transfer;
 mod ws;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,7 @@ use crate::bus::redis::RedisBus;
 use crate::bus::{Bus, BusError};
 use crate::engine::{Engine, EngineConfig};
 use crate::limits::{ConnectionSlots, Protection, TrustedProxies};
-use crate::shutdown::{Shutdown, ShutdownGuard};
+use crate::shutdown::{Guards, Shutdown};
 use crate::stomp::Broker;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
@@ -60,8 +61,8 @@ pub struct AppState {
     pub engine: Engine,
     /// The STOMP broker of this node.
     pub broker: Broker,
-    /// Handed to each WebSocket session.
-    pub guard: ShutdownGuard,
+    /// Makes the shutdown guard of each WebSocket session.
+    pub guards: Guards,
     /// Rate limits, connection caps, trusted proxies.
     pub protection: Arc<Protection>,
     /// Origins besides the server's own whose pages may open WebSockets.
@@ -112,7 +113,7 @@ pub async fn run(
     let state = AppState {
         broker: Broker::new(config.broker(), engine.clone()),
         engine,
-        guard: shutdown.guard(),
+        guards: shutdown.guards(),
         protection: Arc::new(protection),
         allowed_origins: config.allowed_origins.clone().into(),
         max_rooms_per_user: config.max_rooms_per_user,
@@ -124,9 +125,34 @@ pub async fn run(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop)
-        .await?;
-    shutdown.stop(SHUTDOWN_GRACE).await;
+    // When `stop` completes, the server stops accepting, sessions are told at once, and
+    // HTTP requests still running get SHUTDOWN_GRACE to finish: a request whose body never
+    // comes cannot hold the shutdown (security review L12).
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stopping.send(true);
+    });
+    let graceful = {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    tokio::pin!(server);
+    let mut stopped = stopped;
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::from),
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
+    shutdown.begin();
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?} were cut off"),
+    }
+    shutdown.wait(SHUTDOWN_GRACE).await;
     Ok(())
 }

@@ -5,6 +5,7 @@ use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
+use backend::config::Command;
 use backend::{Config, shutdown};
 
 /// glibc's malloc keeps a growing set of per-thread arenas under connection churn: 5,000
@@ -22,6 +23,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
+    match &config.command {
+        None | Some(Command::Serve) => {}
+        Some(Command::Export { file }) => {
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            let count = backend::transfer::export(store.as_ref(), file).await?;
+            eprintln!("exported {count} records to {}", file.display());
+            return Ok(());
+        }
+        Some(Command::Import { file }) => {
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            let count = backend::transfer::import(store.as_ref(), file).await?;
+            eprintln!("imported {count} records from {}", file.display());
+            return Ok(());
+        }
+    }
     let listener =
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("listener has no local address")?;

@@ -115,7 +115,7 @@ async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
     let (sink, stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, outbox, acks));
     tokio::select! {
-        () = read_loop(stream, session, app.guard.clone(), app.broker.config()) => {}
+        () = read_loop(stream, session, app.guards.guard(), app.broker.config()) => {}
         _ = &mut writer => return,
     }
     // The session is gone, so the writer drains the outbox, closes, and ends. A client that

@@ -130,6 +130,11 @@ impl Confab {
         Ok(child)
     }
 
+    /// Its data directory (`--data`).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// The page's address.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)

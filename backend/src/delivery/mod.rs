@@ -5,7 +5,8 @@
 //! - [`outbox`]: each connection's bounded queue, and the overflow signal.
 //! - [`acks`]: deliveries awaiting ACK.
 //!
-//! Nothing here knows about the store, the bus or STOMP sessions: it imports only `shared`.
+//! Nothing here knows about the store, the bus or STOMP sessions: it imports only `shared`
+//! and the clock.
 
 pub mod acks;
 pub mod hub;

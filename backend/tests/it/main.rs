@@ -14,6 +14,8 @@ mod errors;
 mod flow;
 mod frames;
 mod history;
+mod lifecycle;
+mod replays;
 mod rooms;
 mod rooms_api;
 mod store;

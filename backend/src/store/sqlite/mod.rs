@@ -230,7 +230,6 @@ fn run_batch(
         }
     };
     let mut replies = Vec::with_capacity(batch.len());
-    let mut out_of_space = false;
     for job in batch {
         let savepoint = match tx.savepoint() {
             Ok(savepoint) => savepoint,
@@ -250,13 +249,17 @@ fn run_batch(
             // Dropping a savepoint rolls it back.
             Done::Discard => drop(savepoint),
             Done::OutOfSpace => {
-                out_of_space = true;
+                // SQLite may have rolled the whole transaction back already: nothing of
+                // this batch is kept, and its callers hear that the store is unavailable.
+                // The jobs not run yet are dropped, which their callers hear the same way.
                 drop(savepoint);
+                drop(tx);
+                return (replies, Err(StoreError::Unavailable), true);
             }
         }
     }
     let commit = tx.commit().map_err(StoreError::from);
-    (replies, commit, out_of_space)
+    (replies, commit, false)
 }
 
 /// The commit's outcome, once per reply (`StoreError` is not `Clone`).
@@ -459,5 +462,34 @@ impl Store for SqliteStore {
 
     async fn import(&self, records: Vec<Record>) -> Result<(), StoreError> {
         self.write(move |connection| queries::import(connection, &records)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_store_is_unavailable_and_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions { max_bytes: Some(1 << 20) };
+        let store = SqliteStore::open(dir.path(), options).unwrap();
+        store.create_user("ann", "hash", 1).await.unwrap();
+        let text = "z".repeat(3_900);
+        let mut outcome = Ok(Vec::new());
+        for _ in 0..1_000 {
+            let post = NewPost::Room {
+                room: shared::chat::LOBBY.into(),
+                sender: "ann".into(),
+                text: text.clone(),
+                key: None,
+            };
+            outcome = store.post(vec![post], 1).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(outcome, Err(StoreError::Unavailable)), "{outcome:?}");
+        assert!(matches!(store.ready().await, Err(StoreError::Unavailable)));
     }
 }
