@@ -204,7 +204,9 @@ async fn run_session(
         return ended(reason, false);
     }
 
-    let mut decoder = Decoder::new(Limits { max_frame_bytes: 1 << 20, ..Limits::default() });
+    // The server's frames are trusted but may be large: a presence snapshot of a room with
+    // tens of thousands of people passes 1 MiB (security review L14).
+    let mut decoder = Decoder::new(Limits { max_frame_bytes: 16 << 20, ..Limits::default() });
     let mut buf = BytesMut::new();
     let mut online = false;
     let mut signed_out = false;

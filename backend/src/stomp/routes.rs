@@ -85,10 +85,21 @@ impl Send {
             Destination::Rooms => Err(Refusal::new(format!(
                 "{destination} is written by the server: create a room with POST /api/rooms"
             ))),
-            Destination::Topic(_) => {
+            Destination::Topic(topic) => {
+                check_topic(&topic)?;
                 let mut headers = headers;
                 for name in RESERVED_HEADERS {
                     headers.take(name);
+                }
+                // Passed on to every subscriber as they are: no control characters, which
+                // some clients would misread (security review L8).
+                if let Some((name, _)) = headers
+                    .iter()
+                    .find(|(name, value)| name.chars().chain(value.chars()).any(char::is_control))
+                {
+                    return Err(Refusal::new(format!(
+                        "header {name:?} has a control character: it cannot be passed on"
+                    )));
                 }
                 if headers.get("content-type").is_none() {
                     let guess = if std::str::from_utf8(&body).is_ok() {
@@ -250,6 +261,7 @@ pub(super) async fn attach(
             (Attachment::Key(key), Sent::Done)
         }
         Destination::Topic(topic) => {
+            check_topic(&topic)?;
             let key = HubKey::Topic(topic);
             engine.attach_key(key.clone(), subscriber).await?;
             (Attachment::Key(key), Sent::Done)
@@ -285,6 +297,21 @@ pub(super) fn detach(
         Attachment::Room(room) => engine.detach_room(room, login, session, id),
         Attachment::Key(key) => engine.detach_key(key, session, id),
     }
+}
+
+/// The longest generic topic name, after `/topic/`.
+const MAX_TOPIC_CHARS: usize = 128;
+
+/// A generic topic's name is a key on every node and a channel on the bus: short, and of
+/// visible characters.
+pub(super) fn check_topic(topic: &str) -> Result<(), Refusal> {
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(Refusal::new(format!("topic names have at most {MAX_TOPIC_CHARS} characters")));
+    }
+    if topic.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Refusal::new("topic names have no spaces or control characters"));
+    }
+    Ok(())
 }
 
 /// A SEND's `idempotency-key`, if any. An empty key would make every later message of its

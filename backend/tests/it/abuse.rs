@@ -447,3 +447,20 @@ async fn l9_read_markers_need_a_real_peer() {
     assert_eq!((status, body["error"].as_str().unwrap()), (404, "no user named \"nobody\""));
     server.stop().await;
 }
+
+// L8: generic topics pass headers on as they are: not control characters; topic names are
+// bounded.
+#[tokio::test]
+async fn l8_topic_headers_and_names_are_checked() {
+    let server = TestServer::start().await;
+    let mut client = Client::connect(&server, "relay").await;
+    client.send("SEND\ndestination:/topic/news\nx-note:bell\u{7}\n\nhi\0").await;
+    client
+        .expect_error_and_close("header \"x-note\" has a control character: it cannot be passed on")
+        .await;
+    let mut client = Client::connect(&server, "relay").await;
+    let long = "t".repeat(129);
+    client.send(&format!("SUBSCRIBE\nid:1\ndestination:/topic/{long}\n\n\0")).await;
+    client.expect_error_and_close("topic names have at most 128 characters").await;
+    server.stop().await;
+}

@@ -81,25 +81,19 @@ impl<T> Sequence<T> {
     /// more after them.
     pub fn fetched(&mut self, events: Vec<(u64, T)>, more: bool) -> Step<T> {
         self.fetching = false;
-        let newest = events.last().map(|(seq, _)| *seq);
         for (seq, event) in events {
             if seq > self.last {
                 self.held.entry(seq).or_insert(event);
             }
         }
-        let mut step = self.release();
-        if step.fetch_after.is_none() && !more && self.is_holding() {
-            // The store has nothing more, yet the first held id does not follow: those ids
-            // do not exist. Show what is held rather than wait forever.
-            if let Some(&first) = self.held.keys().next() {
-                let skipped = first.saturating_sub(1).max(newest.unwrap_or(0));
-                self.last = self.last.max(skipped);
-                let rest = self.release();
-                step.apply.extend(rest.apply);
-                step.fetch_after = rest.fetch_after;
-            }
+        let mut apply = self.take_ready();
+        if !more && let Some(&first) = self.held.keys().next() {
+            // The store had nothing more, yet the first held id does not follow: the ids
+            // between do not exist. Show what is held rather than wait forever.
+            self.last = first - 1;
+            apply.extend(self.take_ready());
         }
-        step
+        Step { apply, fetch_after: self.request_fetch() }
     }
 
     /// A fetch failed: it may be tried again.
@@ -111,6 +105,12 @@ impl<T> Sequence<T> {
     /// Applies every held event that follows the last one; asks for a fetch when a gap
     /// remains and none is running.
     fn release(&mut self) -> Step<T> {
+        let apply = self.take_ready();
+        Step { apply, fetch_after: self.request_fetch() }
+    }
+
+    /// The held events that follow the last one applied, now applied.
+    fn take_ready(&mut self) -> Vec<(u64, T)> {
         let mut apply = Vec::new();
         while let Some(entry) = self.held.first_entry() {
             if *entry.key() != self.last + 1 {
@@ -120,11 +120,15 @@ impl<T> Sequence<T> {
             self.last = seq;
             apply.push((seq, event));
         }
-        let fetch_after = (self.is_holding() && !self.fetching).then(|| {
+        apply
+    }
+
+    /// Where a fetch should start, if a gap remains and no fetch runs.
+    fn request_fetch(&mut self) -> Option<u64> {
+        (self.is_holding() && !self.fetching).then(|| {
             self.fetching = true;
             self.last
-        });
-        Step { apply, fetch_after }
+        })
     }
 }
 

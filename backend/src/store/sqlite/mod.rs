@@ -469,6 +469,16 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_commit_is_synced() {
+        // Security review L3: a RECEIPT means the message survives a power cut.
+        let dir = tempfile::tempdir().unwrap();
+        let connection = open_connection(&dir.path().join("confab.db")).unwrap();
+        let synchronous: i64 =
+            connection.pragma_query_value(None, "synchronous", |row| row.get(0)).unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
+
     #[tokio::test]
     async fn a_full_store_is_unavailable_and_not_ready() {
         let dir = tempfile::tempdir().unwrap();
