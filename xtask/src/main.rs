@@ -7,8 +7,10 @@
 //!   end-to-end browser tests included.
 //! - `client`: builds the browser client into `dist/`.
 //! - `bench`: the benchmarks in `BENCHMARKS.md` (not part of CI; installs RabbitMQ).
+//! - `fuzz`: AFL++ on the decoder and on a session (not part of CI; installs cargo-afl).
 
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ fn main() -> Result<()> {
         }
         "run" => run(&root, &rest),
         "test" => test(&root, &rest),
+        "fuzz" => fuzz::fuzz(&root, &rest),
         "bench" => {
             setup::client_tools(&root)?;
             build_client(&root)?;
@@ -43,7 +46,8 @@ fn main() -> Result<()> {
                  run      build the client and start confab; extra options go to confab\n  \
                  test     lint, build, and run every test, browser tests included\n  \
                  client   build the browser client into dist/\n  \
-                 bench    Confab against RabbitMQ Web-STOMP, and 1 vs 3 nodes; writes BENCHMARKS.md"
+                 bench    Confab against RabbitMQ Web-STOMP, and 1 vs 3 nodes; writes BENCHMARKS.md\n  \
+                 fuzz     fuzz the decoder and a session with AFL++ (--minutes N, --target decode|session)"
             );
             if command.is_empty() { Ok(()) } else { bail!("unknown command {command:?}") }
         }
