@@ -28,6 +28,15 @@ pub struct Reader {
     buf: BytesMut,
 }
 
+/// Opens a WebSocket to `url` offering STOMP 1.2, and sends nothing.
+pub async fn open(url: &str) -> Result<Ws> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("v12.stomp"));
+    let stream = TcpStream::connect(http_host(url)?).await?;
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+    Ok(ws)
+}
+
 /// Opens a WebSocket to `url` and completes CONNECT.
 pub async fn connect(url: &str, login: &str, passcode: Option<&str>) -> Result<(Writer, Reader)> {
     connect_with(url, login, passcode, None).await
@@ -93,6 +102,12 @@ impl Writer {
         let bytes = encode_to_bytes(&frame.into_frame());
         let text = String::from_utf8(bytes.to_vec()).context("frames are text")?;
         self.0.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// Sends `raw` exactly as it is, as one WebSocket message (several frames, or bad ones).
+    pub async fn send_raw(&mut self, raw: &str) -> Result<()> {
+        self.0.send(Message::text(raw.to_owned())).await?;
         Ok(())
     }
 

@@ -6,6 +6,9 @@
 //! - `connect-storm`: many clients CONNECT and SUBSCRIBE at once; reports connections/s.
 //! - `idle`: many subscribed connections doing nothing; reports the server's memory per
 //!   connection.
+//! - `soak`: a fan-out run (usually minutes long) with connections churning beside it and
+//!   one hostile client per finding of the security review; adds the server's memory and
+//!   open files over time.
 //!
 //! Every run is bounded: a hard `--deadline` stops it whatever happens. Only loopback
 //! targets are accepted. The result is one JSON line on stdout.
@@ -14,6 +17,7 @@ mod conn;
 mod payload;
 mod scenario;
 mod server;
+mod soak;
 mod stats;
 
 use std::time::Duration;
@@ -30,6 +34,8 @@ pub enum Scenario {
     ConnectStorm,
     /// Subscribed connections sit idle; the server's memory is measured.
     Idle,
+    /// A fan-out with churn and hostile clients beside it, sampled over time.
+    Soak,
 }
 
 /// Where messages go.
@@ -118,6 +124,15 @@ pub struct Options {
     /// A label copied into the result.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Soak: connections that connect, subscribe, publish and drop, over and over.
+    #[arg(long, default_value_t = 0)]
+    pub churn: usize,
+    /// Soak: one hostile client per finding of the security review, as user `hostile`.
+    #[arg(long)]
+    pub hostile: bool,
+    /// Soak: seconds between samples of the server's memory and open files.
+    #[arg(long, default_value_t = 10.0)]
+    pub sample_secs: f64,
 }
 
 impl Options {

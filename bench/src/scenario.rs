@@ -35,7 +35,7 @@ pub async fn run(options: Options) -> Result<Value> {
         }
     }
     let mut result = match options.scenario {
-        Scenario::Fanout => fanout(&options, passcode.as_deref()).await?,
+        Scenario::Fanout | Scenario::Soak => fanout(&options, passcode.as_deref()).await?,
         Scenario::ConnectStorm => connect_storm(&options, passcode.as_deref()).await?,
         Scenario::Idle => idle(&options, passcode.as_deref()).await?,
     };
@@ -249,6 +249,23 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
         let url = &options.url[index % options.url.len()];
         publishers.push(conn::connect(url, &options.login, passcode).await?);
     }
+    let background = if options.scenario == Scenario::Soak {
+        let every = Duration::from_secs_f64(options.sample_secs.max(1.0));
+        let pids = options.server_pid.clone();
+        Some(
+            crate::soak::start(
+                &options.url,
+                options.rooms,
+                options.churn,
+                options.hostile,
+                pids,
+                every,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
     let warmup = Duration::from_secs_f64(options.warmup);
     let measured = Duration::from_secs_f64(options.duration);
@@ -309,6 +326,10 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
     }
     let _ = stop_tx.send(true);
     let ((before, own_before), (after, own_after)) = sampler.await?;
+    let background = match background {
+        Some(background) => Some(background.finish().await),
+        None => None,
+    };
 
     let mut total = Tally::default();
     let mut lost = 0;
@@ -340,8 +361,8 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
     }
     let sent_in_window: u64 = sent.iter().map(|(in_window, _, _)| in_window).sum();
     let publisher_errors: u64 = sent.iter().map(|(_, _, errors)| errors).sum();
-    Ok(json!({
-        "scenario": "fanout",
+    let mut result = json!({
+        "scenario": if background.is_some() { "soak" } else { "fanout" },
         "mode": format!("{:?}", options.mode).to_lowercase(),
         "connections": options.connections,
         "rooms": options.rooms,
@@ -364,7 +385,13 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
             "cpu_percent": server::cpu_percent(&before, &after),
         },
         "loadgen_cpu_percent": server::cpu_percent(&own_before, &own_after),
-    }))
+    });
+    if let Some(background) = background {
+        result["churn"] = json!(options.churn);
+        result["background"] = background["background"].clone();
+        result["samples"] = background["samples"].clone();
+    }
+    Ok(result)
 }
 
 async fn connect_storm(options: &Options, passcode: Option<&str>) -> Result<Value> {

@@ -20,14 +20,14 @@ use crate::run_command;
 
 /// A process killed when dropped, with its whole process group (RabbitMQ's script starts
 /// an Erlang VM under it); then its companion (RabbitMQ's epmd), if any.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     name: &'static str,
     _companion: Option<Box<Server>>,
 }
 
 impl Server {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -182,7 +182,14 @@ const LOAD_TEST_FLAGS: [&str; 10] = [
 
 /// Starts confab on a free port; retries on another port if the one picked was taken in
 /// the meantime (an outgoing connection may grab it). Returns the server and its port.
-fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16)> {
+pub(crate) fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16)> {
+    let flags: Vec<&str> = LOAD_TEST_FLAGS.iter().chain(extra).copied().collect();
+    start_confab_with(root, data, &flags)
+}
+
+/// Like [`start_confab`], with exactly these flags (the per-user rates stay on unless they
+/// say otherwise).
+pub(crate) fn start_confab_with(root: &Path, data: &Path, flags: &[&str]) -> Result<(Server, u16)> {
     for _ in 0..5 {
         let port = free_port()?;
         let mut child = Command::new("taskset")
@@ -192,8 +199,7 @@ fn start_confab(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, u16
             .arg(root.join("dist"))
             .arg("--data")
             .arg(data)
-            .args(LOAD_TEST_FLAGS)
-            .args(extra)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .process_group(0)
             .stdout(Stdio::null())
@@ -240,7 +246,7 @@ fn start_redis(dir: &Path, port: u16) -> Result<Server> {
 }
 
 /// A session token for the `bench` user on a Confab node.
-fn token(port: u16) -> Result<String> {
+pub(crate) fn token(port: u16) -> Result<String> {
     let body = r#"{"username":"bench","password":"bench password"}"#;
     for path in ["/api/register", "/api/login"] {
         let output = Command::new("curl")
@@ -258,7 +264,7 @@ fn token(port: u16) -> Result<String> {
 }
 
 /// Runs the load generator pinned to CPU 1 and returns its JSON result.
-fn loadgen(root: &Path, args: &[String]) -> Result<Value> {
+pub(crate) fn loadgen(root: &Path, args: &[String]) -> Result<Value> {
     eprintln!("$ loadgen {}", args.join(" "));
     let output = Command::new("taskset")
         .args(["-c", "1"])
@@ -275,7 +281,7 @@ fn loadgen(root: &Path, args: &[String]) -> Result<Value> {
     Ok(json)
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub(crate) fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|arg| (*arg).to_owned()).collect()
 }
 
@@ -498,6 +504,8 @@ pub fn bench(root: &Path) -> Result<()> {
 
     let client = browser_client(root)?;
     let report = report(&rabbit, &confab, chat.as_ref(), &redis_runs, &client)?;
+    let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
+    let report = keep_blocks(&previous, report);
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -543,7 +551,7 @@ fn nodes_port(run: &[String]) -> Result<u16> {
         .context("a port")
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("confab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -752,4 +760,41 @@ fn report(
         "```\n\nReproduce with `cargo xtask bench` (about 20 minutes; installs what is missing, RabbitMQ included)."
     )?;
     Ok(out)
+}
+
+/// The blocks other commands write into `BENCHMARKS.md` (`cargo xtask soak`), between
+/// `<!-- name:begin -->` and `<!-- name:end -->`: kept when the rest is written anew.
+const KEPT_BLOCKS: [&str; 1] = ["soak"];
+
+/// `report` with the kept blocks of `previous` appended.
+fn keep_blocks(previous: &str, mut report: String) -> String {
+    for name in KEPT_BLOCKS {
+        if let Some(block) = block(previous, name) {
+            report.push('\n');
+            report.push_str(block);
+            report.push('\n');
+        }
+    }
+    report
+}
+
+/// The block `name` of `text`, markers included.
+fn block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let begin = text.find(&format!("<!-- {name}:begin -->"))?;
+    let end_marker = format!("<!-- {name}:end -->");
+    let end = text[begin..].find(&end_marker)? + begin + end_marker.len();
+    Some(&text[begin..end])
+}
+
+/// Puts `content` into `BENCHMARKS.md` as the block `name`, in place of the old one.
+pub(crate) fn write_block(root: &Path, name: &str, content: &str) -> Result<()> {
+    let path = root.join("BENCHMARKS.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let new_block = format!("<!-- {name}:begin -->\n{}\n<!-- {name}:end -->", content.trim_end());
+    let text = match block(&text, name) {
+        Some(old) => text.replacen(old, &new_block, 1),
+        None => format!("{}\n\n{new_block}\n", text.trim_end()),
+    };
+    std::fs::write(path, text)?;
+    Ok(())
 }

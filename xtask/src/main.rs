@@ -8,10 +8,12 @@
 //! - `client`: builds the browser client into `dist/`.
 //! - `bench`: the benchmarks in `BENCHMARKS.md` (not part of CI; installs RabbitMQ).
 //! - `fuzz`: AFL++ on the decoder and on a session (not part of CI; installs cargo-afl).
+//! - `soak`: minutes of load, churn and hostile clients (not part of CI).
 
 mod bench;
 mod fuzz;
 mod setup;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +35,7 @@ fn main() -> Result<()> {
         "run" => run(&root, &rest),
         "test" => test(&root, &rest),
         "fuzz" => fuzz::fuzz(&root, &rest),
+        "soak" => soak::soak(&root, &rest),
         "bench" => {
             setup::client_tools(&root)?;
             build_client(&root)?;
@@ -47,7 +50,8 @@ fn main() -> Result<()> {
                  test     lint, build, and run every test, browser tests included\n  \
                  client   build the browser client into dist/\n  \
                  bench    Confab against RabbitMQ Web-STOMP, and 1 vs 3 nodes; writes BENCHMARKS.md\n  \
-                 fuzz     fuzz the decoder and a session with AFL++ (--minutes N, --target decode|session)"
+                 fuzz     fuzz the decoder and a session with AFL++ (--minutes N, --target decode|session)\n  \
+                 soak     5,000 connections, churn and hostile clients for --minutes N (10); writes BENCHMARKS.md"
             );
             if command.is_empty() { Ok(()) } else { bail!("unknown command {command:?}") }
         }
