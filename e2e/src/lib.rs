@@ -150,6 +150,22 @@ impl Confab {
         self.child.kill().await.context("kill confab")
     }
 
+    /// Sends SIGTERM, as an operator's `systemctl stop` does, and waits for the process to
+    /// finish its shutdown.
+    pub async fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("confab has exited already")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .context("kill")?;
+        anyhow::ensure!(status.success(), "cannot signal confab");
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .context("confab did not stop after SIGTERM")?
+            .context("wait for confab")
+    }
+
     /// Starts the process again, on the same address and data directory.
     pub async fn start_again(&mut self) -> Result<()> {
         self.child = Confab::spawn(self.addr, self.data.path(), &self.args).await?;
