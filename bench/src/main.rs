@@ -127,6 +127,10 @@ pub struct Options {
     /// Soak: connections that connect, subscribe, publish and drop, over and over.
     #[arg(long, default_value_t = 0)]
     pub churn: usize,
+    /// Other processes to account for, as `name:pid` (a process and its descendants): their
+    /// CPU in the measured window is reported beside the server's (PostgreSQL, Redis).
+    #[arg(long)]
+    pub watch: Vec<String>,
     /// Soak: one hostile client per finding of the security review, as user `hostile`.
     #[arg(long)]
     pub hostile: bool,

@@ -302,11 +302,32 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
         )));
     }
     let pids = options.server_pid.clone();
+    let watched: Vec<(String, u32)> = options
+        .watch
+        .iter()
+        .filter_map(|spec| {
+            let (name, pid) = spec.split_once(':')?;
+            Some((name.to_owned(), pid.parse().ok()?))
+        })
+        .collect();
+    let watched_for_sampler = watched.clone();
     let sampler = tokio::spawn(async move {
         tokio::time::sleep_until(start + warmup).await;
-        let before = (server::sample(&pids), server::sample(&[std::process::id()]));
+        let trees = |list: &[(String, u32)]| {
+            list.iter().map(|(_, pid)| server::sample_tree(*pid)).collect::<Vec<_>>()
+        };
+        let before = (
+            server::sample(&pids),
+            server::sample(&[std::process::id()]),
+            trees(&watched_for_sampler),
+        );
         tokio::time::sleep_until(start + warmup + measured).await;
-        (before, (server::sample(&pids), server::sample(&[std::process::id()])))
+        let after = (
+            server::sample(&pids),
+            server::sample(&[std::process::id()]),
+            trees(&watched_for_sampler),
+        );
+        (before, after)
     });
 
     let mut sent = Vec::new();
@@ -325,7 +346,14 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_tx.send(true);
-    let ((before, own_before), (after, own_after)) = sampler.await?;
+    let ((before, own_before, watched_before), (after, own_after, watched_after)) = sampler.await?;
+    let watched_cpu: serde_json::Map<String, Value> = watched
+        .iter()
+        .zip(watched_before.iter().zip(&watched_after))
+        .map(|((name, _), (before, after))| {
+            (name.clone(), json!({ "cpu_percent": server::cpu_percent(before, after) }))
+        })
+        .collect();
     let background = match background {
         Some(background) => Some(background.finish().await),
         None => None,
@@ -385,6 +413,7 @@ async fn fanout(options: &Options, passcode: Option<&str>) -> Result<Value> {
             "cpu_percent": server::cpu_percent(&before, &after),
         },
         "loadgen_cpu_percent": server::cpu_percent(&own_before, &own_after),
+        "watched": watched_cpu,
     });
     if let Some(background) = background {
         result["churn"] = json!(options.churn);

@@ -45,3 +45,31 @@ pub fn cpu_percent(before: &Sample, after: &Sample) -> f64 {
     }
     (after.cpu_ticks.saturating_sub(before.cpu_ticks)) as f64 / 100.0 / seconds * 100.0
 }
+
+/// Reads a process and all its descendants (PostgreSQL's postmaster and its backends).
+pub fn sample_tree(root: u32) -> Sample {
+    let mut parents = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let ppid = after.split_whitespace().nth(1).and_then(|value| value.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (pid, ppid) in &parents {
+            if tree.contains(ppid) && !tree.contains(pid) {
+                tree.push(*pid);
+                grew = true;
+            }
+        }
+    }
+    sample(&tree)
+}

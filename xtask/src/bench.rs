@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: Confab side by side with RabbitMQ Web-STOMP on this machine, and
-//! Confab on one node versus three on Redis. Writes `BENCHMARKS.md`. Not part of CI.
+//! `cargo xtask bench`: Confab side by side with RabbitMQ Web-STOMP on this machine, the
+//! embedded store against PostgreSQL, and one node against three on PostgreSQL and Redis.
+//! Writes `BENCHMARKS.md`. Not part of CI.
 //!
 //! Every server runs pinned to CPU 0 (`taskset`), the load generator to CPU 1. RabbitMQ
 //! (Debian's package, its Erlang VM limited to one scheduler) and Redis listen on loopback
@@ -234,7 +235,7 @@ fn start_redis(dir: &Path, port: u16) -> Result<Server> {
             "--save",
             "",
         ])
-        .args(["--appendonly", "yes", "--dir"])
+        .args(["--appendonly", "no", "--dir"])
         .arg(dir)
         .process_group(0)
         .stdout(Stdio::null())
@@ -242,6 +243,57 @@ fn start_redis(dir: &Path, port: u16) -> Result<Server> {
         .context("start redis-server")?;
     let server = Server { child, name: "redis", _companion: None };
     wait_for_port(port, "redis")?;
+    Ok(server)
+}
+
+/// A PostgreSQL of its own in `dir` (made with `initdb` as the `postgres` user, since it
+/// refuses to run as root), pinned to CPU 0 with its backends, durable as in production
+/// (fsync on). Returns the server; its pid is the postmaster's.
+fn start_postgres(dir: &Path, port: u16) -> Result<Server> {
+    let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
+    std::fs::create_dir_all(dir)?;
+    run_command(Command::new("chown").arg("postgres").arg(dir))?;
+    let as_postgres = |program: &str| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"])
+            .arg(bin.join(program));
+        command
+    };
+    if !dir.join("data/PG_VERSION").exists() {
+        let status = as_postgres("initdb")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres"])
+            .stdout(Stdio::null())
+            .status()
+            .context("run initdb")?;
+        if !status.success() {
+            bail!("initdb failed");
+        }
+    }
+    let mut command = Command::new("taskset");
+    command.args(["-c", "0"]).arg("setpriv").args([
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--clear-groups",
+        "--",
+    ]);
+    let child = command
+        .arg(bin.join("postgres"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args(["-c", "max_connections=200"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start postgres")?;
+    let server = Server { child, name: "postgres", _companion: None };
+    wait_for_port(port, "postgres")?;
+    std::thread::sleep(Duration::from_millis(500));
     Ok(server)
 }
 
@@ -462,48 +514,53 @@ pub fn bench(root: &Path) -> Result<()> {
         sweep(root, &run, &[1000, 1500, 2000, 2500, 3000])?
     };
 
-    // One node versus three on Redis, chat rooms (stored in Redis, fanned out by pub/sub).
-    let redis_runs = {
+    // Chat rooms on PostgreSQL: one node alone, then one and three nodes on PostgreSQL and
+    // Redis. Every server (nodes, PostgreSQL and its backends, Redis) on CPU 0.
+    let mut cluster_runs = Vec::new();
+    for (label, n_nodes, with_redis) in [
+        ("PostgreSQL", 1usize, false),
+        ("PostgreSQL + Redis", 1, true),
+        ("PostgreSQL + Redis", 3, true),
+    ] {
+        quiet_sockets();
+        let postgres_port = free_port()?;
+        let postgres =
+            start_postgres(&scratch.join(format!("pg-{n_nodes}-{with_redis}")), postgres_port)?;
+        let postgres_url = format!("postgres://postgres@127.0.0.1:{postgres_port}/postgres");
         let redis_port = free_port()?;
-        let redis_dir = scratch.join("redis");
+        let redis_dir = scratch.join(format!("redis-{n_nodes}"));
         std::fs::create_dir_all(&redis_dir)?;
-        let mut results = Vec::new();
-        for n_nodes in [1usize, 3] {
-            let _redis = start_redis(&redis_dir, redis_port)?;
-            let redis_url = format!("redis://127.0.0.1:{redis_port}/");
-            let mut nodes = Vec::new();
-            let mut run = Vec::new();
-            for index in 0..n_nodes {
-                let data = scratch.join(format!("node-{n_nodes}-{index}"));
-                let prefix = format!("b{n_nodes}:");
-                let (node, port) =
-                    start_confab(root, &data, &["--redis", &redis_url, "--redis-prefix", &prefix])?;
-                nodes.push(node);
-                run.extend(args(&["--url", &format!("ws://127.0.0.1:{port}/ws")]));
+        let redis = if with_redis { Some(start_redis(&redis_dir, redis_port)?) } else { None };
+        let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+        let mut nodes = Vec::new();
+        let mut run = Vec::new();
+        for index in 0..n_nodes {
+            let data = scratch.join(format!("node-{n_nodes}-{index}"));
+            let mut flags = vec!["--postgres", postgres_url.as_str()];
+            if with_redis {
+                flags.extend(["--redis", redis_url.as_str()]);
             }
-            let token = token(nodes_port(&run)?)?;
-            run.extend(args(&[
-                "--passcode",
-                &token,
-                "--mode",
-                "chat",
-                "--connections",
-                "1000",
-                "--rooms",
-                "10",
-            ]));
-            run.extend(args(&["--publishers", "10", "--duration", "5"]));
-            for node in &nodes {
-                run.extend(args(&["--server-pid", &node.pid().to_string()]));
-            }
-            results.push((n_nodes, sweep(root, &run, &[250, 500, 1000, 1500, 2000])?));
-            drop(nodes);
+            let (node, port) = start_confab(root, &data, &flags)?;
+            nodes.push(node);
+            run.extend(args(&["--url", &format!("ws://127.0.0.1:{port}/ws")]));
         }
-        results
-    };
+        let token = token(nodes_port(&run)?)?;
+        run.extend(args(&["--passcode", &token, "--mode", "chat", "--connections", "1000"]));
+        run.extend(args(&["--rooms", "10", "--publishers", "10", "--duration", "5"]));
+        for node in &nodes {
+            run.extend(args(&["--server-pid", &node.pid().to_string()]));
+        }
+        run.extend(args(&["--watch", &format!("postgres:{}", postgres.pid())]));
+        if let Some(redis) = &redis {
+            run.extend(args(&["--watch", &format!("redis:{}", redis.pid())]));
+        }
+        let rates = [500, 1000, 1500, 2000, 2500, 3000];
+        cluster_runs.push((label, n_nodes, sweep(root, &run, &rates)?));
+        drop(nodes);
+    }
 
     let client = browser_client(root)?;
-    let report = report(&rabbit, &confab, chat.as_ref(), &redis_runs, &client)?;
+    let report = report(&rabbit, &confab, chat.as_ref(), &cluster_runs, &client)?;
     let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
     let report = keep_blocks(&previous, report);
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
@@ -569,7 +626,7 @@ fn report(
     rabbit: &Figures,
     confab: &Figures,
     chat: Option<&Value>,
-    redis: &[(usize, Option<Value>)],
+    clusters: &[(&str, usize, Option<Value>)],
     client: &Value,
 ) -> Result<String> {
     let get = |figures: &Option<Value>, path: &[&str]| {
@@ -668,30 +725,39 @@ fn report(
         out,
         "| Confab chat rooms (stored, stamped, idempotent), rooms of 100: most stored msgs/s with p99 < 50 ms | — | {chat_rate:.0} msgs/s = {chat_deliveries:.0} deliveries/s (p99 {chat_p99:.1} ms) | — | ≥ 1,500 msgs/s |"
     )?;
-    writeln!(out, "\n## One node versus three on Redis\n")?;
+    writeln!(out, "\n## Chat rooms on PostgreSQL, and several nodes on PostgreSQL and Redis\n")?;
     writeln!(
         out,
-        "Chat rooms stored in Redis and fanned out through its pub/sub; 1,000 subscribers in rooms of 100"
+        "1,000 subscribers in rooms of 100 (spread over the nodes), 10 publishers; every message stored in \
+         PostgreSQL (fsync on) before it is delivered. All servers share CPU 0: the nodes, PostgreSQL \
+         with its backends, Redis. CPU is per 1,000 stored messages, in CPU-seconds, measured over the \
+         5 s window, so that the cost on more cores can be computed from it.\n"
     )?;
     writeln!(
         out,
-        "spread over the nodes, 10 publishers. All servers (nodes and Redis) share CPU 0.\n"
+        "| store, bus | nodes | most stored msgs/s with p99 < 50 ms | deliveries/s | p50 | p99 | CPU s / 1,000 msgs: nodes · PostgreSQL · Redis |"
     )?;
-    writeln!(
-        out,
-        "| nodes | most stored msgs/s with p99 < 50 ms | deliveries/s | p50 | p99 | server CPU (all processes) |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|")?;
-    for (n_nodes, run) in redis {
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for (label, n_nodes, run) in clusters {
         let run = run.clone().unwrap_or(Value::Null);
+        let rate = number(&run["sent_per_sec"]).max(1.0);
+        // cpu_percent of one core over the window → CPU-seconds per 1,000 messages.
+        let per_thousand = |percent: f64| percent / 100.0 * 1000.0 / rate;
+        let watched = |name: &str| {
+            run["watched"][name]["cpu_percent"]
+                .as_f64()
+                .map_or_else(|| "—".to_owned(), |percent| format!("{:.3}", per_thousand(percent)))
+        };
         writeln!(
             out,
-            "| {n_nodes} | {:.0} | {:.0} | {:.1} ms | {:.1} ms | {:.0}% |",
+            "| {label} | {n_nodes} | {:.0} | {:.0} | {:.1} ms | {:.1} ms | {:.3} · {} · {} |",
             number(&run["sent_per_sec"]),
             number(&run["deliveries_per_sec"]),
             number(&run["latency_ms"]["p50"]),
             number(&run["latency_ms"]["p99"]),
-            number(&run["server"]["cpu_percent"]),
+            per_thousand(number(&run["server"]["cpu_percent"])),
+            watched("postgres"),
+            watched("redis"),
         )?;
     }
     writeln!(out, "\n## The browser client\n")?;
@@ -747,10 +813,10 @@ fn report(
     if let Some(chat) = chat {
         writeln!(out, "{{\"target\":\"confab\",\"scenario\":\"chat\",\"result\":{chat}}}")?;
     }
-    for (n_nodes, run) in redis {
+    for (label, n_nodes, run) in clusters {
         writeln!(
             out,
-            "{{\"target\":\"confab-redis-{n_nodes}-nodes\",\"scenario\":\"chat\",\"result\":{}}}",
+            "{{\"target\":\"confab on {label}, {n_nodes} nodes\",\"scenario\":\"chat\",\"result\":{}}}",
             run.clone().unwrap_or(Value::Null)
         )?;
     }
