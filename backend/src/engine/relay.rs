@@ -320,3 +320,73 @@ impl Relay {
         seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::stomp::{AckMode, Decoder, ServerFrame};
+
+    use super::*;
+    use crate::bus::local::LocalBus;
+    use crate::delivery::{AckLedger, Outbox, Outgoing, Subscriber};
+    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+    use crate::store::{NewPost, Stored};
+
+    fn seqs_in(receiver: &mut crate::delivery::OutboxReceiver) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Some(Outgoing::Frame { bytes, .. }) = receiver.try_recv() {
+            let mut buf = bytes::BytesMut::from(&bytes[..]);
+            let frame = Decoder::default().decode(&mut buf).unwrap().unwrap();
+            if let ServerFrame::Message { headers, .. } = ServerFrame::try_from(frame).unwrap() {
+                seqs.push(headers.get("seq").unwrap().parse().unwrap());
+            }
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn an_id_that_comes_early_waits_and_the_missing_ones_come_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        let hub = Hub::default();
+        let relay = Relay::new(store.clone(), Arc::new(LocalBus::default()), hub.clone());
+        let channel = Channel::Room("lobby".into());
+        assert_eq!(relay.open(&channel).await.unwrap(), 0);
+        let (outbox, mut receiver) = Outbox::with_capacity(64, 1 << 20);
+        let position = Position::live();
+        hub.subscribe(
+            HubKey::Room("lobby".into()),
+            Subscriber {
+                session: 1,
+                login: "ann".into(),
+                subscription: "s".into(),
+                ack: AckMode::Auto,
+                outbox,
+                acks: AckLedger::new(64),
+                position: position.clone(),
+            },
+        );
+        // Three messages stored, as other nodes would; only the third reaches this node.
+        let mut stored = Vec::new();
+        for n in 0..3 {
+            let post = NewPost::Room {
+                room: "lobby".into(),
+                sender: "bob".into(),
+                text: format!("m{n}"),
+                key: None,
+            };
+            let Some(Stored::Room(posted)) = store.post(vec![post], 1).await.unwrap().pop() else {
+                panic!("a room message");
+            };
+            stored.push(posted.message);
+        }
+        relay.offer(&channel, Numbered::Room(stored[2].clone()));
+        assert!(seqs_in(&mut receiver).is_empty(), "3 waits for 1 and 2");
+        tokio::time::sleep(GAP_WAIT * 4).await;
+        assert_eq!(seqs_in(&mut receiver), [1, 2, 3], "read from the store, in order");
+        // Late copies are not delivered again.
+        relay.offer(&channel, Numbered::Room(stored[1].clone()));
+        assert!(seqs_in(&mut receiver).is_empty());
+        assert_eq!(position.cursor(), 3);
+    }
+}
