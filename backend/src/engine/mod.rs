@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::api::{DmPage, DmSummary, RoomPage, RoomSummary};
-use shared::chat::{ChatMessage, DirectMessage, DirectoryEvent, Millis, Notice, ROOMS, RoomEvent};
+use shared::chat::{ChatMessage, DirectoryEvent, Millis, Notice, ROOMS, RoomEvent};
 use shared::stomp::Headers;
 use tokio::sync::mpsc;
 
@@ -587,13 +587,5 @@ impl Engine {
         if let HubKey::Topic(topic) = key {
             self.inner.bus.unlisten(&Channel::Topic(topic.clone()));
         }
-    }
-}
-
-/// The two copies of a direct message, for callers that want the sender's.
-impl DmCopies {
-    /// The sender's copy.
-    pub fn mine(&self) -> &DirectMessage {
-        &self.sender
     }
 }

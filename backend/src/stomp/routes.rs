@@ -150,6 +150,11 @@ impl Send {
             }
     }
 
+    /// Whether the SEND stores a message (a chat message or a DM).
+    pub fn stores(&self) -> bool {
+        matches!(self, Send::Room { event: ClientEvent::Message { .. }, .. } | Send::Dm { .. })
+    }
+
     /// What to store, for the SENDs that store a message.
     pub fn to_post(&self, sender: &str) -> Option<NewPost> {
         match self {

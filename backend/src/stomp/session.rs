@@ -270,7 +270,7 @@ impl Session {
                 Enlisted::Send(Send::Dm { to, .. }) => {
                     routes::tell_if_offline(&engine, login, &to).await;
                 }
-                Enlisted::Send(send) if send.to_post(login).is_none() => {
+                Enlisted::Send(send) if !send.stores() => {
                     send.run(&engine, login).await?;
                 }
                 Enlisted::Send(_) => {}
