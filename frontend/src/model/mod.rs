@@ -662,33 +662,11 @@ impl ChatState {
                 );
             }
             Notice::NotAccepted { receipt, reason } => {
-                let key = receipt
-                    .as_deref()
-                    .and_then(|receipt| receipt.strip_prefix("send:"))
-                    .unwrap_or_default();
-                for (_, state) in self.conversations() {
-                    state.pending.update(|pending| {
-                        pending
-                            .iter_mut()
-                            .filter(|p| p.key == key)
-                            .for_each(|p| p.state = PendingState::Failed);
-                    });
-                }
+                self.fail_pending(receipt.as_deref());
                 self.error.set(Some(format!("A message was not sent: {reason}")));
             }
             Notice::RateLimited { receipt, retry_after_ms } => {
-                let key = receipt
-                    .as_deref()
-                    .and_then(|receipt| receipt.strip_prefix("send:"))
-                    .unwrap_or_default();
-                for (_, state) in self.conversations() {
-                    state.pending.update(|pending| {
-                        pending
-                            .iter_mut()
-                            .filter(|p| p.key == key)
-                            .for_each(|p| p.state = PendingState::Failed);
-                    });
-                }
+                self.fail_pending(receipt.as_deref());
                 let seconds = retry_after_ms.div_ceil(1000);
                 self.error.set(Some(format!(
                     "You are sending faster than the server allows: wait {seconds} s, then retry"
@@ -701,6 +679,19 @@ impl ChatState {
                 });
                 self.error.set(Some(format!("There is no user named {user}")));
             }
+        }
+    }
+
+    /// Marks the pending message a refused SEND's receipt names as failed.
+    fn fail_pending(&self, receipt: Option<&str>) {
+        let key = receipt.and_then(|receipt| receipt.strip_prefix("send:")).unwrap_or_default();
+        for (_, state) in self.conversations() {
+            state.pending.update(|pending| {
+                pending
+                    .iter_mut()
+                    .filter(|p| p.key == key)
+                    .for_each(|p| p.state = PendingState::Failed);
+            });
         }
     }
 

@@ -209,9 +209,14 @@ impl TestServer {
 
     /// A GET of a page (not JSON): the status, the head, and the body as text.
     pub async fn request_page(&self, path: &str) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        self.exchange(&request).await
+    }
+
+    /// Sends one raw HTTP request; returns the status, the head and the body as text.
+    async fn exchange(&self, request: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.unwrap();
@@ -246,7 +251,6 @@ impl TestServer {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> (u16, String, serde_json::Value) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
         let mut request =
             format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
         for (name, value) in headers {
@@ -263,12 +267,7 @@ impl TestServer {
         } else {
             request.push_str("Content-Length: 0\r\n\r\n");
         }
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let response = String::from_utf8(response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let (status, head, body) = self.exchange(&request).await;
         assert!(
             body.is_empty() || head.to_ascii_lowercase().contains("content-type: application/json"),
             "every API answer is JSON: {head}\n{body}"
@@ -276,9 +275,9 @@ impl TestServer {
         let json = if body.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_str(body).unwrap()
+            serde_json::from_str(&body).unwrap()
         };
-        (status, head.to_owned(), json)
+        (status, head, json)
     }
 }
 
