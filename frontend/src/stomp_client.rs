@@ -20,7 +20,7 @@ use shared::chat::{
     RoomEvent, SINCE_HEADER, USER_DM, USER_NOTICES,
 };
 use shared::stomp::{
-    ClientFrame, Decoder, Headers, HeartBeat, Limits, ServerFrame, Version, encode_to_bytes,
+    ClientFrame, Decoder, Headers, HeartBeat, Limits, ServerFrame, encode_to_bytes,
 };
 
 use crate::model::{ChatState, Conv, Status};
@@ -184,8 +184,10 @@ async fn run_session(
 ) -> SessionEnd {
     let ended =
         |reason: String, was_online: bool| SessionEnd { reason, was_online, signed_out: false };
-    let protocols = [Version::V1_2, Version::V1_1, Version::V1_0].map(Version::subprotocol);
-    let socket = match WebSocket::open_with_protocols(&ws_url(), &protocols) {
+    // No subprotocol offered: CONNECT's accept-version negotiates the STOMP version, so a
+    // proxy that drops Sec-WebSocket-Protocol (trunk serve's, and some in production)
+    // cannot break the connection. The server speaks STOMP on /ws either way.
+    let socket = match WebSocket::open(&ws_url()) {
         Ok(socket) => socket,
         Err(error) => return ended(format!("cannot open a connection: {error}"), false),
     };

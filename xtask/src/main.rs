@@ -3,6 +3,7 @@
 //! - `setup`: installs every tool the build and the tests need, skipping what is already
 //!   installed at the right version. Safe to run again; quick when nothing is missing.
 //! - `run [confab options]`: builds the browser client and starts the server.
+//! - `dev`: the server and `trunk serve` together, each rebuilt when its sources change.
 //! - `test`: setup, formatting and lint checks, the client build, then every test,
 //!   end-to-end browser tests included.
 //! - `client`: builds the browser client into `dist/`.
@@ -11,6 +12,7 @@
 //! - `soak`: minutes of load, churn and hostile clients (not part of CI).
 
 mod bench;
+mod dev;
 mod fuzz;
 mod setup;
 mod soak;
@@ -33,6 +35,7 @@ fn main() -> Result<()> {
             build_client(&root)
         }
         "run" => run(&root, &rest),
+        "dev" => dev::dev(&root, &rest),
         "test" => test(&root, &rest),
         "fuzz" => fuzz::fuzz(&root, &rest),
         "soak" => soak::soak(&root, &rest),
@@ -47,6 +50,7 @@ fn main() -> Result<()> {
                  commands:\n  \
                  setup    install the toolchain pieces, Chromium and test tools (idempotent)\n  \
                  run      build the client and start confab; extra options go to confab\n  \
+                 dev      the server and trunk serve together, rebuilt on change (development)\n  \
                  test     lint, build, and run every test, browser tests included\n  \
                  client   build the browser client into dist/\n  \
                  bench    Confab against RabbitMQ Web-STOMP, and 1 vs 3 nodes; writes BENCHMARKS.md\n  \
