@@ -54,6 +54,8 @@ pub mod defaults {
     pub const TOPIC_BURST: f64 = 1_000.0;
     /// `--max-rooms-per-user`.
     pub const MAX_ROOMS_PER_USER: u64 = 100;
+    /// `--json-path`.
+    pub const JSON_PATH: &str = "/room";
 }
 
 /// What `confab` does, besides serving.
@@ -188,9 +190,50 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TOPIC_BURST", default_value_t = defaults::TOPIC_BURST)]
     pub topic_burst: f64,
 
+    /// Where the plain JSON WebSocket of the original design listens (`/room`).
+    #[arg(long, env = "CONFAB_JSON_PATH", default_value = defaults::JSON_PATH, value_parser = path)]
+    pub json_path: String,
+
+    /// Destination prefixes for application input, besides `/app` (which the page uses):
+    /// `--app-prefix /pub` makes `/pub/room.lobby` mean `/app/room.lobby`, as Spring
+    /// tutorials' `setApplicationDestinationPrefixes("/pub")` does. Comma-separated or
+    /// repeated.
+    #[arg(long = "app-prefix", env = "CONFAB_APP_PREFIX", value_delimiter = ',', value_parser = prefix)]
+    pub app_prefixes: Vec<String>,
+
+    /// Destination prefixes for subscriptions and generic topics, besides `/topic`:
+    /// `--broker-prefix /sub` makes `/sub/room.lobby` mean `/topic/room.lobby`, as
+    /// `enableSimpleBroker("/sub")` does.
+    #[arg(long = "broker-prefix", env = "CONFAB_BROKER_PREFIX", value_delimiter = ',', value_parser = prefix)]
+    pub broker_prefixes: Vec<String>,
+
     /// Rooms one user may create.
     #[arg(long, env = "CONFAB_MAX_ROOMS_PER_USER", default_value_t = defaults::MAX_ROOMS_PER_USER)]
     pub max_rooms_per_user: u64,
+}
+
+/// A destination prefix: `/` and a name, no trailing `/`, not `/user` (users' queues).
+fn prefix(text: &str) -> Result<String, String> {
+    let name = text.strip_prefix('/').ok_or("a prefix starts with /")?;
+    if name.is_empty()
+        || name.contains('/')
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("a prefix is / and a name of letters, digits, - and _ (like /pub)".into());
+    }
+    if name == "user" {
+        return Err("/user is for users' own queues".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// A path of its own for the JSON endpoint: not one the server uses for anything else.
+fn path(text: &str) -> Result<String, String> {
+    prefix(text)?;
+    if ["/ws", "/api", "/healthz", "/readyz", "/index.html"].contains(&text) {
+        return Err(format!("{text} is taken by the server"));
+    }
+    Ok(text.to_owned())
 }
 
 impl Config {
@@ -222,6 +265,9 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            json_path: defaults::JSON_PATH.to_owned(),
+            app_prefixes: Vec::new(),
+            broker_prefixes: Vec::new(),
         }
     }
 
@@ -252,6 +298,13 @@ impl Config {
                 topics: Rate::new(self.topic_rate, self.topic_burst),
                 ..SendRates::default()
             },
+            prefix_aliases: self
+                .app_prefixes
+                .iter()
+                .map(|prefix| (prefix.clone(), "/app"))
+                .chain(self.broker_prefixes.iter().map(|prefix| (prefix.clone(), "/topic")))
+                .filter(|(prefix, canonical)| prefix != canonical)
+                .collect(),
             ..BrokerConfig::default()
         }
     }

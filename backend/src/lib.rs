@@ -118,7 +118,7 @@ pub async fn run(
         allowed_origins: config.allowed_origins.clone().into(),
         max_rooms_per_user: config.max_rooms_per_user,
     };
-    let router = http::router(state, &config.static_dir);
+    let router = http::router(state, &config.static_dir, &config.json_path);
     // Chat frames are small and latency matters: no Nagle delay on any connection.
     let listener = listener.tap_io(|stream| {
         if let Err(error) = stream.set_nodelay(true) {

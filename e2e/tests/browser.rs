@@ -370,3 +370,48 @@ async fn read_down(browser: &Browser) -> Result<History> {
     }
     anyhow::bail!("never reached the bottom of the conversation")
 }
+
+/// A client of the original design's first stage: JSON over a bare WebSocket at `/room`,
+/// with only the URL and a token added, chats with someone in the browser.
+#[tokio::test]
+async fn a_plain_json_websocket_client_chats_with_the_page() -> Result<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let kim = driver.browser().await?;
+    sign_up(&kim, &confab, "kim").await?;
+
+    let token = e2e::register(confab.addr, "legacy").await?;
+    let url = format!("ws://{}/room?token={token}&room=lobby", confab.addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+    kim.wait_for_text("#members", "legacy").await?;
+
+    let hello =
+        serde_json::json!({"type": "message", "receiver": "all", "data": "hello from 2015"});
+    socket.send(Message::text(hello.to_string())).await?;
+    wait_for_message(&kim, "hello from 2015").await?;
+    assert_eq!(kim.texts("#messages .message .sender").await?, ["legacy"]);
+
+    say(&kim, "welcome back").await?;
+    // The page's message reaches the JSON client, after presence and its own echo.
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message? {
+                let message: serde_json::Value = serde_json::from_str(text.as_str())?;
+                if message["type"] == "message" && message["data"] == "welcome back" {
+                    return Ok(message);
+                }
+            }
+        }
+        anyhow::bail!("the JSON socket closed")
+    })
+    .await??;
+    assert_eq!((&reply["sender"], &reply["receiver"]), (&"kim".into(), &"all".into()));
+    kim.screenshot("json-client").await?;
+
+    socket.close(None).await?;
+    kim.wait_for_text("#messages .notice", "legacy left").await?;
+    kim.close().await
+}

@@ -411,7 +411,40 @@ impl Engine {
     /// Stores every post or none (a STOMP COMMIT), then delivers what is new.
     pub async fn post(&self, posts: Vec<NewPost>) -> Result<Vec<Stored>, EngineError> {
         let stored = self.inner.store.post(posts, now_millis()).await?;
-        for item in &stored {
+        self.deliver_stored(&stored).await;
+        Ok(stored)
+    }
+
+    /// Several posts at once, each stored on its own (one failing does not take the others
+    /// with it), in the order given: one connection's burst of SENDs shares the store's
+    /// commits instead of waiting for one commit each. Delivers what is new, in order.
+    pub async fn post_each(
+        &self,
+        posts: Vec<Vec<NewPost>>,
+    ) -> Vec<Result<Vec<Stored>, EngineError>> {
+        let now = now_millis();
+        // `join_all` polls its futures in order, so the store is handed them in order, and
+        // the store commits in the order it is handed writes.
+        let results = futures_util::future::join_all(
+            posts.into_iter().map(|post| self.inner.store.post(post, now)),
+        )
+        .await;
+        let mut answers = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(stored) => {
+                    self.deliver_stored(&stored).await;
+                    answers.push(Ok(stored));
+                }
+                Err(error) => answers.push(Err(error.into())),
+            }
+        }
+        answers
+    }
+
+    /// Hands newly stored messages to this node's streams and to the bus.
+    async fn deliver_stored(&self, stored: &[Stored]) {
+        for item in stored {
             match item {
                 Stored::Room(Posted { message, duplicate: false }) => {
                     let channel = Channel::Room(message.room.clone());
@@ -434,7 +467,6 @@ impl Engine {
                 Stored::Room(_) | Stored::Dm(_) => {}
             }
         }
-        Ok(stored)
     }
 
     // Live events.

@@ -24,7 +24,7 @@ use crate::ws;
 
 /// Every route of the server. Paths that match nothing else get the client's `index.html`,
 /// so client-side routes survive a reload; unknown `/api/...` paths get a JSON 404.
-pub fn router(state: AppState, static_dir: &Path) -> Router {
+pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
     let index = static_dir.join("index.html");
     if !index.is_file() {
         tracing::warn!(
@@ -61,6 +61,7 @@ pub fn router(state: AppState, static_dir: &Path) -> Router {
         .fallback(api::not_found);
     Router::new()
         .route("/ws", get(ws::upgrade))
+        .route(json_path, get(ws::upgrade_json))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(serve_page.clone()))

@@ -3,7 +3,7 @@
 //! the [`Broker`] handle every session shares.
 //!
 //! Nothing here knows about axum or sockets. A [`Session`] takes decoded frames in and puts
-//! encoded frames into its [`Outbox`](crate::delivery::Outbox); `ws.rs` moves bytes between
+//! encoded frames into its [`Outbox`](crate::delivery::Outbox); `ws/` moves bytes between
 //! the socket and those two.
 
 mod rates;
@@ -49,6 +49,9 @@ pub struct BrokerConfig {
     pub max_transaction_bytes: usize,
     /// Per-user send rates.
     pub rates: SendRates,
+    /// Destination prefixes that mean what `/app` or `/topic` means (`/pub`, `/sub`, as
+    /// Spring tutorials configure them), each with the prefix it stands for.
+    pub prefix_aliases: Vec<(String, &'static str)>,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +69,7 @@ impl Default for BrokerConfig {
             max_transaction_frames: 1024,
             max_transaction_bytes: 1 << 20,
             rates: SendRates::default(),
+            prefix_aliases: Vec::new(),
         }
     }
 }
@@ -129,6 +133,19 @@ impl Broker {
     /// How many WebSocket sessions this node serves now.
     pub fn live_sessions(&self) -> u64 {
         self.inner.live_sessions.load(Ordering::Relaxed)
+    }
+
+    /// `destination` with an aliased prefix replaced by the one it stands for:
+    /// `/pub/room.lobby` is `/app/room.lobby` when `/pub` is an app prefix.
+    pub fn canonical<'a>(&self, destination: &'a str) -> std::borrow::Cow<'a, str> {
+        for (alias, canonical) in &self.inner.config.prefix_aliases {
+            if let Some(rest) = destination.strip_prefix(alias.as_str())
+                && rest.starts_with('/')
+            {
+                return format!("{canonical}{rest}").into();
+            }
+        }
+        destination.into()
     }
 
     /// The session id as shown in CONNECTED.

@@ -177,19 +177,8 @@ impl Send {
     /// Stores and delivers, or publishes.
     pub async fn run(self, engine: &Engine, login: &str) -> Result<Sent, Refusal> {
         if let Some(post) = self.to_post(login) {
-            return match engine.post(vec![post]).await {
-                Ok(_) => {
-                    if let Send::Dm { to, .. } = self {
-                        tell_if_offline(engine, login, &to).await;
-                    }
-                    Ok(Sent::Done)
-                }
-                Err(EngineError::NotFound(Missing::User(user))) => {
-                    engine.notify(login, &Notice::NoSuchUser { user }).await;
-                    Ok(Sent::RefusedWithNotice)
-                }
-                Err(error) => Err(error.into()),
-            };
+            let outcome = engine.post(vec![post]).await.map(drop);
+            return self.answer(engine, login, outcome).await;
         }
         match self {
             Send::Room { room, event: ClientEvent::Typing, .. } => {
@@ -208,6 +197,32 @@ impl Send {
             Send::Room { .. } | Send::Dm { .. } => {}
         }
         Ok(Sent::Done)
+    }
+}
+
+impl Send {
+    /// What a SEND that stores a message comes to, once the store has answered: done (and
+    /// the sender of a DM to someone offline told it will wait), a notice for a DM to
+    /// nobody, or the store's refusal.
+    pub async fn answer(
+        &self,
+        engine: &Engine,
+        login: &str,
+        outcome: Result<(), EngineError>,
+    ) -> Result<Sent, Refusal> {
+        match outcome {
+            Ok(()) => {
+                if let Send::Dm { to, .. } = self {
+                    tell_if_offline(engine, login, to).await;
+                }
+                Ok(Sent::Done)
+            }
+            Err(EngineError::NotFound(Missing::User(user))) => {
+                engine.notify(login, &Notice::NoSuchUser { user }).await;
+                Ok(Sent::RefusedWithNotice)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! most one [`Outgoing::Close`]) and tells the caller, through [`Flow`], what changed. What
 //! a SEND or SUBSCRIBE means for chat is in [`super::routes`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +76,17 @@ impl Enlisted {
 /// The versions this server speaks, for the ERROR of a failed negotiation.
 const SUPPORTED_VERSIONS: &str = "1.0,1.1,1.2";
 
+/// SENDs of one connection stored together at most.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A frame as it came: its receipt header, and what it parsed to.
+type Parsed = (Option<String>, Result<ClientFrame, Refusal>);
+
+/// A SEND outside a transaction.
+fn is_plain_send(parsed: &Parsed) -> bool {
+    matches!(parsed.1, Ok(ClientFrame::Send { transaction: None, .. }))
+}
+
 /// The largest id a client may name: ids are stored as signed 64-bit integers.
 const MAX_SEQ: u64 = i64::MAX as u64;
 
@@ -125,9 +136,113 @@ impl Session {
     /// Handles one decoded frame.
     pub async fn handle(&mut self, frame: Frame) -> Flow {
         let receipt = frame.headers.get("receipt").map(str::to_owned);
-        let result = match ClientFrame::try_from(frame) {
+        self.handle_parsed(receipt, ClientFrame::try_from(frame).map_err(Refusal::from)).await
+    }
+
+    /// Handles frames that arrived together, in order, as [`Session::handle`] would one by
+    /// one, except that a run of SENDs that store messages is stored together: each still
+    /// in its own write and answered in order, but without waiting for one commit each, so
+    /// a busy publisher is not held to one message per commit. Stops at the first frame
+    /// that ends the session; SENDs of the run after it may be stored already, without a
+    /// RECEIPT (only a RECEIPT promises anything).
+    ///
+    /// Only for a connected session: CONNECT must be handled alone, since it decides how
+    /// the frames after it are decoded.
+    pub async fn handle_all(&mut self, frames: Vec<Frame>) -> Flow {
+        let mut queue: VecDeque<Parsed> = frames
+            .into_iter()
+            .map(|frame| {
+                let receipt = frame.headers.get("receipt").map(str::to_owned);
+                (receipt, ClientFrame::try_from(frame).map_err(Refusal::from))
+            })
+            .collect();
+        while let Some(first) = queue.pop_front() {
+            let flow = if is_plain_send(&first) && queue.front().is_some_and(is_plain_send) {
+                let mut run = vec![first];
+                while run.len() < MAX_IN_FLIGHT
+                    && let Some(next) = queue.pop_front_if(|parsed| is_plain_send(parsed))
+                {
+                    run.push(next);
+                }
+                let (flow, rest) = self.send_all(run).await;
+                for parsed in rest.into_iter().rev() {
+                    queue.push_front(parsed);
+                }
+                flow
+            } else {
+                let (receipt, parsed) = first;
+                self.handle_parsed(receipt, parsed).await
+            };
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// A run of SENDs outside transactions: those from the start that store a message and
+    /// pass their checks and rates go to the store together; the rest are handed back, to
+    /// be handled one by one.
+    async fn send_all(&mut self, run: Vec<Parsed>) -> (Flow, Vec<Parsed>) {
+        let Some(login) = self.login().map(str::to_owned) else { return (Flow::Close, Vec::new()) };
+        let mut sends = Vec::new();
+        let mut run = run.into_iter();
+        let mut rest = Vec::new();
+        for (receipt, parsed) in run.by_ref() {
+            // Checked on copies (the body is shared, not copied): a SEND that does not
+            // qualify is handled as it came.
+            let checked = match &parsed {
+                Ok(ClientFrame::Send { destination, headers, body, .. }) => {
+                    Send::check(&self.broker.canonical(destination), headers.clone(), body.clone())
+                        .ok()
+                        .filter(Send::stores)
+                        .filter(|send| self.charge(send.charge()).is_ok())
+                }
+                _ => None,
+            };
+            match checked {
+                Some(send) => sends.push((receipt, send)),
+                None => {
+                    rest.push((receipt, parsed));
+                    break;
+                }
+            }
+        }
+        rest.extend(run);
+        if sends.is_empty() {
+            // The first does not qualify: it is handled alone, and the rest go back.
+            let mut rest = rest.into_iter();
+            let flow = match rest.next() {
+                Some((receipt, parsed)) => self.handle_parsed(receipt, parsed).await,
+                None => Flow::Continue,
+            };
+            return (flow, rest.collect());
+        }
+        let engine = self.broker.engine().clone();
+        let posts =
+            sends.iter().map(|(_, send)| send.to_post(&login).into_iter().collect()).collect();
+        let outcomes = engine.post_each(posts).await;
+        for ((receipt, send), outcome) in sends.into_iter().zip(outcomes) {
+            let sent = send.answer(&engine, &login, outcome.map(drop)).await;
+            let flow = match self.conclude(&login, receipt.clone(), true, sent) {
+                Ok(flow) => flow,
+                Err(refusal) => self.refuse(refusal, receipt),
+            };
+            if flow != Flow::Continue {
+                return (flow, Vec::new());
+            }
+        }
+        (Flow::Continue, rest)
+    }
+
+    async fn handle_parsed(
+        &mut self,
+        receipt: Option<String>,
+        parsed: Result<ClientFrame, Refusal>,
+    ) -> Flow {
+        let result = match parsed {
             Ok(frame) => self.dispatch(frame).await,
-            Err(error) => Err(error.into()),
+            Err(refusal) => Err(refusal),
         };
         match result {
             Ok(flow) => flow,
@@ -169,7 +284,20 @@ impl Session {
             return Ok(Flow::Close);
         }
         let is_send = matches!(frame, ClientFrame::Send { transaction: None, .. });
-        match self.handle_connected(&login, frame).await {
+        let sent = self.handle_connected(&login, frame).await;
+        self.conclude(&login, receipt, is_send, sent)
+    }
+
+    /// What follows a frame's outcome: its RECEIPT, a notice, or the refusal that ends the
+    /// session.
+    fn conclude(
+        &mut self,
+        login: &str,
+        receipt: Option<String>,
+        is_send: bool,
+        sent: Result<Sent, Refusal>,
+    ) -> Result<Flow, Refusal> {
+        match sent {
             Ok(Sent::Done) => {
                 self.send_receipt(receipt);
                 Ok(Flow::Continue)
@@ -179,7 +307,7 @@ impl Session {
             // Only a SEND hears "not accepted": anything else the store could not do ends
             // the session, and the client starts over.
             Err(refusal) if refusal.retry == Retry::Later && !is_send => Err(refusal),
-            Err(refusal) => self.refused_softly(&login, receipt, refusal),
+            Err(refusal) => self.refused_softly(login, receipt, refusal),
         }
     }
 
@@ -196,13 +324,13 @@ impl Session {
                 ..
             } => {
                 // Checked now, not at COMMIT: a transaction holds only frames that can run.
-                let send = Send::check(&destination, headers, body)?;
+                let send = Send::check(&self.broker.canonical(&destination), headers, body)?;
                 self.charge(send.charge())?;
                 self.enlist(&transaction, Enlisted::Send(send))?;
                 Ok(Sent::Done)
             }
             ClientFrame::Send { destination, headers, body, .. } => {
-                let send = Send::check(&destination, headers, body)?;
+                let send = Send::check(&self.broker.canonical(&destination), headers, body)?;
                 self.charge(send.charge())?;
                 send.run(self.broker.engine(), login).await
             }
@@ -445,8 +573,15 @@ impl Session {
             position: Arc::new(Position::default()),
         };
         let engine = self.broker.engine();
-        let (attachment, sent) =
-            routes::attach(engine, login, destination, subscriber, replay, receipt).await?;
+        let (attachment, sent) = routes::attach(
+            engine,
+            login,
+            &self.broker.canonical(destination),
+            subscriber,
+            replay,
+            receipt,
+        )
+        .await?;
         self.subscriptions.insert(subscription, attachment);
         Ok(sent)
     }

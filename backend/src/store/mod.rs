@@ -223,6 +223,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Stores messages, all or none: one transaction for the lot (a STOMP COMMIT), each
     /// with its room's or inboxes' next ids. A message whose idempotency key was seen is
     /// not stored again; the first one is returned, marked as a duplicate.
+    ///
+    /// Calls commit in the order their futures are first polled: a connection may have
+    /// several posts in flight and still have them stored in the order it sent them.
     async fn post(&self, posts: Vec<NewPost>, now: Millis) -> Result<Vec<Stored>, StoreError>;
 
     // Direct messages.

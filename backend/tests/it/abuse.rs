@@ -278,7 +278,11 @@ async fn m5_a_socket_without_connect_is_closed_whatever_it_sends() {
     for _ in 0..60 {
         client.send("\n").await;
         match client.next_event_within(std::time::Duration::from_millis(50)).await {
-            Some(Event::Frame(frame)) => error = frame.headers.get("message").map(str::to_owned),
+            Some(Event::Frame(frame)) => {
+                error = frame.headers.get("message").map(str::to_owned);
+                client.expect_closed().await;
+                break;
+            }
             Some(Event::Closed) => break,
             Some(Event::HeartBeat) | None => {}
         }

@@ -15,6 +15,7 @@ mod flow;
 mod frames;
 mod history;
 mod lifecycle;
+mod original;
 mod replays;
 mod rooms;
 mod rooms_api;

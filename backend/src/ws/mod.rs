@@ -1,5 +1,6 @@
 //! The only module that touches WebSockets: the `/ws` upgrade, subprotocol negotiation, and
-//! the two loops that move bytes between a socket and its [`Session`].
+//! the two loops that move bytes between a socket and its [`Session`]; and in [`json`], the
+//! original design's plain JSON endpoint (`/room`).
 //!
 //! - The read loop appends each WebSocket message to a buffer, decodes every complete
 //!   frame, and hands it to the session. It enforces the CONNECT deadline and the client's
@@ -7,7 +8,11 @@
 //! - The write loop drains the session's outbox into the socket, several frames per flush,
 //!   sends heart-beat EOLs when idle, and closes a slow consumer with an ERROR.
 
+mod json;
+
 use std::time::Duration;
+
+pub use json::upgrade as upgrade_json;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -15,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use shared::stomp::{Decoder, ServerFrame, Version, encode_to_bytes};
 use tokio::time::{Instant, sleep_until};
 
@@ -47,20 +52,9 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Err(error) = check_origin(&headers, &app.allowed_origins) {
-        return error.into_response();
-    }
-    let slot = match app.protection.connections.admit(address.key()) {
+    let slot = match admit(&app, &address, &headers) {
         Ok(slot) => slot,
-        Err(refused) => {
-            let status = match refused {
-                SlotRefused::Full => StatusCode::SERVICE_UNAVAILABLE,
-                SlotRefused::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
-            };
-            return HttpError::new(status, refused.to_string())
-                .retry_after(Duration::from_secs(5))
-                .into_response();
-        }
+        Err(refused) => return refused.into_response(),
     };
     let offered: Vec<String> = ws
         .requested_protocols()
@@ -85,6 +79,23 @@ pub async fn upgrade(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| serve(socket, app, slot))
+}
+
+/// What every WebSocket upgrade passes first: the origin check (403) and a connection slot
+/// (503 when the node is full, 429 when the address is).
+fn admit(
+    app: &AppState,
+    address: &ClientAddress,
+    headers: &HeaderMap,
+) -> Result<ConnectionSlot, HttpError> {
+    check_origin(headers, &app.allowed_origins)?;
+    app.protection.connections.admit(address.key()).map_err(|refused| {
+        let status = match refused {
+            SlotRefused::Full => StatusCode::SERVICE_UNAVAILABLE,
+            SlotRefused::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
+        };
+        HttpError::new(status, refused.to_string()).retry_after(Duration::from_secs(5))
+    })
 }
 
 /// A browser sends the page's origin with every WebSocket upgrade; a page may connect only
@@ -155,44 +166,110 @@ async fn read_loop(
                 return;
             }
         };
-        let data = match message {
-            Some(Ok(Message::Text(text))) => Bytes::from(text),
-            Some(Ok(Message::Binary(data))) => data,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Bytes::new(),
-            Some(Ok(Message::Close(_))) | None => return,
-            Some(Err(error)) => {
-                // Mostly a message over the size limit; the socket may still take an ERROR.
-                session.abort(&format!("websocket error: {error}"));
-                return;
-            }
-        };
         // "any new data received over the network connection is an indication that the
         // remote end is alive"
         if let Some(limit) = silence_limit {
             deadline = Some(Instant::now() + limit);
         }
-        buf.extend_from_slice(&data);
+        // Whatever else has already arrived is taken now too: a burst of SENDs is then
+        // handled together, and stored without one commit each.
+        let mut end = None;
+        let mut taken = 0;
+        let mut next = Input::from(message);
         loop {
-            let flow = match decoder.decode(&mut buf) {
-                // Boxed: handling a frame may await the store through deep futures, and
-                // inline they would enlarge every connection's task for its whole life.
-                Ok(Some(frame)) => Box::pin(session.handle(frame)).await,
-                Ok(None) => break,
-                Err(error) => session.malformed(error),
-            };
-            match flow {
-                Flow::Continue => {}
-                Flow::Connected(negotiated) => {
-                    decoder.set_version(negotiated.version);
-                    // "because of timing inaccuracies, the receiver SHOULD be tolerant and
-                    // take into account an error margin"
-                    silence_limit = negotiated
-                        .client_heart_beat
-                        .map(|every| every * 2 + Duration::from_millis(500));
-                    deadline = silence_limit.map(|limit| Instant::now() + limit);
+            match next {
+                Input::Data(data) => {
+                    taken += data.len();
+                    buf.extend_from_slice(&data);
                 }
-                Flow::Close => return,
+                Input::End => {
+                    end = Some(None);
+                    break;
+                }
+                Input::Failed(error) => {
+                    end = Some(Some(error));
+                    break;
+                }
             }
+            if taken > DRAIN_BYTES {
+                break;
+            }
+            match stream.next().now_or_never() {
+                Some(message) => next = Input::from(message),
+                None => break,
+            }
+        }
+        let mut frames = Vec::new();
+        let flow = loop {
+            match decoder.decode(&mut buf) {
+                // Until CONNECT, one frame at a time: CONNECT decides how the rest decode.
+                Ok(Some(frame)) if session.login().is_none() => {
+                    // Boxed: handling a frame may await the store through deep futures,
+                    // and inline they would enlarge every connection's task for its life.
+                    match Box::pin(session.handle(frame)).await {
+                        Flow::Continue => {}
+                        Flow::Connected(negotiated) => {
+                            decoder.set_version(negotiated.version);
+                            // "because of timing inaccuracies, the receiver SHOULD be
+                            // tolerant and take into account an error margin"
+                            silence_limit = negotiated
+                                .client_heart_beat
+                                .map(|every| every * 2 + Duration::from_millis(500));
+                            deadline = silence_limit.map(|limit| Instant::now() + limit);
+                        }
+                        Flow::Close => break Flow::Close,
+                    }
+                }
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break Flow::Continue,
+                Err(error) => {
+                    let flow = Box::pin(session.handle_all(std::mem::take(&mut frames))).await;
+                    if flow == Flow::Close {
+                        break flow;
+                    }
+                    break session.malformed(error);
+                }
+            }
+        };
+        if flow == Flow::Close {
+            return;
+        }
+        if !frames.is_empty() && Box::pin(session.handle_all(frames)).await == Flow::Close {
+            return;
+        }
+        match end {
+            None => {}
+            Some(None) => return,
+            Some(Some(error)) => {
+                // Mostly a message over the size limit; the socket may still take an ERROR.
+                session.abort(&format!("websocket error: {error}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Bytes taken from the socket at once, at most (and a message more).
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// What one read from the socket brought.
+enum Input {
+    /// Bytes of frames (none for a ping or pong).
+    Data(Bytes),
+    /// The client closed the connection.
+    End,
+    /// The connection failed.
+    Failed(String),
+}
+
+impl From<Option<Result<Message, axum::Error>>> for Input {
+    fn from(message: Option<Result<Message, axum::Error>>) -> Input {
+        match message {
+            Some(Ok(Message::Text(text))) => Input::Data(Bytes::from(text)),
+            Some(Ok(Message::Binary(data))) => Input::Data(data),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Input::Data(Bytes::new()),
+            Some(Ok(Message::Close(_))) | None => Input::End,
+            Some(Err(error)) => Input::Failed(error.to_string()),
         }
     }
 }
