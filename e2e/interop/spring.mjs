@@ -4,28 +4,9 @@
 // check passes. Usage: node spring.mjs ws://127.0.0.1:PORT/ws
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
+import { fail, register, wsUrl } from './common.mjs';
 
-const url = process.argv[2];
-if (!url) {
-  console.error('usage: node spring.mjs <ws-url>');
-  process.exit(2);
-}
-const fail = (why) => {
-  console.error(`FAIL: ${why}`);
-  process.exit(1);
-};
-setTimeout(() => fail('timed out after 15 s'), 15000).unref();
-
-const api = url.replace(/^ws/, 'http').replace(/\/ws$/, '/api');
-const register = async (username) => {
-  const response = await fetch(`${api}/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password: 'interop password' }),
-  });
-  if (response.status !== 201) fail(`register ${username}: ${response.status} ${await response.text()}`);
-  return (await response.json()).token;
-};
+const url = wsUrl('spring.mjs');
 
 // Resolves with the first item `predicate` accepts, of those `source` is later given.
 const inbox = () => {
@@ -66,7 +47,7 @@ const stomp = (login, token, roomDestination, genericDestination) =>
 
 try {
   const [springToken, plainToken, jsonToken] = await Promise.all(
-    ['springer', 'plainer', 'jsoner'].map(register),
+    ['springer', 'plainer', 'jsoner'].map((name) => register(url, name)),
   );
   const spring = await stomp('springer', springToken, '/sub/room.lobby', '/sub/greetings');
   const plain = await stomp('plainer', plainToken, '/topic/room.lobby', '/topic/greetings');

@@ -2,28 +2,11 @@
 // check passes. Usage: node stompjs.mjs ws://127.0.0.1:PORT/ws
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
+import { fail, register, wsUrl } from './common.mjs';
 
-const url = process.argv[2];
-if (!url) {
-  console.error('usage: node stompjs.mjs <ws-url>');
-  process.exit(2);
-}
-
-const fail = (why) => {
-  console.error(`FAIL: ${why}`);
-  process.exit(1);
-};
-setTimeout(() => fail('timed out after 15 s'), 15000).unref();
-
+const url = wsUrl('stompjs.mjs');
 // An account first: confab's STOMP CONNECT takes login + passcode (a session token).
-const api = url.replace(/^ws/, 'http').replace(/\/ws$/, '/api');
-const registered = await fetch(`${api}/register`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ username: 'stompjs', password: 'interop password' }),
-});
-if (registered.status !== 201) fail(`register: ${registered.status} ${await registered.text()}`);
-const { token } = await registered.json();
+const token = await register(url, 'stompjs');
 
 const client = new Client({
   webSocketFactory: () => new WebSocket(url, ['v10.stomp', 'v11.stomp', 'v12.stomp']),

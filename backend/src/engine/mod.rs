@@ -411,7 +411,8 @@ impl Engine {
     /// Stores every post or none (a STOMP COMMIT), then delivers what is new.
     pub async fn post(&self, posts: Vec<NewPost>) -> Result<Vec<Stored>, EngineError> {
         let stored = self.inner.store.post(posts, now_millis()).await?;
-        self.deliver_stored(&stored).await;
+        let publications = self.offer_stored(&stored);
+        self.publish_all(publications).await;
         Ok(stored)
     }
 
@@ -429,27 +430,29 @@ impl Engine {
             posts.into_iter().map(|post| self.inner.store.post(post, now)),
         )
         .await;
-        let mut answers = Vec::with_capacity(results.len());
-        for result in results {
-            match result {
-                Ok(stored) => {
-                    self.deliver_stored(&stored).await;
-                    answers.push(Ok(stored));
-                }
-                Err(error) => answers.push(Err(error.into())),
-            }
-        }
+        let mut publications = Vec::new();
+        let answers = results
+            .into_iter()
+            .map(|result| {
+                let stored = result?;
+                publications.extend(self.offer_stored(&stored));
+                Ok(stored)
+            })
+            .collect();
+        self.publish_all(publications).await;
         answers
     }
 
-    /// Hands newly stored messages to this node's streams and to the bus.
-    async fn deliver_stored(&self, stored: &[Stored]) {
+    /// Hands newly stored messages to this node's streams; returns what to publish on the
+    /// bus for the other nodes.
+    fn offer_stored(&self, stored: &[Stored]) -> Vec<(Channel, BusEvent)> {
+        let mut publications = Vec::new();
         for item in stored {
             match item {
                 Stored::Room(Posted { message, duplicate: false }) => {
                     let channel = Channel::Room(message.room.clone());
                     self.inner.relay.offer(&channel, Numbered::Room(message.clone()));
-                    self.publish(&channel, &BusEvent::Message(message.clone())).await;
+                    publications.push((channel, BusEvent::Message(message.clone())));
                 }
                 Stored::Dm(Posted { message: copies, duplicate: false }) => {
                     let mut owned = vec![(copies.sender.from.clone(), copies.sender.clone())];
@@ -461,12 +464,22 @@ impl Engine {
                         let numbered =
                             Numbered::Dm { owner: owner.clone(), message: message.clone() };
                         self.inner.relay.offer(&channel, numbered);
-                        self.publish(&channel, &BusEvent::Dm { owner, message }).await;
+                        publications.push((channel, BusEvent::Dm { owner, message }));
                     }
                 }
                 Stored::Room(_) | Stored::Dm(_) => {}
             }
         }
+        publications
+    }
+
+    /// Publishes on the bus, all at once: the bus sends them in this order, and a
+    /// connection waits for one round trip, not one per message.
+    async fn publish_all(&self, publications: Vec<(Channel, BusEvent)>) {
+        futures_util::future::join_all(
+            publications.iter().map(|(channel, event)| self.publish(channel, event)),
+        )
+        .await;
     }
 
     // Live events.
