@@ -33,6 +33,11 @@ impl AckLedger {
         AckLedger { inner: Arc::default(), settled: Arc::default(), limit }
     }
 
+    /// The most deliveries that may await an ACK.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Waits until at most half the limit is pending, so that `frames` more fit with room
     /// to spare for live deliveries.
     pub async fn room_for(&self, frames: usize) {

@@ -140,6 +140,11 @@ impl Outbox {
         self.queue.is_closed() || self.overflow.happened.load(Ordering::Relaxed)
     }
 
+    /// The most items the outbox holds.
+    pub fn max_frames(&self) -> usize {
+        self.queue.max_capacity()
+    }
+
     /// Whether a replayed frame of about `bytes` fits in three quarters of the byte budget,
     /// so that live delivery keeps room beside a replay.
     pub fn has_room_for(&self, bytes: usize) -> bool {

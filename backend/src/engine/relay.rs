@@ -29,6 +29,15 @@ const FILL_CHUNK: usize = 500;
 /// Events held behind a gap at most; beyond, the store serves them.
 const MAX_HELD: usize = 10_000;
 
+/// Why a stream reads from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Ids are held behind a gap: read the missing ones if they do not come in time.
+    Gap,
+    /// The bus was away: read whatever is newer, now.
+    CatchUp,
+}
+
 /// A stored event of a numbered stream.
 #[derive(Debug, Clone)]
 pub enum Numbered {
@@ -185,7 +194,7 @@ impl Relay {
         for channel in channels {
             let mut streams = self.streams();
             if let Some(stream) = streams.get_mut(&channel) {
-                self.start_fill(&channel, stream, Duration::ZERO);
+                self.start_fill(&channel, stream, Fill::CatchUp);
             }
         }
     }
@@ -194,7 +203,7 @@ impl Relay {
     /// gap remains.
     fn drain(&self, channel: &Channel, stream: &mut Stream) {
         if self.release(stream) {
-            self.start_fill(channel, stream, GAP_WAIT);
+            self.start_fill(channel, stream, Fill::Gap);
         }
     }
 
@@ -231,7 +240,7 @@ impl Relay {
         }
     }
 
-    fn start_fill(&self, channel: &Channel, stream: &mut Stream, wait: Duration) {
+    fn start_fill(&self, channel: &Channel, stream: &mut Stream, why: Fill) {
         if stream.filling || stream.delivered.is_none() {
             return;
         }
@@ -239,7 +248,18 @@ impl Relay {
         stream.filling = true;
         let channel = channel.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
+            if why == Fill::Gap {
+                tokio::time::sleep(GAP_WAIT).await;
+                // Mostly the missing ids come meanwhile (another node published a moment
+                // later): then there is nothing to read.
+                let mut streams = relay.streams();
+                let Some(stream) = streams.get_mut(&channel) else { return };
+                let waiting = stream.held.keys().next().copied();
+                if waiting.is_none_or(|first| stream.delivered.is_some_and(|d| first == d + 1)) {
+                    stream.filling = false;
+                    return;
+                }
+            }
             relay.fill(&channel).await;
         });
     }
@@ -306,7 +326,7 @@ impl Relay {
                     stream.delivered = Some(first - 1);
                     self.drain(channel, stream);
                 } else {
-                    self.start_fill(channel, stream, GAP_WAIT);
+                    self.start_fill(channel, stream, Fill::Gap);
                 }
             }
             return;

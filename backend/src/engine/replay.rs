@@ -40,24 +40,31 @@ pub async fn replay(
     receipt: Option<String>,
 ) {
     let position = subscriber.position.clone();
+    // A chunk must fit half the outbox, and half the ACK window where ACKs are due, or
+    // its turn would never come (`--outbox-frames 8`).
+    let mut chunk = CHUNK.min(subscriber.outbox.max_frames() / 2);
+    if subscriber.ack_kind() != AckKind::None {
+        chunk = chunk.min(subscriber.acks.limit() / 2);
+    }
+    let chunk = chunk.max(1);
     let mut failures = 0;
     loop {
         if position.has_ended() || subscriber.outbox.is_closed() {
             return;
         }
-        let turn = subscriber.outbox.replay_turn(CHUNK).await;
+        let turn = subscriber.outbox.replay_turn(chunk).await;
         if subscriber.ack_kind() != AckKind::None {
-            subscriber.acks.room_for(CHUNK).await;
+            subscriber.acks.room_for(chunk).await;
         }
         if position.has_ended() {
             return;
         }
         let after = position.cursor();
         let read: Result<Vec<(u64, EncodedMessage)>, _> = match &channel {
-            Channel::Room(room) => store.room_after(room, after, CHUNK).await.map(|messages| {
+            Channel::Room(room) => store.room_after(room, after, chunk).await.map(|messages| {
                 messages.iter().map(|message| (message.seq, chat_message(message))).collect()
             }),
-            Channel::User(user) => store.inbox_after(user, after, CHUNK).await.map(|messages| {
+            Channel::User(user) => store.inbox_after(user, after, chunk).await.map(|messages| {
                 messages.iter().map(|message| (message.seq, dm_message(user, message))).collect()
             }),
             Channel::Topic(_) | Channel::Control => Ok(Vec::new()),
@@ -78,7 +85,7 @@ pub async fn replay(
                 continue;
             }
         };
-        let mut short = messages.len() < CHUNK;
+        let mut short = messages.len() < chunk;
         for (seq, message) in &messages {
             // Large messages may fill the outbox before the chunk is through: the rest is
             // read again next turn.

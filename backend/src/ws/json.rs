@@ -21,6 +21,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use shared::chat::{
@@ -29,13 +30,15 @@ use shared::chat::{
 };
 use shared::stomp::{ClientFrame, Decoder, Frame, Headers, HeartBeat, ServerFrame};
 use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant};
 
 use crate::AppState;
 use crate::auth::token_hash;
-use crate::delivery::Outgoing;
+use crate::delivery::{OutboxReceiver, Outgoing};
 use crate::http::HttpError;
 use crate::limits::{ClientAddress, ConnectionSlot};
 use crate::stomp::{Flow, Session};
+use crate::ws::sleep_until_opt;
 
 /// One message of the original design's protocol, either way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,43 +149,33 @@ struct Bridge {
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: Bridge) {
     let (mut session, outbox, _acks) = app.broker.open_session();
     let (mut sink, mut stream) = socket.split();
-    let (replies, mut replies_rx) = mpsc::channel::<JsonMessage>(16);
+    let (replies, replies_rx) = mpsc::channel::<JsonMessage>(16);
     if !open(&mut session, &app, &bridge).await {
         let _ = sink.send(text(&JsonMessage::error("cannot join the room"))).await;
         return;
     }
-    let mut writer = tokio::spawn(async move {
-        let mut outbox = outbox;
-        loop {
-            let message = tokio::select! {
-                item = outbox.recv() => match translate_item(item) {
-                    Translated::Send(message) => message,
-                    Translated::Skip => continue,
-                    Translated::End(last) => {
-                        if let Some(last) = last {
-                            let _ = sink.send(text(&last)).await;
-                        }
-                        let _ = sink.close().await;
-                        return;
-                    }
-                },
-                Some(reply) = replies_rx.recv() => reply,
-            };
-            if sink.send(text(&message)).await.is_err() {
-                return;
-            }
-        }
-    });
+    // No STOMP heart-beat here: the server pings at the heart-beat interval, and a client
+    // silent for three of them (not even a pong) is gone, and so is its presence.
+    let every = Duration::from_millis(u64::from(app.broker.config().heart_beat_ms));
+    let silence_limit = (!every.is_zero()).then(|| every * 3);
+    let mut writer = tokio::spawn(write_loop(sink, outbox, replies_rx, every));
     let mut guard = app.guards.guard();
+    let mut deadline = silence_limit.map(|limit| Instant::now() + limit);
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
+            () = sleep_until_opt(deadline) => {
+                session.abort("no data from the client: the connection is gone");
+                break;
+            }
             () = guard.stopping() => {
                 session.abort("server is shutting down");
                 break;
             }
             _ = &mut writer => return,
         };
+        // Anything, a pong included, shows the client is there.
+        deadline = silence_limit.map(|limit| Instant::now() + limit);
         let input = match message {
             Some(Ok(Message::Text(input))) => input,
             Some(Ok(Message::Binary(_))) => {
@@ -204,8 +197,55 @@ async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: 
         }
     }
     drop(session);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
     writer.abort();
+}
+
+/// Moves the session's frames, translated, and the bridge's own replies into the socket;
+/// pings every `ping_every` (never if zero); closes a client that does not keep up, as
+/// `/ws` does.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: OutboxReceiver,
+    mut replies: mpsc::Receiver<JsonMessage>,
+    ping_every: Duration,
+) {
+    let overflow = outbox.overflow_signal();
+    let mut next_ping = (!ping_every.is_zero()).then(|| Instant::now() + ping_every);
+    loop {
+        if overflow.happened() {
+            let error = JsonMessage::error("slow consumer: too many messages queued");
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(text(&error))).await;
+            return;
+        }
+        let message = tokio::select! {
+            item = outbox.recv() => match translate_item(item) {
+                Translated::Send(message) => text(&message),
+                Translated::Skip => continue,
+                Translated::End(last) => {
+                    if let Some(last) = last {
+                        let _ = sink.send(text(&last)).await;
+                    }
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+            Some(reply) = replies.recv() => text(&reply),
+            () = sleep_until_opt(next_ping) => {
+                next_ping = next_ping.map(|_| Instant::now() + ping_every);
+                Message::Ping(Bytes::new())
+            }
+            () = overflow.wait() => continue,
+        };
+        let sent = tokio::select! {
+            sent = sink.send(message) => sent,
+            // A client that stops reading blocks the send; the overflow still ends it.
+            () = overflow.wait() => continue,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 /// CONNECT and the three subscriptions, live only: the original clients have no history.

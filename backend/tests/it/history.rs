@@ -183,3 +183,21 @@ async fn history_survives_a_restart() {
     assert_eq!(history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["before the restart"]);
     server.stop().await;
 }
+
+/// A replay goes in chunks that fit the outbox; with a small outbox (`--outbox-frames 8`)
+/// the chunks shrink, and joining a room with history still finishes.
+#[tokio::test]
+async fn a_small_outbox_still_replays_history() {
+    let server = TestServer::start_with(|config| config.outbox_frames = 8).await;
+    let mut writer = Client::connect(&server, "writer").await;
+    for n in 0..20 {
+        writer.send(&format!("SEND\ndestination:/app/room.lobby\nreceipt:r{n}\n\nm{n}\0")).await;
+        writer.expect_receipt(&format!("r{n}")).await;
+    }
+    let mut reader = Client::connect(&server, "reader").await;
+    let (_, history) = reader.join_with_history("lobby", "r", "since:0\n").await;
+    let texts: Vec<String> = history.into_iter().map(|message| message.text).collect();
+    let expected: Vec<String> = (0..20).map(|n| format!("m{n}")).collect();
+    assert_eq!(texts, expected);
+    server.stop().await;
+}

@@ -462,3 +462,68 @@ fn prefix_flags_are_checked() {
         assert!(parse(&["--json-path", bad]).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_json_client_that_stops_reading_is_cut_off_and_the_rest_go_on() {
+    let server = TestServer::start_with(|config| config.outbox_frames = 8).await;
+    let token = server.token("sleepy").await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let request = format!("ws://{}/room?token={token}", server.addr).into_client_request().unwrap();
+    let (ws, _) =
+        tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
+    let mut sleepy = JsonClient { ws };
+    let mut reader = Client::connect(&server, "reader").await;
+    reader.join("lobby", "r").await;
+    let mut writer = Client::connect(&server, "writer").await;
+
+    // The sleeper reads nothing while 8 MB go out; the reader keeps up.
+    let text = "x".repeat(3900);
+    let n_messages = 2100;
+    for n in 0..n_messages {
+        writer.send(&format!("SEND\ndestination:/app/room.lobby\n\n{n} {text}\0")).await;
+        loop {
+            if let RoomEvent::Message(message) = reader.expect_room_event().await {
+                assert!(message.text.starts_with(&format!("{n} ")));
+                break;
+            }
+        }
+    }
+    // Then it reads what reached it: fewer messages than were sent, then the end.
+    let mut n_received = 0;
+    while let Some(message) = sleepy.next().await {
+        if message["type"] == "message" {
+            n_received += 1;
+        }
+    }
+    assert!(n_received < n_messages, "the sleeper was cut off ({n_received} received)");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_json_client_that_answers_no_ping_is_gone_and_so_is_its_presence() {
+    let server = TestServer::start_with(|config| config.heartbeat_ms = 200).await;
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.join("lobby", "r").await;
+    // Opened and then never read: tungstenite answers pings only while it is read.
+    let _silent = JsonClient::open(&server, "ann", "lobby").await;
+    expect_joined(&mut bob, "ann").await;
+    match bob.expect_room_event().await {
+        RoomEvent::Left { user, .. } => assert_eq!(user, "ann"),
+        other => panic!("expected ann to leave, got {other:?}"),
+    }
+    // One that reads (and so answers pings) stays.
+    let mut cid = JsonClient::open(&server, "cid", "lobby").await;
+    expect_joined(&mut bob, "cid").await;
+    let listening = tokio::spawn(async move { while cid.next().await.is_some() {} });
+    assert!(
+        bob.next_event_within(Duration::from_millis(1500)).await.is_none_or(|event| !matches!(
+            event,
+            crate::support::Event::Frame(ref frame) if String::from_utf8_lossy(&frame.body).contains("\"left\"")
+        )),
+        "a client that answers pings stays"
+    );
+    listening.abort();
+    server.stop().await;
+}
