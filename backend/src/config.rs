@@ -77,6 +77,19 @@ pub enum Command {
         /// What to read.
         file: PathBuf,
     },
+    /// Copy the embedded store under `--data` to FILE: one consistent, checked SQLite file,
+    /// taken while the server runs. (For PostgreSQL, use `pg_dump` or `confab export`.)
+    Backup {
+        /// Where to write; an earlier backup there is replaced only once the new one is
+        /// complete.
+        file: PathBuf,
+    },
+    /// Replace the embedded store under `--data` with a file made by `confab backup`. Stop
+    /// the server first.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+    },
 }
 
 /// Confab: a real-time chat server speaking STOMP 1.2 over WebSocket.

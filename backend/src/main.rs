@@ -6,6 +6,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
 use backend::config::Command;
+use backend::store::sqlite::backup;
 use backend::{Config, shutdown};
 
 /// glibc's malloc keeps a growing set of per-thread arenas under connection churn: 5,000
@@ -37,6 +38,27 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("imported {count} records from {}", file.display());
             return Ok(());
         }
+        Some(Command::Backup { file }) => {
+            embedded_only(&config, "backup")?;
+            let summary = backup::backup(&config.data, file)?;
+            eprintln!(
+                "backed up {} messages ({} KiB) to {}",
+                summary.messages,
+                summary.bytes / 1024,
+                file.display()
+            );
+            return Ok(());
+        }
+        Some(Command::Restore { file }) => {
+            embedded_only(&config, "restore")?;
+            let summary = backup::restore(file, &config.data)?;
+            eprintln!(
+                "restored {} messages into {}",
+                summary.messages,
+                config.data.join("confab.db").display()
+            );
+            return Ok(());
+        }
     }
     let listener =
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -45,6 +67,16 @@ async fn main() -> anyhow::Result<()> {
     println!("Confab is running: open http://{address}/");
     backend::run(listener, config, shutdown::signal()).await.context("server failed")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `confab backup` and `confab restore` work on the embedded store only.
+fn embedded_only(config: &Config, command: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.postgres.is_none(),
+        "`confab {command}` copies the embedded store; with PostgreSQL use `pg_dump` / \
+         `pg_restore`, or `confab export` / `confab import`"
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! The file is synced on every commit (`synchronous=FULL`): a RECEIPT means the message is
 //! on disk, and a power cut cannot take back an id a client already holds.
 
+pub mod backup;
 mod queries;
 mod schema;
 
