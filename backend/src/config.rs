@@ -203,6 +203,11 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TOPIC_BURST", default_value_t = defaults::TOPIC_BURST)]
     pub topic_burst: f64,
 
+    /// Serve Prometheus metrics at `/metrics` on this address (its own listener, so that
+    /// it is not public by accident); off unless given.
+    #[arg(long, env = "CONFAB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Where the plain JSON WebSocket of the original design listens (`/room`).
     #[arg(long, env = "CONFAB_JSON_PATH", default_value = defaults::JSON_PATH, value_parser = path)]
     pub json_path: String,
@@ -278,6 +283,7 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            metrics_listen: None,
             json_path: defaults::JSON_PATH.to_owned(),
             app_prefixes: Vec::new(),
             broker_prefixes: Vec::new(),

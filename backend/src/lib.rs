@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod shutdown;
 pub mod stomp;
 pub mod store;
@@ -119,6 +120,15 @@ pub async fn run(
         max_rooms_per_user: config.max_rooms_per_user,
     };
     let router = http::router(state, &config.static_dir, &config.json_path);
+    if let Some(address) = config.metrics_listen {
+        let listener = TcpListener::bind(address).await?;
+        tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, http::metrics_router()).await {
+                tracing::warn!(%error, "the metrics listener failed");
+            }
+        });
+    }
     // Chat frames are small and latency matters: no Nagle delay on any connection.
     let listener = listener.tap_io(|stream| {
         if let Err(error) = stream.set_nodelay(true) {

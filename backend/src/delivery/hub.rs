@@ -108,6 +108,7 @@ impl Hub {
                 n_delivered += 1;
             }
         }
+        crate::metrics::metrics().deliveries.inc_by(n_delivered as u64);
         n_delivered
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -141,6 +142,7 @@ impl EncodedMessage {
 pub struct FrameCache<'a> {
     message: &'a EncodedMessage,
     frames: Vec<(Arc<str>, bool, Bytes)>,
+    created: Instant,
 }
 
 /// Distinct subscription ids remembered per message; beyond this, frames are built anew.
@@ -149,7 +151,7 @@ const CACHE_SLOTS: usize = 8;
 impl<'a> FrameCache<'a> {
     /// A cache for `message`.
     pub fn new(message: &'a EncodedMessage) -> FrameCache<'a> {
-        FrameCache { message, frames: Vec::new() }
+        FrameCache { message, frames: Vec::new(), created: Instant::now() }
     }
 
     /// What to queue for a subscription: the frame, and for acknowledged subscriptions
@@ -173,7 +175,7 @@ impl<'a> FrameCache<'a> {
             subscription: subscription.clone(),
             cumulative: ack == AckKind::Cumulative,
         });
-        Outgoing::Frame { bytes, ack }
+        Outgoing::Frame { bytes, ack, queued_at: Some(self.created) }
     }
 }
 
@@ -198,7 +200,7 @@ mod tests {
         let message = EncodedMessage::new("/topic/a", "n1-7", &headers, b"hi\0there");
         let mut cache = FrameCache::new(&message);
         let sub_0: Arc<str> = "sub-0".into();
-        let Outgoing::Frame { bytes: first, ack: None } = cache.outgoing(&sub_0, AckKind::None)
+        let Outgoing::Frame { bytes: first, ack: None, .. } = cache.outgoing(&sub_0, AckKind::None)
         else {
             panic!("expected an unacknowledged frame");
         };
@@ -218,7 +220,7 @@ mod tests {
                 body: Bytes::from_static(b"hi\0there"),
             }
         );
-        let Outgoing::Frame { bytes, ack: Some(delivery) } =
+        let Outgoing::Frame { bytes, ack: Some(delivery), .. } =
             cache.outgoing(&sub_0, AckKind::Cumulative)
         else {
             panic!("expected an acknowledged frame");

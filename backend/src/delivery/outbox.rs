@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
@@ -26,6 +26,9 @@ pub enum Outgoing {
         bytes: Bytes,
         /// For MESSAGE frames of client-acknowledged subscriptions: what an ACK will name.
         ack: Option<AckRef>,
+        /// For MESSAGE frames: when this node began delivering the message (for the
+        /// delivery latency metric).
+        queued_at: Option<Instant>,
     },
     /// Send a heart-beat EOL whenever nothing else was sent for this long.
     HeartBeat(Duration),
@@ -36,7 +39,7 @@ pub enum Outgoing {
 impl Outgoing {
     /// A frame that needs no acknowledgement.
     pub fn frame(bytes: Bytes) -> Outgoing {
-        Outgoing::Frame { bytes, ack: None }
+        Outgoing::Frame { bytes, ack: None, queued_at: None }
     }
 
     /// What the item counts against the outbox's byte budget.

@@ -28,6 +28,7 @@ use crate::delivery::{
     EncodedMessage, FrameCache, Hub, HubKey, Outbox, SessionId, Subscriber, next_message_id,
     notice_message, room_event_message,
 };
+use crate::metrics::{AuthFailure, metrics};
 pub use crate::store::Missing;
 use crate::store::{DmCopies, NewPost, Posted, Store, StoreError, Stored};
 use relay::{Numbered, Relay};
@@ -224,6 +225,7 @@ impl Engine {
             }
         };
         if known.owner.is_none() || known.expires_at <= now {
+            metrics().auth_failed(AuthFailure::Token);
             return Ok(None);
         }
         const DAY: Millis = 86_400_000;
@@ -410,7 +412,7 @@ impl Engine {
 
     /// Stores every post or none (a STOMP COMMIT), then delivers what is new.
     pub async fn post(&self, posts: Vec<NewPost>) -> Result<Vec<Stored>, EngineError> {
-        let stored = self.inner.store.post(posts, now_millis()).await?;
+        let stored = self.store_post(posts, now_millis()).await?;
         let publications = self.offer_stored(&stored);
         self.publish_all(publications).await;
         Ok(stored)
@@ -427,7 +429,7 @@ impl Engine {
         // `join_all` polls its futures in order, so the store is handed them in order, and
         // the store commits in the order it is handed writes.
         let results = futures_util::future::join_all(
-            posts.into_iter().map(|post| self.inner.store.post(post, now)),
+            posts.into_iter().map(|post| self.store_post(post, now)),
         )
         .await;
         let mut publications = Vec::new();
@@ -443,6 +445,18 @@ impl Engine {
         answers
     }
 
+    /// Stores, timing the store.
+    async fn store_post(
+        &self,
+        posts: Vec<NewPost>,
+        now: Millis,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let started = std::time::Instant::now();
+        let stored = self.inner.store.post(posts, now).await;
+        metrics().store_write_took(started.elapsed());
+        stored
+    }
+
     /// Hands newly stored messages to this node's streams; returns what to publish on the
     /// bus for the other nodes.
     fn offer_stored(&self, stored: &[Stored]) -> Vec<(Channel, BusEvent)> {
@@ -450,11 +464,13 @@ impl Engine {
         for item in stored {
             match item {
                 Stored::Room(Posted { message, duplicate: false }) => {
+                    metrics().stored_room.inc();
                     let channel = Channel::Room(message.room.clone());
                     self.inner.relay.offer(&channel, Numbered::Room(message.clone()));
                     publications.push((channel, BusEvent::Message(message.clone())));
                 }
                 Stored::Dm(Posted { message: copies, duplicate: false }) => {
+                    metrics().stored_dm.inc();
                     let mut owned = vec![(copies.sender.from.clone(), copies.sender.clone())];
                     if let Some(copy) = &copies.recipient {
                         owned.push((copy.to.clone(), copy.clone()));

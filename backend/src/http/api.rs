@@ -22,6 +22,7 @@ use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::limits::{
     ATTEMPT_WINDOW, ClientAddress, LOGINS_PER_ADDRESS, REGISTRATIONS_PER_ADDRESS, WindowLimiter,
 };
+use crate::metrics::{AuthFailure, Limit, metrics};
 
 /// The signed-in user of a request.
 #[derive(Debug)]
@@ -81,6 +82,7 @@ fn limit(limiter: &WindowLimiter, address: &ClientAddress, limit: u32) -> Result
     if limiter.allow(&address.key(), limit) {
         Ok(())
     } else {
+        metrics().limited(Limit::SignIn);
         Err(HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many attempts from your address: wait a minute and try again",
@@ -156,6 +158,7 @@ pub async fn login(
     limit(&protection.logins, &address, LOGINS_PER_ADDRESS)?;
     let failures_key = format!("{username}@{}", address.key());
     protection.login_failures.check(&failures_key).map_err(|wait| {
+        metrics().limited(Limit::SignIn);
         HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed attempts for this name from your address: wait and try again",
@@ -165,6 +168,7 @@ pub async fn login(
     let stored = state.engine.store().password_hash(&username).await?;
     let valid = hash_work(&state, move || verify_password(&password, stored.as_deref())).await?;
     if !valid {
+        metrics().auth_failed(AuthFailure::Password);
         protection.login_failures.failed(&failures_key);
         return Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid user name or password"));
     }

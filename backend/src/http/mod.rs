@@ -72,6 +72,23 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .with_state(state)
 }
 
+/// The metrics listener's routes: `GET /metrics` only; anything else is a JSON 404.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(metrics)).fallback(api::not_found)
+}
+
+/// `GET /metrics`: every metric of this node in the OpenMetrics text format, which
+/// Prometheus reads.
+async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::metrics().render(),
+    )
+}
+
 /// Adds the headers of [`page::EVERY_RESPONSE`].
 async fn every_response(mut response: Response) -> Response {
     let headers = response.headers_mut();

@@ -27,6 +27,7 @@ use crate::delivery::{
     Subscriber, notice_message,
 };
 use crate::engine::{Replay, SessionInfo};
+use crate::metrics::{Limit, metrics};
 
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,7 @@ impl Session {
 
     /// Handles one decoded frame.
     pub async fn handle(&mut self, frame: Frame) -> Flow {
+        metrics().frame_in(frame.command.as_str());
         let receipt = frame.headers.get("receipt").map(str::to_owned);
         self.handle_parsed(receipt, ClientFrame::try_from(frame).map_err(Refusal::from)).await
     }
@@ -152,6 +154,7 @@ impl Session {
         let mut queue: VecDeque<Parsed> = frames
             .into_iter()
             .map(|frame| {
+                metrics().frame_in(frame.command.as_str());
                 let receipt = frame.headers.get("receipt").map(str::to_owned);
                 (receipt, ClientFrame::try_from(frame).map_err(Refusal::from))
             })
@@ -443,7 +446,15 @@ impl Session {
     /// Takes a token for `charge` from the user's buckets.
     fn charge(&self, charge: Charge) -> Result<(), Refusal> {
         match &self.rates {
-            Some(rates) => rates::lock(rates).take(charge).map_err(Refusal::rate_limited),
+            Some(rates) => rates::lock(rates).take(charge).map_err(|retry| {
+                metrics().limited(match charge {
+                    Charge::Message => Limit::Send,
+                    Charge::Typing => Limit::Typing,
+                    Charge::Subscription => Limit::Subscribe,
+                    Charge::Topic => Limit::Topic,
+                });
+                Refusal::rate_limited(retry)
+            }),
             None => Ok(()),
         }
     }
@@ -583,6 +594,7 @@ impl Session {
         )
         .await?;
         self.subscriptions.insert(subscription, attachment);
+        metrics().subscriptions.inc();
         Ok(sent)
     }
 
@@ -597,6 +609,7 @@ impl Session {
     }
 
     fn detach(&self, login: &str, id: &str, attachment: &Attachment) {
+        metrics().subscriptions.dec();
         routes::detach(self.broker.engine(), login, attachment, self.id, id);
         self.acks.forget(id);
     }

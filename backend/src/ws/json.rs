@@ -147,6 +147,7 @@ struct Bridge {
 }
 
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: Bridge) {
+    let _open = crate::metrics::Open::new(&crate::metrics::metrics().json_connections);
     let (mut session, outbox, _acks) = app.broker.open_session();
     let (mut sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel::<JsonMessage>(16);
@@ -214,6 +215,7 @@ async fn write_loop(
     let mut next_ping = (!ping_every.is_zero()).then(|| Instant::now() + ping_every);
     loop {
         if overflow.happened() {
+            crate::metrics::metrics().slow_consumers.inc();
             let error = JsonMessage::error("slow consumer: too many messages queued");
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(text(&error))).await;
             return;
@@ -330,7 +332,12 @@ enum Translated {
 
 fn translate_item(item: Option<Outgoing>) -> Translated {
     match item {
-        Some(Outgoing::Frame { bytes, .. }) => {
+        Some(Outgoing::Frame { bytes, queued_at, .. }) => {
+            let metrics = crate::metrics::metrics();
+            metrics.frames_out(crate::metrics::command_of(&bytes), 1);
+            if let Some(queued_at) = queued_at {
+                metrics.delivery_latency.observe(queued_at.elapsed());
+            }
             let mut buf = BytesMut::from(&bytes[..]);
             match Decoder::default().decode(&mut buf) {
                 Ok(Some(frame)) => translate(frame),

@@ -28,6 +28,7 @@ use crate::AppState;
 use crate::delivery::{AckLedger, AckRef, OutboxReceiver, Outgoing};
 use crate::http::HttpError;
 use crate::limits::{ClientAddress, ConnectionSlot, SlotRefused};
+use crate::metrics;
 use crate::shutdown::ShutdownGuard;
 use crate::stomp::{BrokerConfig, Flow, Session};
 
@@ -90,6 +91,7 @@ fn admit(
 ) -> Result<ConnectionSlot, HttpError> {
     check_origin(headers, &app.allowed_origins)?;
     app.protection.connections.admit(address.key()).map_err(|refused| {
+        metrics::metrics().limited(metrics::Limit::Connections);
         let status = match refused {
             SlotRefused::Full => StatusCode::SERVICE_UNAVAILABLE,
             SlotRefused::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
@@ -122,6 +124,7 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), HttpError
 
 /// Runs one connection to its end; its slot is given back when it returns.
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
+    let _open = metrics::Open::new(&metrics::metrics().stomp_connections);
     let (session, outbox, acks) = app.broker.open_session();
     let (sink, stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, outbox, acks));
@@ -282,10 +285,12 @@ async fn write_loop(
     let overflow = outbox.overflow_signal();
     let mut heart_beat: Option<Duration> = None;
     let mut last_write = Instant::now();
+    let mut written = Written::new();
     loop {
         // An atomic load per turn: a push that failed because the outbox was full must end
         // the connection even while the writer keeps draining.
         if overflow.happened() {
+            metrics::metrics().slow_consumers.inc();
             close_with_error(
                 &mut sink,
                 "slow consumer: too many frames queued for this connection",
@@ -303,7 +308,7 @@ async fn write_loop(
             item = outbox.recv() => {
                 tokio::select! {
                     biased;
-                    step = write_batch(&mut sink, &mut outbox, &acks, item, &mut heart_beat) => step,
+                    step = write_batch(&mut sink, &mut outbox, &acks, item, &mut heart_beat, &mut written) => step,
                     // A consumer that stops reading blocks this write; the overflow signal
                     // still ends the connection.
                     () = overflow.wait() => Step::Overflowed,
@@ -311,6 +316,8 @@ async fn write_loop(
             }
             () = overflow.wait() => Step::Overflowed,
             () = sleep_until_opt(next_beat) => {
+                metrics::metrics().frames_out("HEARTBEAT", 1);
+                written.begin();
                 match sink.send(Message::Text(Utf8Bytes::from_static("\n"))).await {
                     Ok(()) => Step::Wrote,
                     Err(_) => Step::Stop,
@@ -318,10 +325,11 @@ async fn write_loop(
             }
         };
         match step {
-            Step::Wrote => last_write = Instant::now(),
+            Step::Wrote => last_write = Instant::from_std(written.started),
             Step::Idle => {}
             Step::Stop => return,
             Step::Overflowed => {
+                metrics::metrics().slow_consumers.inc();
                 let error = "slow consumer: too many frames queued for this connection";
                 close_with_error(&mut sink, error, "slow consumer").await;
                 return;
@@ -356,25 +364,27 @@ async fn write_batch(
     acks: &AckLedger,
     first: Option<Outgoing>,
     heart_beat: &mut Option<Duration>,
+    written: &mut Written,
 ) -> Step {
-    let mut n_frames = 0;
+    written.begin();
     let mut next = first;
     loop {
         match next {
             None | Some(Outgoing::Close) => {
                 let _ = sink.flush().await;
                 let _ = sink.close().await;
+                written.count();
                 return Step::Stop;
             }
             Some(Outgoing::HeartBeat(every)) => *heart_beat = Some(every),
-            Some(Outgoing::Frame { bytes, ack }) => {
+            Some(Outgoing::Frame { bytes, ack, queued_at }) => {
+                written.add(&bytes, queued_at);
                 if let Err(step) = write_frame(sink, acks, bytes, ack).await {
                     return step;
                 }
-                n_frames += 1;
             }
         }
-        if n_frames >= WRITE_BATCH {
+        if written.frames >= WRITE_BATCH {
             break;
         }
         match outbox.try_recv() {
@@ -382,12 +392,62 @@ async fn write_batch(
             None => break,
         }
     }
-    if n_frames == 0 {
+    if written.frames == 0 {
         return Step::Idle;
     }
-    match sink.flush().await {
+    let flushed = sink.flush().await;
+    written.count();
+    match flushed {
         Ok(()) => Step::Wrote,
         Err(_) => Step::Stop,
+    }
+}
+
+/// What one batch wrote, counted once the batch is flushed: MESSAGE frames with their
+/// delivery latency, and one count per other command. Kept by the write loop and reused, so
+/// that counting allocates nothing; the clock is read once per batch.
+struct Written {
+    /// When the batch began; also when the connection last wrote.
+    started: std::time::Instant,
+    frames: usize,
+    messages: u64,
+    tally: metrics::Tally,
+}
+
+impl Written {
+    fn new() -> Written {
+        Written {
+            started: std::time::Instant::now(),
+            frames: 0,
+            messages: 0,
+            tally: metrics::Tally::default(),
+        }
+    }
+
+    fn begin(&mut self) {
+        self.started = std::time::Instant::now();
+    }
+
+    fn add(&mut self, frame: &[u8], queued_at: Option<std::time::Instant>) {
+        match queued_at {
+            Some(queued_at) => {
+                self.tally.note(self.started.saturating_duration_since(queued_at));
+                self.messages += 1;
+            }
+            // Receipts, errors, CONNECTED: rare, counted at once.
+            None => metrics::metrics().frames_out(metrics::command_of(frame), 1),
+        }
+        self.frames += 1;
+    }
+
+    fn count(&mut self) {
+        if self.messages > 0 {
+            let metrics = metrics::metrics();
+            metrics.frames_out("MESSAGE", self.messages);
+            metrics.delivery_latency.add(&mut self.tally);
+            self.messages = 0;
+        }
+        self.frames = 0;
     }
 }
 

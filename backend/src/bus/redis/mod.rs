@@ -215,6 +215,7 @@ impl Bus for RedisBus {
         match sent {
             Ok(_) => Ok(()),
             Err(error) => {
+                crate::metrics::metrics().bus_errors.inc();
                 if matches!(
                     event,
                     BusEvent::Message(_) | BusEvent::Dm { .. } | BusEvent::Revoked { .. }
@@ -240,6 +241,7 @@ impl Bus for RedisBus {
             if let Some(sink) = sink.as_mut()
                 && let Err(error) = sink.subscribe(self.inner.keys.channel(channel)).await
             {
+                crate::metrics::metrics().bus_errors.inc();
                 tracing::warn!(%error, ?channel, "cannot subscribe now; will when redis is back");
             }
         }
@@ -318,6 +320,7 @@ impl Bus for RedisBus {
         let user = user.to_owned();
         tokio::spawn(async move {
             if let Err(error) = bus.leave(ONLINE, &user).await {
+                crate::metrics::metrics().bus_errors.inc();
                 tracing::warn!(%error, user, "online count not updated; the node's go when it stops");
             }
         });
@@ -342,6 +345,7 @@ async fn read_loop(inner: Weak<Inner>, client: Client, ready: tokio::sync::onesh
         let pubsub = match client.get_async_pubsub().await {
             Ok(pubsub) => pubsub,
             Err(error) => {
+                crate::metrics::metrics().bus_errors.inc();
                 tracing::warn!(%error, "redis pub/sub unavailable, retrying");
                 drop(bus);
                 tokio::time::sleep(delay).await;
@@ -356,6 +360,7 @@ async fn read_loop(inner: Weak<Inner>, client: Client, ready: tokio::sync::onesh
             let names: Vec<String> =
                 lock(&bus.listening).keys().map(|channel| bus.keys.channel(channel)).collect();
             if let Err(error) = sink.subscribe(names).await {
+                crate::metrics::metrics().bus_errors.inc();
                 tracing::warn!(%error, "cannot resubscribe, retrying");
                 drop(slot);
                 drop(bus);
@@ -372,6 +377,7 @@ async fn read_loop(inner: Weak<Inner>, client: Client, ready: tokio::sync::onesh
                 let _ = ready.send(());
             }
             None => {
+                crate::metrics::metrics().bus_reconnects.inc();
                 tracing::info!("redis pub/sub is back; catching up");
                 bus.send_unsent().await;
                 let _ = bus.incoming.send(Incoming::Reconnected);
