@@ -58,6 +58,15 @@ pub mod defaults {
     pub const JSON_PATH: &str = "/room";
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the connection's id and user as fields.
+    Json,
+}
+
 /// What `confab` does, besides serving.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
@@ -203,6 +212,10 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TOPIC_BURST", default_value_t = defaults::TOPIC_BURST)]
     pub topic_burst: f64,
 
+    /// How log lines look: `text` for people, `json` (one object a line) for log shippers.
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Serve Prometheus metrics at `/metrics` on this address (its own listener, so that
     /// it is not public by accident); off unless given.
     #[arg(long, env = "CONFAB_METRICS_LISTEN")]
@@ -283,6 +296,7 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            log_format: LogFormat::Text,
             metrics_listen: None,
             json_path: defaults::JSON_PATH.to_owned(),
             app_prefixes: Vec::new(),

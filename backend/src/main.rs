@@ -5,7 +5,9 @@ use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
-use backend::config::Command;
+use std::io::IsTerminal;
+
+use backend::config::{Command, LogFormat};
 use backend::store::sqlite::backup;
 use backend::{Config, shutdown};
 
@@ -17,13 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
-        )
-        .init();
     let config = Config::parse();
+    init_logging(config.log_format);
     match &config.command {
         None | Some(Command::Serve) => {}
         Some(Command::Export { file }) => {
@@ -64,10 +61,27 @@ async fn main() -> anyhow::Result<()> {
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("listener has no local address")?;
     tracing::info!(static_dir = %config.static_dir.display(), "serving");
-    println!("Confab is running: open http://{address}/");
+    match config.log_format {
+        LogFormat::Text => println!("Confab is running: open http://{address}/"),
+        // Every line of a JSON log is JSON.
+        LogFormat::Json => tracing::info!(url = %format!("http://{address}/"), "Confab is running"),
+    }
     backend::run(listener, config, shutdown::signal()).await.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Log lines go to standard output, as text or JSON, at the level `RUST_LOG` sets (`info`
+/// by default). Lines about a connection carry its span: `connection{id user}`.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init()
+        }
+    }
 }
 
 /// `confab backup` and `confab restore` work on the embedded store only.

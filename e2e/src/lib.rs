@@ -96,6 +96,8 @@ pub struct Confab {
     child: Child,
     data: tempfile::TempDir,
     args: Vec<String>,
+    /// `RUST_LOG` when the test reads the log (`stdout.log` in the data directory).
+    log: Option<String>,
 }
 
 impl Confab {
@@ -105,11 +107,40 @@ impl Confab {
         let data = tempfile::tempdir().context("create a data directory")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let args: Vec<String> = extra_args.iter().map(|arg| (*arg).to_owned()).collect();
-        let child = Confab::spawn(addr, data.path(), &args).await?;
-        Ok(Confab { addr, child, data, args })
+        let child = Confab::spawn(addr, data.path(), &args, None).await?;
+        Ok(Confab { addr, child, data, args, log: None })
     }
 
-    async fn spawn(addr: SocketAddr, data: &Path, args: &[String]) -> Result<Child> {
+    /// Like [`Confab::start`], logging at `rust_log` into [`Confab::log_file`].
+    pub async fn start_logged(extra_args: &[&str], rust_log: &str) -> Result<Confab> {
+        let data = tempfile::tempdir().context("create a data directory")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args: Vec<String> = extra_args.iter().map(|arg| (*arg).to_owned()).collect();
+        let child = Confab::spawn(addr, data.path(), &args, Some(rust_log)).await?;
+        Ok(Confab { addr, child, data, args, log: Some(rust_log.to_owned()) })
+    }
+
+    /// Where [`Confab::start_logged`] logs.
+    pub fn log_file(&self) -> PathBuf {
+        self.data.path().join("stdout.log")
+    }
+
+    async fn spawn(
+        addr: SocketAddr,
+        data: &Path,
+        args: &[String],
+        log: Option<&str>,
+    ) -> Result<Child> {
+        let stdout = match log {
+            Some(_) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data.join("stdout.log"))
+                    .context("open the log file")?,
+            ),
+            None => Stdio::null(),
+        };
         let child = Command::new(confab_binary()?)
             .arg("--listen")
             .arg(addr.to_string())
@@ -118,8 +149,8 @@ impl Confab {
             .arg("--data")
             .arg(data)
             .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", log.unwrap_or("warn"))
+            .stdout(stdout)
             .kill_on_drop(true)
             .spawn()
             .context("start confab")?;
@@ -168,7 +199,8 @@ impl Confab {
 
     /// Starts the process again, on the same address and data directory.
     pub async fn start_again(&mut self) -> Result<()> {
-        self.child = Confab::spawn(self.addr, self.data.path(), &self.args).await?;
+        self.child =
+            Confab::spawn(self.addr, self.data.path(), &self.args, self.log.as_deref()).await?;
         Ok(())
     }
 }

@@ -187,3 +187,24 @@ impl StompClient {
         }
     }
 }
+
+/// BEGIN `transaction`.
+pub fn begin(transaction: &str) -> ClientFrame {
+    ClientFrame::Begin { transaction: transaction.into(), receipt: None, headers: Headers::new() }
+}
+
+/// COMMIT `transaction`.
+pub fn commit(transaction: &str) -> ClientFrame {
+    ClientFrame::Commit { transaction: transaction.into(), receipt: None, headers: Headers::new() }
+}
+
+/// A plain-text SEND inside `transaction`.
+pub fn send_in(transaction: &str, destination: &str, text: &str) -> ClientFrame {
+    ClientFrame::Send {
+        destination: destination.into(),
+        transaction: Some(transaction.into()),
+        receipt: None,
+        headers: [("content-type", "text/plain")].into_iter().collect(),
+        body: Bytes::from(text.to_owned()),
+    }
+}

@@ -171,8 +171,8 @@ impl Engine {
                 (Channel::Control, BusEvent::Revoked { token_hash }) => {
                     self.inner.tokens.revoked(&token_hash);
                 }
-                (channel, event) => {
-                    tracing::debug!(?channel, ?event, "ignoring an event on the wrong channel");
+                (channel, _) => {
+                    tracing::debug!(?channel, "ignoring an event on the wrong channel");
                 }
             },
         }

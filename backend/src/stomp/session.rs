@@ -108,6 +108,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session's number on this node.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
     pub(super) fn new(broker: Broker, id: SessionId) -> (Session, OutboxReceiver, AckLedger) {
         let config = broker.config();
         let (outbox, receiver) = Outbox::with_capacity(config.outbox_frames, config.outbox_bytes);
@@ -527,6 +532,8 @@ impl Session {
         let info = SessionInfo { id: self.id, login, token_hash };
         self.broker.engine().session_opened(&info, self.outbox.clone()).await?;
         self.rates = Some(self.broker.rates_of(&info.login));
+        tracing::Span::current().record("user", tracing::field::display(&info.login));
+        tracing::debug!(version = %negotiated.version, "signed in");
         self.state = State::Connected(info);
         Ok(Flow::Connected(negotiated))
     }
@@ -658,7 +665,8 @@ impl Session {
         if matches!(self.state, State::Closed) {
             return Flow::Close;
         }
-        tracing::debug!(session = self.id, message = %refusal.message, "refusing frame");
+        // The refusal's message is not logged: it may quote what the client sent.
+        tracing::debug!("refusing a frame: ERROR, then close");
         self.push(ServerFrame::Error {
             message: Some(refusal.message),
             receipt_id: receipt,

@@ -31,6 +31,7 @@ use shared::chat::{
 use shared::stomp::{ClientFrame, Decoder, Frame, Headers, HeartBeat, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::token_hash;
@@ -148,7 +149,19 @@ struct Bridge {
 
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: Bridge) {
     let _open = crate::metrics::Open::new(&crate::metrics::metrics().json_connections);
-    let (mut session, outbox, _acks) = app.broker.open_session();
+    let (session, outbox, _acks) = app.broker.open_session();
+    let span = super::connection_span(session.id(), Some(&bridge.login));
+    serve_session(socket, app, session, outbox, bridge).instrument(span).await;
+}
+
+async fn serve_session(
+    socket: WebSocket,
+    app: AppState,
+    mut session: Session,
+    outbox: OutboxReceiver,
+    bridge: Bridge,
+) {
+    tracing::debug!(room = bridge.room, "JSON connection opened");
     let (mut sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel::<JsonMessage>(16);
     if !open(&mut session, &app, &bridge).await {
@@ -159,7 +172,7 @@ async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: 
     // silent for three of them (not even a pong) is gone, and so is its presence.
     let every = Duration::from_millis(u64::from(app.broker.config().heart_beat_ms));
     let silence_limit = (!every.is_zero()).then(|| every * 3);
-    let mut writer = tokio::spawn(write_loop(sink, outbox, replies_rx, every));
+    let mut writer = tokio::spawn(write_loop(sink, outbox, replies_rx, every).in_current_span());
     let mut guard = app.guards.guard();
     let mut deadline = silence_limit.map(|limit| Instant::now() + limit);
     loop {
@@ -200,6 +213,7 @@ async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: 
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
     writer.abort();
+    tracing::debug!("JSON connection closed");
 }
 
 /// Moves the session's frames, translated, and the bridge's own replies into the socket;

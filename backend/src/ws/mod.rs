@@ -24,6 +24,8 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use shared::stomp::{Decoder, ServerFrame, Version, encode_to_bytes};
 use tokio::time::{Instant, sleep_until};
 
+use tracing::Instrument;
+
 use crate::AppState;
 use crate::delivery::{AckLedger, AckRef, OutboxReceiver, Outgoing};
 use crate::http::HttpError;
@@ -126,8 +128,28 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), HttpError
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
     let _open = metrics::Open::new(&metrics::metrics().stomp_connections);
     let (session, outbox, acks) = app.broker.open_session();
+    // Every line logged about this connection, by any layer, names it and (once CONNECT
+    // has said) its user.
+    let span = connection_span(session.id(), None);
+    serve_session(socket, app, session, outbox, acks).instrument(span).await;
+}
+
+/// The span of one connection's log lines: `connection{id user}`. The session records the
+/// user when CONNECT succeeds.
+pub(crate) fn connection_span(id: u64, user: Option<&str>) -> tracing::Span {
+    tracing::info_span!("connection", id, user = user.map(tracing::field::display))
+}
+
+async fn serve_session(
+    socket: WebSocket,
+    app: AppState,
+    session: Session,
+    outbox: OutboxReceiver,
+    acks: AckLedger,
+) {
+    tracing::debug!("connection opened");
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_loop(sink, outbox, acks));
+    let mut writer = tokio::spawn(write_loop(sink, outbox, acks).in_current_span());
     tokio::select! {
         () = read_loop(stream, session, app.guards.guard(), app.broker.config()) => {}
         _ = &mut writer => return,
@@ -137,6 +159,7 @@ async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
     if tokio::time::timeout(Duration::from_secs(10), &mut writer).await.is_err() {
         writer.abort();
     }
+    tracing::debug!("connection closed");
 }
 
 async fn read_loop(

@@ -60,7 +60,11 @@ impl From<tokio_postgres::Error> for StoreError {
             {
                 StoreError::Unavailable
             }
-            Some(_) => StoreError::Failed(error.to_string()),
+            // Code and message only: the DETAIL of a constraint error quotes row values.
+            Some(code) => StoreError::Failed(match error.as_db_error() {
+                Some(db) => format!("postgres {}: {}", code.code(), db.message()),
+                None => format!("postgres {}", code.code()),
+            }),
         }
     }
 }
