@@ -212,6 +212,20 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TOPIC_BURST", default_value_t = defaults::TOPIC_BURST)]
     pub topic_burst: f64,
 
+    /// Serve HTTPS and WSS with this certificate chain (PEM); SIGHUP reloads it (and the
+    /// key) without dropping connections.
+    #[arg(long, env = "CONFAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CONFAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also listen for plain HTTP here and redirect every request to HTTPS (needs
+    /// `--tls-cert`).
+    #[arg(long, env = "CONFAB_REDIRECT_HTTP", requires = "tls_cert")]
+    pub redirect_http: Option<SocketAddr>,
+
     /// How log lines look: `text` for people, `json` (one object a line) for log shippers.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -296,6 +310,9 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            tls_cert: None,
+            tls_key: None,
+            redirect_http: None,
             log_format: LogFormat::Text,
             metrics_listen: None,
             json_path: defaults::JSON_PATH.to_owned(),

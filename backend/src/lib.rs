@@ -16,11 +16,13 @@ pub mod metrics;
 pub mod shutdown;
 pub mod stomp;
 pub mod store;
+pub mod tls;
 pub mod transfer;
 mod ws;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +55,9 @@ pub enum ServeError {
     /// The listener failed.
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
+    /// The certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// What every request handler can reach.
@@ -96,6 +101,10 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Certificate::load(cert, key)?),
+        _ => None,
+    };
     let store = open_store(&config).await?;
     let (incoming, received) = mpsc::unbounded_channel();
     let bus: Arc<dyn Bus> = match &config.redis {
@@ -129,12 +138,6 @@ pub async fn run(
             }
         });
     }
-    // Chat frames are small and latency matters: no Nagle delay on any connection.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
     // When `stop` completes, the server stops accepting, sessions are told at once, and
     // HTTP requests still running get SHUTDOWN_GRACE to finish: a request whose body never
     // comes cannot hold the shutdown (security review L12).
@@ -149,9 +152,33 @@ pub async fn run(
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(graceful)
-        .into_future();
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        None => {
+            // Chat frames are small and latency matters: no Nagle delay on any connection.
+            let listener = listener.tap_io(|stream| {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+            });
+            Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
+        }
+        Some(certificate) => {
+            let https_port = listener.local_addr()?.port();
+            let listener = tls::TlsListener::new(listener, certificate.acceptor()?)?;
+            #[cfg(unix)]
+            tokio::spawn(tls::reload_on_hangup(certificate));
+            if let Some(address) = config.redirect_http {
+                let plain = TcpListener::bind(address).await?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(plain, tls::redirect_router(https_port)).await;
+                });
+            }
+            // `tap_io` only so that axum hands the peer's address to the handlers.
+            let listener = listener.tap_io(|_| {});
+            Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
+        }
+    };
     tokio::pin!(server);
     let mut stopped = stopped;
     tokio::select! {

@@ -61,10 +61,12 @@ async fn main() -> anyhow::Result<()> {
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("listener has no local address")?;
     tracing::info!(static_dir = %config.static_dir.display(), "serving");
+    let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{address}/");
     match config.log_format {
-        LogFormat::Text => println!("Confab is running: open http://{address}/"),
+        LogFormat::Text => println!("Confab is running: open {url}"),
         // Every line of a JSON log is JSON.
-        LogFormat::Json => tracing::info!(url = %format!("http://{address}/"), "Confab is running"),
+        LogFormat::Json => tracing::info!(url, "Confab is running"),
     }
     backend::run(listener, config, shutdown::signal()).await.context("server failed")?;
     tracing::info!("stopped");

@@ -154,10 +154,16 @@ impl Confab {
             .kill_on_drop(true)
             .spawn()
             .context("start confab")?;
-        eventually("confab to answer /healthz", || async {
-            Ok(http_get(addr, "/healthz").await.ok().filter(|body| body.contains("ok")))
-        })
-        .await?;
+        if args.iter().any(|arg| arg == "--tls-cert") {
+            // HTTPS only: the test checks it with its own client; here, the port opens.
+            eventually("confab to listen", || async { Ok(TcpStream::connect(addr).await.ok()) })
+                .await?;
+        } else {
+            eventually("confab to answer /healthz", || async {
+                Ok(http_get(addr, "/healthz").await.ok().filter(|body| body.contains("ok")))
+            })
+            .await?;
+        }
         Ok(child)
     }
 
@@ -174,6 +180,15 @@ impl Confab {
     /// The STOMP endpoint.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the process.
+    pub async fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.child.id().context("confab has exited already")?;
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().await?;
+        anyhow::ensure!(status.success(), "cannot signal confab");
+        Ok(())
     }
 
     /// Stops the process with SIGKILL and waits for it to be gone.
