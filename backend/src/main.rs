@@ -1,13 +1,12 @@
 //! The `confab` binary: parse the command line, bind, serve until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing_subscriber::EnvFilter;
 
 use std::io::IsTerminal;
 
-use backend::config::{Command, LogFormat};
+use backend::config::{Command, ConfigAction, LogFormat};
 use backend::store::sqlite::backup;
 use backend::{Config, shutdown};
 
@@ -19,7 +18,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let loaded =
+        backend::config::load(std::env::args_os().collect()).unwrap_or_else(|error| error.exit());
+    let config = loaded.config.clone();
     init_logging(config.log_format);
     match &config.command {
         None | Some(Command::Serve) => {}
@@ -33,6 +34,14 @@ async fn main() -> anyhow::Result<()> {
             let store = backend::open_store(&config).await.context("cannot open the store")?;
             let count = backend::transfer::import(store.as_ref(), file).await?;
             eprintln!("imported {count} records from {}", file.display());
+            return Ok(());
+        }
+        Some(Command::Config { action: ConfigAction::Check }) => {
+            if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+                backend::tls::Certificate::load(cert, key)?;
+            }
+            print!("{}", loaded.effective());
+            eprintln!("the configuration is valid");
             return Ok(());
         }
         Some(Command::Backup { file }) => {

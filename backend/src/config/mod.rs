@@ -14,6 +14,10 @@ use shared::stomp::Limits;
 use crate::limits::Rate;
 use crate::stomp::{BrokerConfig, SendRates};
 
+mod file;
+
+pub use file::{ConfigError, Loaded, load, mask_password};
+
 /// The default of every option.
 pub mod defaults {
     /// `--listen`.
@@ -99,6 +103,20 @@ pub enum Command {
         /// The backup to restore.
         file: PathBuf,
     },
+    /// The configuration: `confab config check` validates it (file, environment, flags)
+    /// and prints the settings in effect, with where each came from.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `confab config ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ConfigAction {
+    /// Validate, then print every setting in effect as TOML (passwords masked).
+    Check,
 }
 
 /// Confab: a real-time chat server speaking STOMP 1.2 over WebSocket.
@@ -108,6 +126,11 @@ pub struct Config {
     /// What to do; serving if none.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// A TOML file of settings, each under its option's name (`listen = "0.0.0.0:8080"`);
+    /// environment variables and flags override it.
+    #[arg(long, env = "CONFAB_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
 
     /// Address to listen on.
     #[arg(long, env = "CONFAB_LISTEN", default_value = defaults::LISTEN)]
@@ -286,6 +309,7 @@ impl Config {
     pub fn defaults() -> Config {
         Config {
             command: None,
+            config: None,
             listen: defaults::LISTEN.parse().expect("the default address parses"),
             data: PathBuf::from(defaults::DATA),
             static_dir: PathBuf::from(defaults::STATIC_DIR),
@@ -319,6 +343,22 @@ impl Config {
             app_prefixes: Vec::new(),
             broker_prefixes: Vec::new(),
         }
+    }
+
+    /// Settings that parse one by one but do not go together. clap checks them between
+    /// flags; this checks them whatever their source (a file's values are defaults to clap).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let conflict = |message: &str| Err(ConfigError::Conflict(message.to_owned()));
+        if self.redis.is_some() && self.postgres.is_none() {
+            return conflict("--redis needs --postgres: the nodes must share a store");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return conflict("--tls-cert and --tls-key go together");
+        }
+        if self.redirect_http.is_some() && self.tls_cert.is_none() {
+            return conflict("--redirect-http needs --tls-cert");
+        }
+        Ok(())
     }
 
     /// No per-user rate limits: for load tests, which publish from few accounts.
