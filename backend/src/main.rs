@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use std::io::IsTerminal;
 
-use backend::config::{Command, ConfigAction, LogFormat};
+use backend::config::{BotAction, Command, ConfigAction, LogFormat, WebhookAction};
 use backend::store::sqlite::backup;
 use backend::{Config, shutdown};
 
@@ -42,6 +42,32 @@ async fn main() -> anyhow::Result<()> {
             }
             print!("{}", loaded.effective());
             eprintln!("the configuration is valid");
+            return Ok(());
+        }
+        Some(Command::Bot { action: BotAction::Create { name } }) => {
+            shared::chat::validate_username(name)
+                .map_err(|reason| anyhow::anyhow!("invalid bot name: {reason}"))?;
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            let token = backend::auth::new_token();
+            let now = backend::clock::now_millis();
+            store.create_bot(name, now).await?;
+            let hash = backend::auth::token_hash(&token);
+            store.store_token(&hash, name, now, backend::store::NEVER).await?;
+            eprintln!("bot {name:?} created; its API token (shown once):");
+            println!("{token}");
+            return Ok(());
+        }
+        Some(Command::Webhook { action: WebhookAction::Create { room, name } }) => {
+            shared::chat::validate_username(name)
+                .map_err(|reason| anyhow::anyhow!("invalid bot name: {reason}"))?;
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            let hook =
+                backend::http::integrations::new_hook(store.as_ref(), room, name, "confab").await?;
+            eprintln!(
+                "webhook {} of {room:?} posts as the bot {name:?}; its URL path (shown once):",
+                hook.id
+            );
+            println!("{}", hook.path.unwrap_or_default());
             return Ok(());
         }
         Some(Command::Backup { file }) => {

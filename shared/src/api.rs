@@ -99,3 +99,36 @@ pub struct DmPage {
 pub const MAX_PAGE: usize = 200;
 /// Messages a room subscription replays when it gives no `since`.
 pub const DEFAULT_REPLAY: usize = 50;
+
+/// `POST /api/rooms/{room}/messages` and `POST /api/dms/{peer}/messages`: a message from a
+/// script or bot. An `Idempotency-Key` header makes a retry safe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// What to say.
+    pub text: String,
+}
+
+/// `POST /api/rooms/{room}/webhooks`: a new incoming webhook, posting as the bot `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewWebhook {
+    /// The bot it posts as; a new account name.
+    pub name: String,
+}
+
+/// An incoming webhook of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Its public id (for deleting it).
+    pub id: String,
+    /// The room it posts into.
+    pub room: String,
+    /// The bot it posts as.
+    pub name: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: crate::chat::Millis,
+    /// The secret URL path (`/hooks/...`): only in the answer that creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}

@@ -87,6 +87,13 @@ pub struct ChatMessage {
     pub text: String,
     /// When the server accepted it.
     pub sent_at: Millis,
+    /// The sender is a bot (an integration, a webhook), not a person.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// A direct message, as each participant's inbox holds it.
@@ -102,6 +109,9 @@ pub struct DirectMessage {
     pub text: String,
     /// When the server accepted it.
     pub sent_at: Millis,
+    /// The sender is a bot.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
 }
 
 impl DirectMessage {

@@ -13,11 +13,18 @@ fn room_events_are_tagged_json() {
         sender: "alice".into(),
         text: "hi".into(),
         sent_at: 1_700_000_000_000,
+        bot: false,
     });
     assert_eq!(
         serde_json::to_string(&message).unwrap(),
         r#"{"type":"message","seq":7,"room":"lobby","sender":"alice","text":"hi","sent_at":1700000000000}"#
     );
+    // A bot's message says so; a person's says nothing, and older payloads still read.
+    let RoomEvent::Message(mut from_bot) = message else { unreachable!() };
+    from_bot.bot = true;
+    let json = serde_json::to_string(&RoomEvent::Message(from_bot.clone())).unwrap();
+    assert!(json.ends_with(r#""sent_at":1700000000000,"bot":true}"#), "{json}");
+    assert_eq!(serde_json::from_str::<RoomEvent>(&json).unwrap(), RoomEvent::Message(from_bot));
     let joined = RoomEvent::Joined { user: "bob".into(), at: 5 };
     assert_eq!(serde_json::to_string(&joined).unwrap(), r#"{"type":"joined","user":"bob","at":5}"#);
     let left: RoomEvent = serde_json::from_str(r#"{"type":"left","user":"bob","at":6}"#).unwrap();

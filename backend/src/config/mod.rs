@@ -103,12 +103,48 @@ pub enum Command {
         /// The backup to restore.
         file: PathBuf,
     },
+    /// Bots: `confab bot create NAME` prints the new bot's API token.
+    Bot {
+        /// What to do.
+        #[command(subcommand)]
+        action: BotAction,
+    },
+    /// Incoming webhooks: `confab webhook create ROOM NAME` prints the secret URL path.
+    Webhook {
+        /// What to do.
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
     /// The configuration: `confab config check` validates it (file, environment, flags)
     /// and prints the settings in effect, with where each came from.
     Config {
         /// What to do with it.
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+/// `confab bot ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum BotAction {
+    /// Create a bot account and print its API token (it never expires). The bot joins rooms
+    /// with `POST /api/rooms/{room}/join` and posts with `POST /api/rooms/{room}/messages`.
+    Create {
+        /// The bot's name: a new account name.
+        name: String,
+    },
+}
+
+/// `confab webhook ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum WebhookAction {
+    /// Create an incoming webhook of ROOM posting as the new bot NAME; print its secret URL
+    /// path. (A room's owner can do the same in the API.)
+    Create {
+        /// The room it posts into.
+        room: String,
+        /// The bot it posts as.
+        name: String,
     },
 }
 

@@ -98,6 +98,15 @@ struct Inner {
     config: EngineConfig,
 }
 
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user's name.
+    pub name: String,
+    /// A bot account.
+    pub bot: bool,
+}
+
 /// A session of a signed-in user, as the engine counts it.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -211,6 +220,12 @@ impl Engine {
     /// The user a token belongs to, if it has not expired. Using a token extends it (at
     /// most once a day, to save writes).
     pub async fn token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError> {
+        Ok(self.token_identity(token_hash).await?.map(|identity| identity.name))
+    }
+
+    /// Who a token belongs to, bot or person, if it has not expired; as
+    /// [`Engine::token_user`].
+    pub async fn token_identity(&self, token_hash: &str) -> Result<Option<Identity>, EngineError> {
         let now = now_millis();
         let known = match self.inner.tokens.cached(token_hash) {
             Some(known) => known,
@@ -218,25 +233,36 @@ impl Engine {
                 let owner = self.inner.store.token_owner(token_hash, now).await?;
                 let known = Known {
                     expires_at: owner.as_ref().map_or(0, |owner| owner.expires_at),
+                    bot: owner.as_ref().is_some_and(|owner| owner.bot),
                     owner: owner.map(|owner| owner.user),
                 };
                 self.inner.tokens.remember(token_hash, known.clone());
                 known
             }
         };
-        if known.owner.is_none() || known.expires_at <= now {
+        let Some(owner) = known.owner.clone().filter(|_| known.expires_at > now) else {
             metrics().auth_failed(AuthFailure::Token);
             return Ok(None);
-        }
+        };
         const DAY: Millis = 86_400_000;
         let renewed = now.saturating_add(self.lifetime_millis());
+        // A bot's token never expires: nothing to extend.
         if renewed - known.expires_at > DAY {
             self.inner.store.extend_token(token_hash, renewed).await?;
-            self.inner
-                .tokens
-                .remember(token_hash, Known { owner: known.owner.clone(), expires_at: renewed });
+            self.inner.tokens.remember(token_hash, Known { expires_at: renewed, ..known.clone() });
         }
-        Ok(known.owner)
+        Ok(Some(Identity { name: owner, bot: known.bot }))
+    }
+
+    /// Creates a bot account and an API token for it, which never expires (revoke it to
+    /// end it). Returns the token.
+    pub async fn create_bot(&self, name: &str) -> Result<String, EngineError> {
+        let now = now_millis();
+        self.inner.store.create_bot(name, now).await?;
+        let token = crate::auth::new_token();
+        let hash = crate::auth::token_hash(&token);
+        self.inner.store.store_token(&hash, name, now, crate::store::NEVER).await?;
+        Ok(token)
     }
 
     /// Revokes a token: its sessions end within a second, on every node.
@@ -373,15 +399,16 @@ impl Engine {
     pub async fn post_room(
         &self,
         room: &str,
-        sender: &str,
+        sender: &Identity,
         text: &str,
         key: Option<&str>,
     ) -> Result<Posted<ChatMessage>, EngineError> {
         let post = NewPost::Room {
             room: room.to_owned(),
-            sender: sender.to_owned(),
+            sender: sender.name.clone(),
             text: text.to_owned(),
             key: key.map(str::to_owned),
+            bot: sender.bot,
         };
         match self.post(vec![post]).await?.pop() {
             Some(Stored::Room(posted)) => Ok(posted),
@@ -393,16 +420,17 @@ impl Engine {
     /// sessions. `NotFound` if the recipient does not exist. Returns the copies.
     pub async fn post_dm(
         &self,
-        from: &str,
+        from: &Identity,
         to: &str,
         text: &str,
         key: Option<&str>,
     ) -> Result<Posted<DmCopies>, EngineError> {
         let post = NewPost::Dm {
-            from: from.to_owned(),
+            from: from.name.clone(),
             to: to.to_owned(),
             text: text.to_owned(),
             key: key.map(str::to_owned),
+            bot: from.bot,
         };
         match self.post(vec![post]).await?.pop() {
             Some(Stored::Dm(posted)) => Ok(posted),

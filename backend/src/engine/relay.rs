@@ -394,6 +394,7 @@ mod tests {
                 sender: "bob".into(),
                 text: format!("m{n}"),
                 key: None,
+                bot: false,
             };
             let Some(Stored::Room(posted)) = store.post(vec![post], 1).await.unwrap().pop() else {
                 panic!("a room message");

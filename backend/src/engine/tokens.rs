@@ -24,6 +24,8 @@ pub struct Known {
     pub owner: Option<String>,
     /// When the token expires; 0 for unknown tokens.
     pub expires_at: shared::chat::Millis,
+    /// The owner is a bot.
+    pub bot: bool,
 }
 
 /// The node's token cache and session registry.

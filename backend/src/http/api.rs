@@ -19,6 +19,7 @@ use shared::chat::{validate_name, validate_username};
 use super::error::{HttpError, JsonBody};
 use crate::AppState;
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
+use crate::engine::Identity;
 use crate::limits::{
     ATTEMPT_WINDOW, ClientAddress, LOGINS_PER_ADDRESS, REGISTRATIONS_PER_ADDRESS, WindowLimiter,
 };
@@ -29,6 +30,8 @@ use crate::metrics::{AuthFailure, Limit, metrics};
 pub struct AuthUser {
     name: String,
     token: String,
+    /// Who, bot or person.
+    pub identity: Identity,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -50,8 +53,9 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(unauthorized)?;
-        let name = state.engine.token_user(&token_hash(token)).await?.ok_or_else(unauthorized)?;
-        Ok(AuthUser { name, token: token.to_owned() })
+        let identity =
+            state.engine.token_identity(&token_hash(token)).await?.ok_or_else(unauthorized)?;
+        Ok(AuthUser { name: identity.name.clone(), token: token.to_owned(), identity })
     }
 }
 
@@ -221,14 +225,14 @@ pub async fn create_room(
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
-fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+pub(super) fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
     let Path(name) = path?;
     validate_name(&name)
         .map_err(|reason| HttpError::bad_request(format!("invalid name {name:?}: {reason}")))?;
     Ok(name)
 }
 
-fn peer_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
+pub(super) fn peer_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
     let Path(name) = path?;
     validate_username(&name).map_err(|reason| {
         HttpError::bad_request(format!("invalid user name {name:?}: {reason}"))

@@ -2,6 +2,7 @@
 
 mod api;
 mod error;
+pub mod integrations;
 mod page;
 
 use std::path::Path;
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 use tower_http::services::ServeDir;
 
@@ -53,15 +54,24 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .route("/rooms/{room}/join", post(api::join_room))
         .route("/rooms/{room}/leave", post(api::leave_room))
         .route("/rooms/{room}/read", post(api::mark_room_read))
-        .route("/rooms/{room}/messages", get(api::room_messages))
+        .route(
+            "/rooms/{room}/messages",
+            get(api::room_messages).post(integrations::post_room_message),
+        )
+        .route(
+            "/rooms/{room}/webhooks",
+            get(integrations::webhooks).post(integrations::create_webhook),
+        )
+        .route("/rooms/{room}/webhooks/{id}", delete(integrations::delete_webhook))
         .route("/dms", get(api::dms))
-        .route("/dms/{peer}/messages", get(api::dm_messages))
+        .route("/dms/{peer}/messages", get(api::dm_messages).post(integrations::post_dm_message))
         .route("/dms/{peer}/read", post(api::mark_dm_read))
         .route("/inbox", get(api::inbox))
         .fallback(api::not_found);
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route(json_path, get(ws::upgrade_json))
+        .route("/hooks/{secret}", post(integrations::incoming))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(serve_page.clone()))

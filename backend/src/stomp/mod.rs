@@ -20,6 +20,7 @@ use shared::stomp::Limits;
 use crate::delivery::{AckLedger, OutboxReceiver, SessionId};
 use crate::engine::Engine;
 pub use rates::{Charge, SendRates};
+pub use routes::check_idempotency_key;
 pub use session::{Flow, Negotiated, Session};
 
 use rates::{RateBook, SharedRates};
@@ -116,6 +117,12 @@ impl Broker {
     /// The rate buckets of `user`, shared by the user's sessions on this node.
     fn rates_of(&self, user: &str) -> SharedRates {
         self.inner.rates.for_user(user, &self.inner.config.rates)
+    }
+
+    /// Takes one from `user`'s bucket for `charge`, the same buckets their STOMP sessions
+    /// on this node draw from: how long to wait when it is empty.
+    pub fn charge(&self, user: &str, charge: Charge) -> Result<(), Duration> {
+        rates::lock(&self.rates_of(user)).take(charge)
     }
 
     /// A new session with its outbox receiver and ack ledger, for the connection's writer.

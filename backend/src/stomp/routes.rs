@@ -15,6 +15,18 @@ use crate::store::NewPost;
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
+/// Whether `key` can be an idempotency key: not empty (it would make every later message of
+/// its sender look like a resend), not too long. The HTTP API checks its header with it.
+pub fn check_idempotency_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        Err("idempotency-key must not be empty".into())
+    } else if key.len() > MAX_IDEMPOTENCY_KEY {
+        Err(format!("idempotency-key is longer than {MAX_IDEMPOTENCY_KEY} bytes"))
+    } else {
+        Ok(())
+    }
+}
+
 /// A SEND that passed its checks: what it asks for, ready to run.
 #[derive(Debug)]
 pub(super) enum Send {
@@ -156,27 +168,29 @@ impl Send {
     }
 
     /// What to store, for the SENDs that store a message.
-    pub fn to_post(&self, sender: &str) -> Option<NewPost> {
+    pub fn to_post(&self, sender: &str, bot: bool) -> Option<NewPost> {
         match self {
             Send::Room { room, event: ClientEvent::Message { text }, key } => Some(NewPost::Room {
                 room: room.clone(),
                 sender: sender.to_owned(),
                 text: text.clone(),
                 key: key.clone(),
+                bot,
             }),
             Send::Dm { to, text, key } => Some(NewPost::Dm {
                 from: sender.to_owned(),
                 to: to.clone(),
                 text: text.clone(),
                 key: key.clone(),
+                bot,
             }),
             Send::Room { .. } | Send::Topic { .. } => None,
         }
     }
 
     /// Stores and delivers, or publishes.
-    pub async fn run(self, engine: &Engine, login: &str) -> Result<Sent, Refusal> {
-        if let Some(post) = self.to_post(login) {
+    pub async fn run(self, engine: &Engine, login: &str, bot: bool) -> Result<Sent, Refusal> {
+        if let Some(post) = self.to_post(login, bot) {
             let outcome = engine.post(vec![post]).await.map(drop);
             return self.answer(engine, login, outcome).await;
         }
@@ -338,11 +352,10 @@ pub(super) fn check_topic(topic: &str) -> Result<(), Refusal> {
 /// sender look like a resend, so it is refused, as is one too long to be a key.
 fn idempotency_key(headers: &Headers) -> Result<Option<String>, Refusal> {
     match headers.get(IDEMPOTENCY_HEADER) {
-        Some("") => Err(Refusal::new("idempotency-key must not be empty")),
-        Some(key) if key.len() > MAX_IDEMPOTENCY_KEY => {
-            Err(Refusal::new(format!("idempotency-key is longer than {MAX_IDEMPOTENCY_KEY} bytes")))
+        Some(key) => {
+            check_idempotency_key(key).map(|()| Some(key.to_owned())).map_err(Refusal::new)
         }
-        key => Ok(key.map(str::to_owned)),
+        None => Ok(None),
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Session {
     transaction_bytes: usize,
     /// The user's rate buckets on this node, once connected.
     rates: Option<SharedRates>,
+    /// The user is a bot: their messages say so.
+    bot: bool,
 }
 
 impl Session {
@@ -127,6 +129,7 @@ impl Session {
             transactions: HashMap::new(),
             transaction_bytes: 0,
             rates: None,
+            bot: false,
         };
         (session, receiver, acks)
     }
@@ -227,8 +230,10 @@ impl Session {
             return (flow, rest.collect());
         }
         let engine = self.broker.engine().clone();
-        let posts =
-            sends.iter().map(|(_, send)| send.to_post(&login).into_iter().collect()).collect();
+        let posts = sends
+            .iter()
+            .map(|(_, send)| send.to_post(&login, self.bot).into_iter().collect())
+            .collect();
         let outcomes = engine.post_each(posts).await;
         for ((receipt, send), outcome) in sends.into_iter().zip(outcomes) {
             let sent = send.answer(&engine, &login, outcome.map(drop)).await;
@@ -340,7 +345,7 @@ impl Session {
             ClientFrame::Send { destination, headers, body, .. } => {
                 let send = Send::check(&self.broker.canonical(&destination), headers, body)?;
                 self.charge(send.charge())?;
-                send.run(self.broker.engine(), login).await
+                send.run(self.broker.engine(), login, self.bot).await
             }
             ClientFrame::Ack { transaction: Some(transaction), nack, id, .. } => {
                 self.enlist(&transaction, Enlisted::Ack { id, nack })?;
@@ -388,7 +393,7 @@ impl Session {
         let posts: Vec<_> = enlisted
             .iter()
             .filter_map(|frame| match frame {
-                Enlisted::Send(send) => send.to_post(login),
+                Enlisted::Send(send) => send.to_post(login, self.bot),
                 Enlisted::Ack { .. } => None,
             })
             .collect();
@@ -407,7 +412,7 @@ impl Session {
                     routes::tell_if_offline(&engine, login, &to).await;
                 }
                 Enlisted::Send(send) if !send.stores() => {
-                    send.run(&engine, login).await?;
+                    send.run(&engine, login, self.bot).await?;
                 }
                 Enlisted::Send(_) => {}
                 Enlisted::Ack { id, nack } => self.settle(&id, nack)?,
@@ -505,10 +510,11 @@ impl Session {
             return Err(authentication_failed());
         };
         let token_hash = token_hash(&passcode);
-        let owner = self.broker.engine().token_user(&token_hash).await?;
-        if owner.as_deref() != Some(login.as_str()) {
+        let owner = self.broker.engine().token_identity(&token_hash).await?;
+        let Some(identity) = owner.filter(|identity| identity.name == login) else {
             return Err(authentication_failed());
-        }
+        };
+        self.bot = identity.bot;
         let offer = self.broker.config().heart_beat_ms;
         let server_offer = HeartBeat { can_send_ms: offer, want_receive_ms: offer };
         let negotiated = Negotiated {

@@ -18,7 +18,7 @@ pub mod sqlite;
 use std::fmt;
 
 use async_trait::async_trait;
-use shared::api::{DmSummary, RoomSummary};
+use shared::api::{DmSummary, RoomSummary, Webhook};
 use shared::chat::{ChatMessage, DirectMessage, Millis};
 
 pub use records::Record;
@@ -85,6 +85,9 @@ pub enum NewPost {
         /// The idempotency key: a second post with it, from the same sender to the same
         /// room, stores nothing and returns the first.
         key: Option<String>,
+        /// The sender is a bot (told to readers; not stored with the message: it is the
+        /// account's).
+        bot: bool,
     },
     /// A direct message, stored in both participants' inboxes.
     Dm {
@@ -96,6 +99,8 @@ pub enum NewPost {
         text: String,
         /// The idempotency key, scoped to this sender and recipient.
         key: Option<String>,
+        /// The sender is a bot.
+        bot: bool,
     },
 }
 
@@ -124,6 +129,26 @@ pub struct TokenOwner {
     pub user: String,
     /// When the token stops working, unless used again.
     pub expires_at: Millis,
+    /// The user is a bot.
+    pub bot: bool,
+}
+
+/// A bot's tokens never expire: they end when revoked.
+pub const NEVER: Millis = Millis::MAX;
+
+/// A new incoming webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHook {
+    /// Its public id.
+    pub id: String,
+    /// The room it posts into; it must exist.
+    pub room: String,
+    /// The bot it posts as: a new account, made a member of the room.
+    pub name: String,
+    /// The SHA-256 of its secret.
+    pub secret_hash: String,
+    /// Who made it.
+    pub created_by: String,
 }
 
 /// The durable state of a Confab deployment.
@@ -148,6 +173,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Whether a user exists.
     async fn user_exists(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Adds a bot account: no password (it signs in only with tokens that never expire),
+    /// a member of no room; `Conflict` if the name is taken.
+    async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError>;
 
     /// Records a session token (by its hash) for a user, working until `expires_at`.
     async fn store_token(
@@ -178,6 +207,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Whether a room exists.
     async fn room_exists(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Who created a room (`None` for the lobby, which nobody owns).
+    async fn room_owner(&self, room: &str) -> Result<Option<String>, StoreError>;
 
     /// How many rooms `user` has created.
     async fn rooms_created_by(&self, user: &str) -> Result<u64, StoreError>;
@@ -255,6 +287,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Moves `user`'s read marker for the conversation with `peer` forward to `seq`.
     async fn mark_dm_read(&self, user: &str, peer: &str, seq: u64) -> Result<(), StoreError>;
+
+    // Incoming webhooks.
+
+    /// Makes the webhook's bot (`Conflict` if the name is taken), a member of its room, and
+    /// the webhook, in one transaction.
+    async fn create_webhook(&self, hook: NewHook, now: Millis) -> Result<(), StoreError>;
+
+    /// A room's webhooks, oldest first, without their secrets.
+    async fn webhooks(&self, room: &str) -> Result<Vec<Webhook>, StoreError>;
+
+    /// Deletes a room's webhook; whether it existed. Its bot and messages stay.
+    async fn delete_webhook(&self, room: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// The webhook whose secret has this hash.
+    async fn webhook(&self, secret_hash: &str) -> Result<Option<Webhook>, StoreError>;
 
     // Operations.
 

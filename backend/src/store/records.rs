@@ -16,10 +16,13 @@ pub enum Record {
     User {
         /// The unique name.
         name: String,
-        /// The argon2 hash, as stored.
+        /// The argon2 hash, as stored (empty for a bot).
         password_hash: String,
         /// When it was created.
         created_at: Millis,
+        /// A bot account.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
     },
     /// A room.
     Room {
@@ -90,6 +93,21 @@ pub enum Record {
         peer: String,
         /// The last inbox id read.
         last_read: u64,
+    },
+    /// An incoming webhook (its bot is a `User` record before it).
+    Webhook {
+        /// Its public id.
+        id: String,
+        /// The room it posts into.
+        room: String,
+        /// The bot it posts as.
+        name: String,
+        /// The SHA-256 of its secret, so that its URL keeps working after a move.
+        secret_hash: String,
+        /// Who made it.
+        created_by: String,
+        /// When.
+        created_at: Millis,
     },
 }
 

@@ -473,6 +473,7 @@ mod tests {
             sender: "ann".into(),
             text: "hello".into(),
             sent_at: 5,
+            bot: false,
         });
         assert_eq!(
             serde_json::to_string(&message).unwrap(),

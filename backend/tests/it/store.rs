@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use backend::store::postgres::PostgresStore;
 use backend::store::sqlite::{SqliteOptions, SqliteStore};
-use backend::store::{Missing, NewPost, Record, Store, StoreError, Stored};
+use backend::store::{Missing, NEVER, NewHook, NewPost, Record, Store, StoreError, Stored};
 use shared::chat::LOBBY;
 
 use crate::support::PostgresServer;
@@ -80,6 +80,7 @@ contracts!(
     history_pages,
     read_markers_move_forward_only,
     export_then_import_keeps_everything,
+    bots_and_webhooks,
 );
 
 fn room_post(room: &str, sender: &str, text: &str, key: Option<&str>) -> NewPost {
@@ -88,11 +89,18 @@ fn room_post(room: &str, sender: &str, text: &str, key: Option<&str>) -> NewPost
         sender: sender.into(),
         text: text.into(),
         key: key.map(str::to_owned),
+        bot: false,
     }
 }
 
 fn dm_post(from: &str, to: &str, text: &str, key: Option<&str>) -> NewPost {
-    NewPost::Dm { from: from.into(), to: to.into(), text: text.into(), key: key.map(str::to_owned) }
+    NewPost::Dm {
+        from: from.into(),
+        to: to.into(),
+        text: text.into(),
+        key: key.map(str::to_owned),
+        bot: false,
+    }
 }
 
 async fn post_one(store: &dyn Store, post: NewPost) -> Result<Stored, StoreError> {
@@ -360,6 +368,7 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
     post_one(store, dm_post("ann", "bob", "psst", Some("d"))).await.unwrap();
     store.mark_dm_read("bob", "ann", 1).await.unwrap();
     store.mark_room_read(LOBBY, "ann", 1).await.unwrap();
+    store.create_webhook(hook("h1", "dev", "ci", "secret-hash"), 4).await.unwrap();
     let mut records = Vec::new();
     store
         .export(&mut |batch| {
@@ -388,5 +397,84 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
             post_one(target.store.as_ref(), room_post("dev", "bob", "next", None)).await.unwrap();
         assert_eq!(room_seq(&next), (2, false), "ids go on from where they were");
         assert_eq!(target.store.password_hash("bob").await.unwrap().as_deref(), Some("hash-b"));
+        let moved = target.store.webhook("secret-hash").await.unwrap().expect("the webhook moved");
+        assert_eq!((moved.room.as_str(), moved.name.as_str()), ("dev", "ci"));
+        let next =
+            post_one(target.store.as_ref(), bot_post("dev", "ci", "still here")).await.unwrap();
+        let page = target.store.room_after("dev", 0, 10).await.unwrap();
+        assert!(page.iter().any(|message| message.text == "still here" && message.bot), "{next:?}");
     }
+}
+
+fn hook(id: &str, room: &str, name: &str, secret_hash: &str) -> NewHook {
+    NewHook {
+        id: id.into(),
+        room: room.into(),
+        name: name.into(),
+        secret_hash: secret_hash.into(),
+        created_by: "ann".into(),
+    }
+}
+
+fn bot_post(room: &str, bot: &str, text: &str) -> NewPost {
+    NewPost::Room { room: room.into(), sender: bot.into(), text: text.into(), key: None, bot: true }
+}
+
+/// Bots have no password and tokens that never expire; a webhook makes its bot a member of
+/// its room; a bot's messages say so in history; a deleted webhook is gone, its bot stays.
+async fn bots_and_webhooks(fresh: &Fresh) {
+    let store = fresh.store.as_ref();
+    store.create_user("ann", "hash-a", 1).await.unwrap();
+    store.create_room("dev", "ann", 2).await.unwrap();
+    assert_eq!(store.room_owner("dev").await.unwrap().as_deref(), Some("ann"));
+    assert_eq!(store.room_owner(LOBBY).await.unwrap(), None);
+    assert!(matches!(store.room_owner("nowhere").await, Err(StoreError::NotFound(_))));
+
+    store.create_bot("deployer", 3).await.unwrap();
+    assert!(matches!(store.create_bot("ann", 3).await, Err(StoreError::Conflict(_))));
+    assert!(!store.is_member(LOBBY, "deployer").await.unwrap(), "a bot joins rooms itself");
+    store.store_token("bot-token", "deployer", 3, NEVER).await.unwrap();
+    let owner = store.token_owner("bot-token", i64::MAX - 1).await.unwrap().unwrap();
+    assert!(owner.bot && owner.user == "deployer");
+    store.store_token("ann-token", "ann", 3, 1_000).await.unwrap();
+    assert!(!store.token_owner("ann-token", 4).await.unwrap().unwrap().bot);
+
+    store.create_webhook(hook("h1", "dev", "ci", "secret-1"), 5).await.unwrap();
+    assert!(store.is_member("dev", "ci").await.unwrap());
+    // The bot's name is taken, by the webhook or anyone: nothing of the second one stays.
+    let taken = store.create_webhook(hook("h2", "dev", "ann", "secret-2"), 6).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let no_room = store.create_webhook(hook("h3", "nowhere", "ci2", "secret-3"), 6).await;
+    assert!(matches!(no_room, Err(StoreError::NotFound(_))), "{no_room:?}");
+    assert!(!store.user_exists("ci2").await.unwrap(), "all or nothing");
+    let listed = store.webhooks("dev").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].name.as_str(), listed[0].created_by.as_str()),
+        ("h1", "ci", "ann")
+    );
+    assert!(listed[0].path.is_none(), "no secret in a listing");
+    assert_eq!(store.webhook("secret-1").await.unwrap().unwrap().id, "h1");
+    assert!(store.webhook("secret-2").await.unwrap().is_none());
+
+    post_one(store, bot_post("dev", "ci", "build green")).await.unwrap();
+    post_one(store, room_post("dev", "ann", "thanks", None)).await.unwrap();
+    let history = store.room_before("dev", None, 10).await.unwrap();
+    let flags: Vec<(&str, bool)> = history.iter().map(|m| (m.text.as_str(), m.bot)).collect();
+    assert_eq!(flags, [("build green", true), ("thanks", false)]);
+    store.create_user("bob", "hash-b", 7).await.unwrap();
+    let dm = NewPost::Dm {
+        from: "ci".into(),
+        to: "bob".into(),
+        text: "hi".into(),
+        key: None,
+        bot: true,
+    };
+    post_one(store, dm).await.unwrap();
+    assert!(store.inbox_after("bob", 0, 10).await.unwrap()[0].bot);
+
+    assert!(store.delete_webhook("dev", "h1").await.unwrap());
+    assert!(!store.delete_webhook("dev", "h1").await.unwrap());
+    assert!(store.webhook("secret-1").await.unwrap().is_none());
+    assert!(store.user_exists("ci").await.unwrap(), "the bot and its messages stay");
 }

@@ -151,13 +151,14 @@ fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
 fn render_line(line: Line) -> AnyView {
     match line {
         Line::Notice { text, .. } => view! { <div class="notice"><span>{text}</span></div> }.into_any(),
-        Line::Message { seq, sender, text, sent_at, mine, first_of_day, grouped, .. } => view! {
+        Line::Message { seq, sender, text, sent_at, mine, first_of_day, grouped, bot, .. } => view! {
             {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
             <article class="message" class:mine=mine class:grouped=grouped data-seq=seq title=clock(sent_at)>
                 <span class=format!("avatar {}", avatar_class(&sender))>{initial(&sender)}</span>
                 <div class="bubble">
                     <header>
                         <span class="sender">{sender.clone()}</span>
+                        {bot.then(|| view! { <span class="bot-badge" title="an integration, not a person">"bot"</span> })}
                         <time>{clock(sent_at)}</time>
                     </header>
                     <p class="text">{text}</p>

@@ -59,6 +59,45 @@ impl Conv {
     }
 }
 
+/// A stored message as a conversation shows it, room message or DM alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    /// Its id in the room or inbox.
+    pub seq: u64,
+    /// Who sent it.
+    pub sender: String,
+    /// What was said.
+    pub text: String,
+    /// When the server accepted it.
+    pub sent_at: Millis,
+    /// The sender is a bot.
+    pub bot: bool,
+}
+
+impl From<ChatMessage> for Said {
+    fn from(message: ChatMessage) -> Said {
+        Said {
+            seq: message.seq,
+            sender: message.sender,
+            text: message.text,
+            sent_at: message.sent_at,
+            bot: message.bot,
+        }
+    }
+}
+
+impl From<DirectMessage> for Said {
+    fn from(message: DirectMessage) -> Said {
+        Said {
+            seq: message.seq,
+            sender: message.from,
+            text: message.text,
+            sent_at: message.sent_at,
+            bot: message.bot,
+        }
+    }
+}
+
 /// One line of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
@@ -81,6 +120,8 @@ pub enum Line {
         /// Follows a message of the same sender, shortly before: shown without name and
         /// avatar, as one run.
         grouped: bool,
+        /// Sent by a bot (an integration), not a person: labelled so.
+        bot: bool,
     },
     /// Someone came or went; the connection came back.
     Notice {
@@ -459,14 +500,14 @@ impl ChatState {
     }
 
     /// Puts a page of older history in front of what is loaded.
-    pub fn prepend(&self, conv: &Conv, messages: Vec<(u64, String, String, Millis)>, more: bool) {
+    pub fn prepend(&self, conv: &Conv, messages: Vec<Said>, more: bool) {
         let me = self.me();
         let state = self.conv(conv);
         let oldest = state.oldest_seq();
         let older: Vec<Line> = messages
             .into_iter()
-            .filter(|(seq, ..)| oldest.is_none_or(|oldest| *seq < oldest))
-            .map(|(seq, sender, text, sent_at)| Line::Message {
+            .filter(|said| oldest.is_none_or(|oldest| said.seq < oldest))
+            .map(|Said { seq, sender, text, sent_at, bot }| Line::Message {
                 seq,
                 mine: sender == me,
                 sender,
@@ -475,6 +516,7 @@ impl ChatState {
                 day: local_day(sent_at),
                 first_of_day: false,
                 grouped: false,
+                bot,
             })
             .collect();
         let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
@@ -498,8 +540,8 @@ impl ChatState {
     fn apply_room_step(&self, room: &str, step: Step<ChatMessage>) {
         let conv = Conv::Room(room.to_owned());
         let state = self.conv(&conv);
-        for (seq, message) in step.apply {
-            self.append(&conv, seq, message.sender, message.text, message.sent_at);
+        for (_, message) in step.apply {
+            self.append(&conv, Said::from(message));
         }
         // The resume point is the sequence's, which may be ahead of any line shown (a room
         // list's last id, before its history is loaded).
@@ -522,7 +564,7 @@ impl ChatState {
                 peers.insert(0, peer.clone());
             });
             let conv = Conv::Dm(peer);
-            self.append(&conv, message.seq, message.from, message.text, message.sent_at);
+            self.append(&conv, Said::from(message));
         }
         let last = self.inbox.with_value(Sequence::last);
         if last > self.inbox_seq.get_untracked() {
@@ -565,7 +607,8 @@ impl ChatState {
 
     /// Adds a stored message at the end, unless it is already there (a history page may
     /// have brought it first). Returns whether it was new.
-    fn append(&self, conv: &Conv, seq: u64, sender: String, text: String, sent_at: Millis) -> bool {
+    fn append(&self, conv: &Conv, said: Said) -> bool {
+        let Said { seq, sender, text, sent_at, bot } = said;
         let state = self.conv(conv);
         // Messages come here in id order (their stream's sequence sees to that); anything at
         // or below the highest id shown is a copy.
@@ -593,6 +636,7 @@ impl ChatState {
             day,
             first_of_day: false,
             grouped: false,
+            bot,
         };
         let (before, day_before) = state.newest();
         line.label(before.as_ref(), day_before);

@@ -9,7 +9,7 @@ use crate::api;
 use crate::components::conversation::ConversationView;
 use crate::components::sidebar::Sidebar;
 use crate::components::status::StatusBadge;
-use crate::model::{ChatState, Conv, Gap, PendingState};
+use crate::model::{ChatState, Conv, Gap, PendingState, Said};
 use crate::stomp_client::{Connection, Request};
 
 /// The page's actions, shared with every component through context.
@@ -52,16 +52,11 @@ impl Chat {
         let before = if conv_state.loaded.get_untracked() { conv_state.oldest_seq() } else { None };
         let page = match &conv {
             Conv::Room(room) => api::room_page(&token, room, before).await.map(|page| {
-                let messages = page
-                    .messages
-                    .into_iter()
-                    .map(|m| (m.seq, m.sender, m.text, m.sent_at))
-                    .collect();
+                let messages = page.messages.into_iter().map(Said::from).collect();
                 (messages, page.more)
             }),
             Conv::Dm(peer) => api::dm_page(&token, peer, before).await.map(|page| {
-                let messages =
-                    page.messages.into_iter().map(|m| (m.seq, m.from, m.text, m.sent_at)).collect();
+                let messages = page.messages.into_iter().map(Said::from).collect();
                 (messages, page.more)
             }),
         };

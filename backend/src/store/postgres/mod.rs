@@ -18,14 +18,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use shared::api::{DmSummary, RoomSummary};
+use shared::api::{DmSummary, RoomSummary, Webhook};
 use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
-use super::{DmCopies, Missing, NewPost, Posted, Record, Store, StoreError, Stored, TokenOwner};
+use super::{
+    DmCopies, Missing, NewHook, NewPost, Posted, Record, Store, StoreError, Stored, TokenOwner,
+};
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
@@ -82,6 +84,9 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 #[derive(Debug)]
 enum Write {
     CreateUser { name: String, hash: String, now: Millis },
+    CreateBot { name: String, now: Millis },
+    CreateWebhook { hook: NewHook, now: Millis },
+    DeleteWebhook { room: String, id: String },
     StoreToken { hash: String, user: String, now: Millis, expires_at: Millis },
     ExtendToken { hash: String, expires_at: Millis },
     RevokeToken { hash: String },
@@ -98,6 +103,7 @@ enum Write {
 #[derive(Debug)]
 enum Written {
     Done,
+    Deleted(bool),
     Revoked(Option<String>),
     Stored(Vec<Stored>),
 }
@@ -382,6 +388,23 @@ async fn execute(
             }
             join_room(tx, LOBBY, name).await?;
         }
+        Write::CreateBot { name, now } => create_bot(tx, name, *now).await?,
+        Write::CreateWebhook { hook, now } => {
+            require_room(tx, &hook.room).await?;
+            create_bot(tx, &hook.name, *now).await?;
+            join_room(tx, &hook.room, &hook.name).await?;
+            tx.execute(
+                "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&hook.id, &hook.room, &hook.name, &hook.secret_hash, &hook.created_by, now],
+            )
+            .await?;
+        }
+        Write::DeleteWebhook { room, id } => {
+            let deleted =
+                tx.execute("DELETE FROM webhooks WHERE room = $1 AND id = $2", &[room, id]).await?;
+            return Ok(Written::Deleted(deleted > 0));
+        }
         Write::StoreToken { hash, user, now, expires_at } => {
             tx.execute(
                 "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES ($1, $2, $3, $4)",
@@ -437,12 +460,22 @@ async fn execute(
             let mut stored = Vec::with_capacity(posts.len());
             for post in posts {
                 stored.push(match post {
-                    NewPost::Room { room, sender, text, key } => Stored::Room(
-                        post_room(tx, statements, room, sender, text, key.as_deref(), *now).await?,
-                    ),
-                    NewPost::Dm { from, to, text, key } => Stored::Dm(
-                        post_dm(tx, statements, from, to, text, key.as_deref(), *now).await?,
-                    ),
+                    NewPost::Room { room, sender, text, key, bot } => {
+                        let mut posted =
+                            post_room(tx, statements, room, sender, text, key.as_deref(), *now)
+                                .await?;
+                        posted.message.bot = *bot;
+                        Stored::Room(posted)
+                    }
+                    NewPost::Dm { from, to, text, key, bot } => {
+                        let mut posted =
+                            post_dm(tx, statements, from, to, text, key.as_deref(), *now).await?;
+                        posted.message.sender.bot = *bot;
+                        if let Some(copy) = &mut posted.message.recipient {
+                            copy.bot = *bot;
+                        }
+                        Stored::Dm(posted)
+                    }
                 });
             }
             return Ok(Written::Stored(stored));
@@ -459,6 +492,20 @@ async fn execute(
         Write::Import { records } => import(tx, records).await?,
     }
     Ok(Written::Done)
+}
+
+async fn create_bot(tx: &impl GenericClient, name: &str, now: Millis) -> Result<(), Failure> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO users (name, password_hash, created_at, bot) VALUES ($1, '', $2, true)
+             ON CONFLICT DO NOTHING",
+            &[&name, &now],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(Failure::Refused(StoreError::Conflict(format!("the name {name:?} is taken"))));
+    }
+    Ok(())
 }
 
 async fn require_room(tx: &impl GenericClient, room: &str) -> Result<(), Failure> {
@@ -498,6 +545,7 @@ async fn post_room(
         sender: sender.to_owned(),
         text,
         sent_at,
+        bot: false,
     };
     if let Some(key) = key {
         let earlier = tx.query_opt(&statements.room_key, &[&room, &sender, &key]).await?;
@@ -531,6 +579,7 @@ async fn post_dm(
         to: to.to_owned(),
         text,
         sent_at,
+        bot: false,
     };
     if let Some(key) = key {
         let rows = tx.query(&statements.dm_key, &[&from, &key, &to]).await?;
@@ -566,10 +615,10 @@ async fn post_dm(
 async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failure> {
     for record in records {
         match record {
-            Record::User { name, password_hash, created_at } => {
+            Record::User { name, password_hash, created_at, bot } => {
                 tx.execute(
-                    "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)",
-                    &[name, password_hash, created_at],
+                    "INSERT INTO users (name, password_hash, created_at, bot) VALUES ($1, $2, $3, $4)",
+                    &[name, password_hash, created_at, bot],
                 )
                 .await?;
             }
@@ -620,6 +669,14 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 )
                 .await?;
             }
+            Record::Webhook { id, room, name, secret_hash, created_by, created_at } => {
+                tx.execute(
+                    "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[id, room, name, secret_hash, created_by, created_at],
+                )
+                .await?;
+            }
         }
     }
     Ok(())
@@ -632,6 +689,7 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
         sender: row.get(1),
         text: row.get(2),
         sent_at: row.get(3),
+        bot: row.get(4),
     }
 }
 
@@ -642,6 +700,18 @@ fn direct_message(row: &Row) -> DirectMessage {
         to: row.get(2),
         text: row.get(3),
         sent_at: row.get(4),
+        bot: row.get(5),
+    }
+}
+
+fn webhook_row(row: &Row) -> Webhook {
+    Webhook {
+        id: row.get(0),
+        room: row.get(1),
+        name: row.get(2),
+        created_by: row.get(3),
+        created_at: row.get(4),
+        path: None,
     }
 }
 
@@ -693,11 +763,12 @@ impl Store for PostgresStore {
     ) -> Result<Option<TokenOwner>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT user_name, expires_at FROM tokens WHERE token_hash = $1 AND expires_at > $2",
+                "SELECT t.user_name, t.expires_at, u.bot FROM tokens t JOIN users u ON u.name = t.user_name
+                 WHERE t.token_hash = $1 AND t.expires_at > $2",
                 &[&token_hash, &now],
             )
             .await?;
-        Ok(row.map(|row| TokenOwner { user: row.get(0), expires_at: row.get(1) }))
+        Ok(row.map(|row| TokenOwner { user: row.get(0), expires_at: row.get(1), bot: row.get(2) }))
     }
 
     async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError> {
@@ -794,8 +865,9 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                "SELECT seq, sender, text, sent_at FROM messages WHERE room = $1 AND seq > $2
-                 ORDER BY seq LIMIT $3",
+                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false) FROM messages m
+                 LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq > $2
+                 ORDER BY m.seq LIMIT $3",
                 &[&room, &clamp(after), &limit],
             )
             .await?;
@@ -813,8 +885,9 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                "SELECT seq, sender, text, sent_at FROM messages WHERE room = $1 AND seq < $2
-                 ORDER BY seq DESC LIMIT $3",
+                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false) FROM messages m
+                 LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq < $2
+                 ORDER BY m.seq DESC LIMIT $3",
                 &[&room, &before, &limit],
             )
             .await?;
@@ -844,8 +917,9 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                "SELECT seq, sender, recipient, text, sent_at FROM direct_messages
-                 WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, false)
+                 FROM direct_messages d LEFT JOIN users u ON u.name = d.sender
+                 WHERE d.owner = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
                 &[&user, &clamp(after), &limit],
             )
             .await?;
@@ -863,8 +937,9 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                "SELECT seq, sender, recipient, text, sent_at FROM direct_messages
-                 WHERE owner = $1 AND peer = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+                "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, false)
+                 FROM direct_messages d LEFT JOIN users u ON u.name = d.sender
+                 WHERE d.owner = $1 AND d.peer = $2 AND d.seq < $3 ORDER BY d.seq DESC LIMIT $4",
                 &[&user, &peer, &before, &limit],
             )
             .await?;
@@ -896,6 +971,51 @@ impl Store for PostgresStore {
         self.query("SELECT 1", &[]).await.map(drop)
     }
 
+    async fn room_owner(&self, room: &str) -> Result<Option<String>, StoreError> {
+        let row = self.query_opt("SELECT created_by FROM rooms WHERE name = $1", &[&room]).await?;
+        row.map(|row| row.get(0))
+            .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
+    }
+
+    async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError> {
+        expect_done(self.write(Write::CreateBot { name: name.into(), now }).await?)
+    }
+
+    async fn create_webhook(&self, hook: NewHook, now: Millis) -> Result<(), StoreError> {
+        expect_done(self.write(Write::CreateWebhook { hook, now }).await?)
+    }
+
+    async fn webhooks(&self, room: &str) -> Result<Vec<Webhook>, StoreError> {
+        self.require_room(room).await?;
+        let rows = self
+            .query(
+                "SELECT id, room, bot_name, created_by, created_at FROM webhooks WHERE room = $1
+                 ORDER BY created_at, id",
+                &[&room],
+            )
+            .await?;
+        Ok(rows.iter().map(webhook_row).collect())
+    }
+
+    async fn delete_webhook(&self, room: &str, id: &str) -> Result<bool, StoreError> {
+        match self.write(Write::DeleteWebhook { room: room.into(), id: id.into() }).await? {
+            Written::Deleted(deleted) => Ok(deleted),
+            other => {
+                Err(StoreError::Failed(format!("unexpected answer from the writer: {other:?}")))
+            }
+        }
+    }
+
+    async fn webhook(&self, secret_hash: &str) -> Result<Option<Webhook>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, room, bot_name, created_by, created_at FROM webhooks WHERE secret_hash = $1",
+                &[&secret_hash],
+            )
+            .await?;
+        Ok(row.as_ref().map(webhook_row))
+    }
+
     async fn export(
         &self,
         sink: &mut (dyn FnMut(Vec<Record>) -> Result<(), StoreError> + Send),
@@ -909,9 +1029,14 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        let tables: [(&str, fn(&Row) -> Record); 7] = [
-            ("SELECT name, password_hash, created_at FROM users ORDER BY name", |row| {
-                Record::User { name: row.get(0), password_hash: row.get(1), created_at: row.get(2) }
+        let tables: [(&str, fn(&Row) -> Record); 8] = [
+            ("SELECT name, password_hash, created_at, bot FROM users ORDER BY name", |row| {
+                Record::User {
+                    name: row.get(0),
+                    password_hash: row.get(1),
+                    created_at: row.get(2),
+                    bot: row.get(3),
+                }
             }),
             ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
                 Record::Room {
@@ -957,6 +1082,17 @@ impl Store for PostgresStore {
             ("SELECT owner, peer, last_read FROM dm_reads ORDER BY owner, peer", |row| {
                 Record::DmRead { owner: row.get(0), peer: row.get(1), last_read: seq(row, 2) }
             }),
+            (
+                "SELECT id, room, bot_name, secret_hash, created_by, created_at FROM webhooks ORDER BY id",
+                |row| Record::Webhook {
+                    id: row.get(0),
+                    room: row.get(1),
+                    name: row.get(2),
+                    secret_hash: row.get(3),
+                    created_by: row.get(4),
+                    created_at: row.get(5),
+                },
+            ),
         ];
         for (query, to_record) in tables {
             let statement = tx.prepare(query).await?;

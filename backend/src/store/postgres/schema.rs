@@ -74,6 +74,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, peer)
     );
     INSERT INTO rooms (name, created_by, created_at) VALUES ('lobby', NULL, 0);",
+    // 2: bots and incoming webhooks (the embedded store's migration 4).
+    "ALTER TABLE users ADD COLUMN bot BOOLEAN NOT NULL DEFAULT false;
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL REFERENCES rooms(name),
+        bot_name TEXT NOT NULL REFERENCES users(name),
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX webhooks_by_room ON webhooks(room, created_at);",
 ];
 
 /// Brings the schema up to date.

@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
-use shared::api::{DmSummary, RoomSummary};
+use shared::api::{DmSummary, RoomSummary, Webhook};
 use shared::chat::{ChatMessage, DirectMessage, Millis};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::{NewPost, Record, Store, StoreError, Stored, TokenOwner};
+use super::{NewHook, NewPost, Record, Store, StoreError, Stored, TokenOwner};
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
@@ -294,6 +294,35 @@ impl Store for SqliteStore {
         self.read(move |connection| queries::user_exists(connection, &name)).await
     }
 
+    async fn room_owner(&self, room: &str) -> Result<Option<String>, StoreError> {
+        let room = room.to_owned();
+        self.read(move |connection| queries::room_owner(connection, &room)).await
+    }
+
+    async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(move |connection| queries::create_bot(connection, &name, now)).await
+    }
+
+    async fn create_webhook(&self, hook: NewHook, now: Millis) -> Result<(), StoreError> {
+        self.write(move |connection| queries::create_webhook(connection, &hook, now)).await
+    }
+
+    async fn webhooks(&self, room: &str) -> Result<Vec<Webhook>, StoreError> {
+        let room = room.to_owned();
+        self.read(move |connection| queries::webhooks(connection, &room)).await
+    }
+
+    async fn delete_webhook(&self, room: &str, id: &str) -> Result<bool, StoreError> {
+        let (room, id) = (room.to_owned(), id.to_owned());
+        self.write(move |connection| queries::delete_webhook(connection, &room, &id)).await
+    }
+
+    async fn webhook(&self, secret_hash: &str) -> Result<Option<Webhook>, StoreError> {
+        let hash = secret_hash.to_owned();
+        self.read(move |connection| queries::webhook(connection, &hash)).await
+    }
+
     async fn store_token(
         &self,
         token_hash: &str,
@@ -494,6 +523,7 @@ mod tests {
                 sender: "ann".into(),
                 text: text.clone(),
                 key: None,
+                bot: false,
             };
             outcome = store.post(vec![post], 1).await;
             if outcome.is_err() {

@@ -2,10 +2,12 @@
 //! transaction or savepoint, which derefs to one), with no threads or async here.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::api::{DmSummary, RoomSummary};
+use shared::api::{DmSummary, RoomSummary, Webhook};
 use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
 
-use crate::store::{DmCopies, Missing, NewPost, Posted, Record, StoreError, Stored, TokenOwner};
+use crate::store::{
+    DmCopies, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored, TokenOwner,
+};
 
 /// SQLite stores integers as `i64`: every id a client names is clamped into it.
 fn clamp(seq: u64) -> i64 {
@@ -29,6 +31,22 @@ pub(super) fn create_user(
         return Err(StoreError::Conflict(format!("the name {name:?} is taken")));
     }
     join_room(connection, LOBBY, name)
+}
+
+/// Adds a bot: no password, no room.
+pub(super) fn create_bot(
+    connection: &Connection,
+    name: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let inserted = connection.execute(
+        "INSERT INTO users (name, password_hash, created_at, bot) VALUES (?1, '', ?2, 1) ON CONFLICT DO NOTHING",
+        params![name, now],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("the name {name:?} is taken")));
+    }
+    Ok(())
 }
 
 pub(super) fn password_hash(
@@ -71,9 +89,10 @@ pub(super) fn token_owner(
 ) -> Result<Option<TokenOwner>, StoreError> {
     Ok(connection
         .query_row(
-            "SELECT user_name, expires_at FROM tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            "SELECT t.user_name, t.expires_at, u.bot FROM tokens t JOIN users u ON u.name = t.user_name
+             WHERE t.token_hash = ?1 AND t.expires_at > ?2",
             params![token_hash, now],
-            |row| Ok(TokenOwner { user: row.get(0)?, expires_at: row.get(1)? }),
+            |row| Ok(TokenOwner { user: row.get(0)?, expires_at: row.get(1)?, bot: row.get(2)? }),
         )
         .optional()?)
 }
@@ -135,6 +154,16 @@ fn require_room(connection: &Connection, name: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::NotFound(Missing::Room(name.to_owned())))
     }
+}
+
+pub(super) fn room_owner(
+    connection: &Connection,
+    room: &str,
+) -> Result<Option<String>, StoreError> {
+    connection
+        .query_row("SELECT created_by FROM rooms WHERE name = ?1", params![room], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
 }
 
 pub(super) fn rooms_created_by(connection: &Connection, user: &str) -> Result<u64, StoreError> {
@@ -237,7 +266,8 @@ pub(super) fn room_after(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT seq, sender, text, sent_at FROM messages WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0) FROM messages m
+         LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
     )?;
     let rows = statement
         .query_map(params![room, clamp(after), limit as i64], |row| room_message(room, row))?;
@@ -252,7 +282,8 @@ pub(super) fn room_before(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT seq, sender, text, sent_at FROM messages WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0) FROM messages m
+         LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
     )?;
     let before = before.map_or(i64::MAX, clamp);
     let rows =
@@ -269,6 +300,7 @@ fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMes
         sender: row.get(1)?,
         text: row.get(2)?,
         sent_at: row.get(3)?,
+        bot: row.get(4)?,
     })
 }
 
@@ -283,11 +315,20 @@ pub(super) fn post(
     posts
         .iter()
         .map(|post| match post {
-            NewPost::Room { room, sender, text, key } => {
-                post_room(connection, room, sender, text, key.as_deref(), now).map(Stored::Room)
+            NewPost::Room { room, sender, text, key, bot } => {
+                post_room(connection, room, sender, text, key.as_deref(), now).map(|mut posted| {
+                    posted.message.bot = *bot;
+                    Stored::Room(posted)
+                })
             }
-            NewPost::Dm { from, to, text, key } => {
-                post_dm(connection, from, to, text, key.as_deref(), now).map(Stored::Dm)
+            NewPost::Dm { from, to, text, key, bot } => {
+                post_dm(connection, from, to, text, key.as_deref(), now).map(|mut posted| {
+                    posted.message.sender.bot = *bot;
+                    if let Some(copy) = &mut posted.message.recipient {
+                        copy.bot = *bot;
+                    }
+                    Stored::Dm(posted)
+                })
             }
         })
         .collect()
@@ -313,6 +354,7 @@ fn post_room(
                         sender: sender.to_owned(),
                         text: row.get(1)?,
                         sent_at: row.get(2)?,
+                        bot: false,
                     })
                 },
             )
@@ -339,6 +381,7 @@ fn post_room(
         sender: sender.to_owned(),
         text: text.to_owned(),
         sent_at: now,
+        bot: false,
     };
     Ok(Posted { message, duplicate: false })
 }
@@ -368,6 +411,7 @@ fn post_dm(
                 to: to.to_owned(),
                 text: row.get(3)?,
                 sent_at: row.get(2)?,
+                bot: false,
             };
             Ok((owner, message))
         })?;
@@ -402,6 +446,7 @@ fn post_dm(
             to: to.to_owned(),
             text: text.to_owned(),
             sent_at: now,
+            bot: false,
         })
     };
     let sender = copy_for(from, to)?;
@@ -427,8 +472,8 @@ pub(super) fn inbox_after(
     limit: usize,
 ) -> Result<Vec<DirectMessage>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT seq, sender, recipient, text, sent_at FROM direct_messages WHERE owner = ?1 AND seq > ?2
-         ORDER BY seq LIMIT ?3",
+        "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, 0) FROM direct_messages d
+         LEFT JOIN users u ON u.name = d.sender WHERE d.owner = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
     )?;
     let rows = statement.query_map(params![owner, clamp(after), limit as i64], direct_message)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -442,8 +487,9 @@ pub(super) fn conversation_before(
     limit: usize,
 ) -> Result<Vec<DirectMessage>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT seq, sender, recipient, text, sent_at FROM direct_messages WHERE owner = ?1 AND peer = ?2 AND seq < ?3
-         ORDER BY seq DESC LIMIT ?4",
+        "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, 0) FROM direct_messages d
+         LEFT JOIN users u ON u.name = d.sender WHERE d.owner = ?1 AND d.peer = ?2 AND d.seq < ?3
+         ORDER BY d.seq DESC LIMIT ?4",
     )?;
     let before = before.map_or(i64::MAX, clamp);
     let rows = statement.query_map(params![owner, peer, before, limit as i64], direct_message)?;
@@ -459,6 +505,7 @@ fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
         to: row.get(2)?,
         text: row.get(3)?,
         sent_at: row.get(4)?,
+        bot: row.get(5)?,
     })
 }
 
@@ -503,12 +550,13 @@ pub(super) fn export(
     sink: &mut dyn FnMut(Vec<Record>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     const BATCH: usize = 1000;
-    let tables: [(&str, ToRecord); 7] = [
-        ("SELECT name, password_hash, created_at FROM users ORDER BY name", |row| {
+    let tables: [(&str, ToRecord); 8] = [
+        ("SELECT name, password_hash, created_at, bot FROM users ORDER BY name", |row| {
             Ok(Record::User {
                 name: row.get(0)?,
                 password_hash: row.get(1)?,
                 created_at: row.get(2)?,
+                bot: row.get(3)?,
             })
         }),
         ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
@@ -557,6 +605,19 @@ pub(super) fn export(
         ("SELECT owner, peer, last_read FROM dm_reads ORDER BY owner, peer", |row| {
             Ok(Record::DmRead { owner: row.get(0)?, peer: row.get(1)?, last_read: row.get(2)? })
         }),
+        (
+            "SELECT id, room, bot_name, secret_hash, created_by, created_at FROM webhooks ORDER BY id",
+            |row| {
+                Ok(Record::Webhook {
+                    id: row.get(0)?,
+                    room: row.get(1)?,
+                    name: row.get(2)?,
+                    secret_hash: row.get(3)?,
+                    created_by: row.get(4)?,
+                    created_at: row.get(5)?,
+                })
+            },
+        ),
     ];
     for (query, to_record) in tables {
         let mut statement = connection.prepare(query)?;
@@ -580,10 +641,10 @@ pub(super) fn export(
 pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), StoreError> {
     for record in records {
         match record {
-            Record::User { name, password_hash, created_at } => {
+            Record::User { name, password_hash, created_at, bot } => {
                 connection.execute(
-                    "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
-                    params![name, password_hash, created_at],
+                    "INSERT INTO users (name, password_hash, created_at, bot) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, password_hash, created_at, bot],
                 )?;
             }
             Record::Room { name, created_by, created_at, last_seq } => {
@@ -627,7 +688,75 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     params![owner, peer, clamp(*last_read)],
                 )?;
             }
+            Record::Webhook { id, room, name, secret_hash, created_by, created_at } => {
+                connection.execute(
+                    "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, room, name, secret_hash, created_by, created_at],
+                )?;
+            }
         }
     }
     Ok(())
+}
+
+// Incoming webhooks.
+
+pub(super) fn create_webhook(
+    connection: &Connection,
+    hook: &NewHook,
+    now: Millis,
+) -> Result<(), StoreError> {
+    require_room(connection, &hook.room)?;
+    create_bot(connection, &hook.name, now)?;
+    join_room(connection, &hook.room, &hook.name)?;
+    connection.execute(
+        "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![hook.id, hook.room, hook.name, hook.secret_hash, hook.created_by, now],
+    )?;
+    Ok(())
+}
+
+fn webhook_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
+    Ok(Webhook {
+        id: row.get(0)?,
+        room: row.get(1)?,
+        name: row.get(2)?,
+        created_by: row.get(3)?,
+        created_at: row.get(4)?,
+        path: None,
+    })
+}
+
+pub(super) fn webhooks(connection: &Connection, room: &str) -> Result<Vec<Webhook>, StoreError> {
+    require_room(connection, room)?;
+    let mut statement = connection.prepare_cached(
+        "SELECT id, room, bot_name, created_by, created_at FROM webhooks WHERE room = ?1
+         ORDER BY created_at, id",
+    )?;
+    let rows = statement.query_map(params![room], webhook_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn delete_webhook(
+    connection: &Connection,
+    room: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    Ok(connection.execute("DELETE FROM webhooks WHERE room = ?1 AND id = ?2", params![room, id])?
+        > 0)
+}
+
+pub(super) fn webhook(
+    connection: &Connection,
+    secret_hash: &str,
+) -> Result<Option<Webhook>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT id, room, bot_name, created_by, created_at FROM webhooks WHERE secret_hash = ?1",
+            params![secret_hash],
+            webhook_row,
+        )
+        .optional()?)
 }

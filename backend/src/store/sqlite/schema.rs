@@ -79,6 +79,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX tokens_by_user ON tokens(user_name);
     CREATE INDEX rooms_by_creator ON rooms(created_by);
     CREATE TABLE space_probe (filler BLOB);",
+    // 4: bots and incoming webhooks.
+    "ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        room TEXT NOT NULL REFERENCES rooms(name),
+        bot_name TEXT NOT NULL REFERENCES users(name),
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webhooks_by_room ON webhooks(room, created_at);",
 ];
 
 /// Brings the schema of `connection` up to date.
