@@ -5,6 +5,7 @@
 //! call [`run`] on a listener bound to port 0.
 
 pub mod auth;
+pub mod bots;
 pub mod bus;
 pub mod clock;
 pub mod config;

@@ -48,11 +48,7 @@ async fn main() -> anyhow::Result<()> {
             shared::chat::validate_username(name)
                 .map_err(|reason| anyhow::anyhow!("invalid bot name: {reason}"))?;
             let store = backend::open_store(&config).await.context("cannot open the store")?;
-            let token = backend::auth::new_token();
-            let now = backend::clock::now_millis();
-            store.create_bot(name, now).await?;
-            let hash = backend::auth::token_hash(&token);
-            store.store_token(&hash, name, now, backend::store::NEVER).await?;
+            let token = backend::bots::create_bot(store.as_ref(), name).await?;
             eprintln!("bot {name:?} created; its API token (shown once):");
             println!("{token}");
             return Ok(());
@@ -61,8 +57,7 @@ async fn main() -> anyhow::Result<()> {
             shared::chat::validate_username(name)
                 .map_err(|reason| anyhow::anyhow!("invalid bot name: {reason}"))?;
             let store = backend::open_store(&config).await.context("cannot open the store")?;
-            let hook =
-                backend::http::integrations::new_hook(store.as_ref(), room, name, "confab").await?;
+            let hook = backend::bots::create_webhook(store.as_ref(), room, name, "confab").await?;
             eprintln!(
                 "webhook {} of {room:?} posts as the bot {name:?}; its URL path (shown once):",
                 hook.id

@@ -254,17 +254,6 @@ impl Engine {
         Ok(Some(Identity { name: owner, bot: known.bot }))
     }
 
-    /// Creates a bot account and an API token for it, which never expires (revoke it to
-    /// end it). Returns the token.
-    pub async fn create_bot(&self, name: &str) -> Result<String, EngineError> {
-        let now = now_millis();
-        self.inner.store.create_bot(name, now).await?;
-        let token = crate::auth::new_token();
-        let hash = crate::auth::token_hash(&token);
-        self.inner.store.store_token(&hash, name, now, crate::store::NEVER).await?;
-        Ok(token)
-    }
-
     /// Revokes a token: its sessions end within a second, on every node.
     pub async fn revoke_token(&self, token_hash: &str) -> Result<(), EngineError> {
         self.inner.store.revoke_token(token_hash).await?;

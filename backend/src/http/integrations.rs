@@ -16,11 +16,10 @@ use shared::chat::{ChatMessage, DirectMessage, validate_name, validate_text, val
 use super::api::{AuthUser, peer_name, room_name};
 use super::error::{HttpError, JsonBody};
 use crate::AppState;
-use crate::auth::{new_token, token_hash};
+use crate::auth::token_hash;
 use crate::engine::Identity;
 use crate::metrics::{Limit, metrics};
 use crate::stomp::{Charge, check_idempotency_key};
-use crate::store::{NewHook, Store, StoreError};
 
 /// The `Idempotency-Key` header, checked.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
@@ -65,7 +64,11 @@ pub async fn post_room_message(
     let room = room_name(path)?;
     checked_text(&body.text)?;
     let key = idempotency_key(&headers)?;
-    if !state.engine.store().is_member(&room, &user.identity.name).await? {
+    let store = state.engine.store();
+    if !store.is_member(&room, &user.identity.name).await? {
+        if !store.room_exists(&room).await? {
+            return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no room named {room:?}")));
+        }
         return Err(HttpError::new(
             StatusCode::FORBIDDEN,
             format!("join {room:?} first: POST /api/rooms/{room}/join"),
@@ -117,36 +120,10 @@ pub async fn create_webhook(
     validate_username(&body.name)
         .map_err(|reason| HttpError::bad_request(format!("invalid bot name: {reason}")))?;
     require_owner(&state, &room, &user).await?;
-    let hook = new_hook(state.engine.store(), &room, &body.name, &user.identity.name).await?;
+    let hook =
+        crate::bots::create_webhook(state.engine.store(), &room, &body.name, &user.identity.name)
+            .await?;
     Ok((StatusCode::CREATED, Json(hook)))
-}
-
-/// Makes a webhook and its bot; the returned webhook carries its secret path.
-pub async fn new_hook(
-    store: &dyn Store,
-    room: &str,
-    name: &str,
-    created_by: &str,
-) -> Result<Webhook, StoreError> {
-    let secret = new_token();
-    let id = new_token()[..16].to_owned();
-    let hook = NewHook {
-        id: id.clone(),
-        room: room.to_owned(),
-        name: name.to_owned(),
-        secret_hash: token_hash(&secret),
-        created_by: created_by.to_owned(),
-    };
-    let now = crate::clock::now_millis();
-    store.create_webhook(hook, now).await?;
-    Ok(Webhook {
-        id,
-        room: room.to_owned(),
-        name: name.to_owned(),
-        created_by: created_by.to_owned(),
-        created_at: now,
-        path: Some(format!("/hooks/{secret}")),
-    })
 }
 
 /// `GET /api/rooms/{room}/webhooks`: the owner's view, without secrets.

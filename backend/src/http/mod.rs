@@ -2,7 +2,7 @@
 
 mod api;
 mod error;
-pub mod integrations;
+mod integrations;
 mod page;
 
 use std::path::Path;

@@ -122,7 +122,8 @@ impl Broker {
     /// Takes one from `user`'s bucket for `charge`, the same buckets their STOMP sessions
     /// on this node draw from: how long to wait when it is empty.
     pub fn charge(&self, user: &str, charge: Charge) -> Result<(), Duration> {
-        rates::lock(&self.rates_of(user)).take(charge)
+        let rates = self.inner.rates.for_request(user, &self.inner.config.rates);
+        rates::lock(&rates).take(charge)
     }
 
     /// A new session with its outbox receiver and ack ledger, for the connection's writer.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::limits::{Rate, TokenBucket};
 
@@ -98,12 +98,35 @@ pub fn lock(rates: &SharedRates) -> MutexGuard<'_, UserRates> {
 }
 
 /// Every connected user's buckets on this node; entries go with the user's last session.
+/// Users who post over HTTP have no session to keep their buckets: those are held for a
+/// while after each request ([`RateBook::for_request`]), so that a script's burst of
+/// requests meets the same limit as a burst of SENDs.
 #[derive(Debug, Default)]
 pub struct RateBook {
     users: Mutex<HashMap<String, Weak<Mutex<UserRates>>>>,
+    held: Mutex<HashMap<String, (SharedRates, Instant)>>,
 }
 
+/// How long buckets are held after an HTTP request: long enough for any bucket to refill.
+const HOLD: Duration = Duration::from_secs(120);
+/// Users whose buckets are held at most.
+const MAX_HELD: usize = 10_000;
+
 impl RateBook {
+    /// The buckets of `user` for one HTTP request, held for [`HOLD`] after it.
+    pub fn for_request(&self, user: &str, rates: &SendRates) -> SharedRates {
+        let shared = self.for_user(user, rates);
+        let now = Instant::now();
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.len() >= MAX_HELD && !held.contains_key(user) {
+            held.retain(|_, (_, at)| now.duration_since(*at) < HOLD);
+        }
+        if held.len() < MAX_HELD || held.contains_key(user) {
+            held.insert(user.to_owned(), (shared.clone(), now));
+        }
+        shared
+    }
+
     /// The buckets of `user`, shared with the user's other sessions.
     pub fn for_user(&self, user: &str, rates: &SendRates) -> SharedRates {
         let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
@@ -123,6 +146,18 @@ impl RateBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_of_http_requests_outlive_the_request() {
+        let book = RateBook::default();
+        let rates = SendRates { messages: Rate::new(1.0, 2.0), ..SendRates::default() };
+        assert!(lock(&book.for_request("ann", &rates)).take(Charge::Message).is_ok());
+        assert!(lock(&book.for_request("ann", &rates)).take(Charge::Message).is_ok());
+        assert!(lock(&book.for_request("ann", &rates)).take(Charge::Message).is_err());
+        // A session of the same user shares them.
+        assert!(lock(&book.for_user("ann", &rates)).take(Charge::Message).is_err());
+        assert!(lock(&book.for_request("bob", &rates)).take(Charge::Message).is_ok());
+    }
 
     #[test]
     fn sessions_of_one_user_share_their_buckets() {

@@ -14,6 +14,7 @@ mod errors;
 mod flow;
 mod frames;
 mod history;
+mod integrations;
 mod lifecycle;
 mod original;
 mod replays;

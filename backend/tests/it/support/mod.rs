@@ -167,6 +167,47 @@ impl TestServer {
         token
     }
 
+    /// A new bot account's API token, made as `confab bot create` makes it: through a
+    /// second handle on this server's store.
+    pub async fn bot_token(&self, name: &str) -> String {
+        let postgres = self._services.iter().find_map(|service| match service {
+            Service::Postgres(postgres) => Some(postgres.url()),
+            Service::Redis(_) => None,
+        });
+        let store: std::sync::Arc<dyn backend::store::Store> = match postgres {
+            Some(url) => std::sync::Arc::new(
+                backend::store::postgres::PostgresStore::connect(&url).await.unwrap(),
+            ),
+            None => std::sync::Arc::new(
+                backend::store::sqlite::SqliteStore::open(
+                    self._data.path(),
+                    backend::store::sqlite::SqliteOptions::default(),
+                )
+                .unwrap(),
+            ),
+        };
+        backend::bots::create_bot(store.as_ref(), name).await.unwrap()
+    }
+
+    /// A POST whose answer is not necessarily JSON: the status, the head and the body.
+    pub async fn post_text(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut request =
+            format!("POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        self.exchange(&request).await
+    }
+
     /// The `login` and `passcode` header lines for `user`.
     pub async fn credentials(&self, user: &str) -> String {
         format!("login:{user}\npasscode:{}\n", self.token(user).await)
