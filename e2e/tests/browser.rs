@@ -415,3 +415,45 @@ async fn a_plain_json_websocket_client_chats_with_the_page() -> Result<()> {
     kim.wait_for_text("#messages .notice", "legacy left").await?;
     kim.close().await
 }
+
+/// An operator makes a webhook from the command line, as README says; CI posts to it with
+/// Slack's JSON; the page shows the message at once, marked as a bot's.
+#[tokio::test]
+async fn a_webhook_posts_into_the_room_and_the_page_marks_the_bot() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let lena = driver.browser().await?;
+    sign_up(&lena, &confab, "lena").await?;
+
+    let data = confab.data_dir().to_string_lossy().into_owned();
+    let made = tokio::process::Command::new(e2e::confab_binary()?)
+        .args(["--data", &data, "webhook", "create", "lobby", "ci-pipeline"])
+        .output()
+        .await?;
+    anyhow::ensure!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let path = String::from_utf8(made.stdout)?.trim().to_owned();
+    anyhow::ensure!(path.starts_with("/hooks/"), "{path}");
+
+    let body = r#"{"text": "Build 1234 passed", "attachments": [{"fallback": "main @ 5e1f"}]}"#;
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        confab.addr,
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(confab.addr).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer).await?;
+    anyhow::ensure!(answer.starts_with("HTTP/1.0 201"), "{answer}");
+
+    wait_for_message(&lena, "Build 1234 passed\nmain @ 5e1f").await?;
+    lena.wait_for_text("#messages .message .sender", "ci-pipeline").await?;
+    assert_eq!(lena.texts("#messages .message .bot-badge").await?, ["BOT"]);
+    lena.screenshot("webhook-bot").await?;
+    // After a reload, history says the same.
+    lena.client.refresh().await?;
+    lena.wait_for_text("#status", "Online").await?;
+    wait_for_message(&lena, "Build 1234 passed").await?;
+    assert_eq!(lena.texts("#messages .message .bot-badge").await?.len(), 1);
+    lena.close().await
+}
