@@ -36,6 +36,34 @@ impl StompClient {
         let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(request))
             .await
             .context("websocket handshake timed out")??;
+        StompClient::greet(ws, login, token).await
+    }
+
+    /// Like [`StompClient::connect`], over a TCP connection the caller opened (from an
+    /// address of its choosing, say).
+    pub async fn connect_over(
+        stream: TcpStream,
+        ws_url: &str,
+        login: &str,
+        token: &str,
+    ) -> Result<StompClient> {
+        let mut request = ws_url.into_client_request()?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static("v12.stomp"));
+        let handshake = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream));
+        let (ws, _) = tokio::time::timeout(DEADLINE, handshake)
+            .await
+            .context("websocket handshake timed out")??;
+        StompClient::greet(ws, login, token).await
+    }
+
+    /// CONNECT on an open WebSocket.
+    async fn greet(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        login: &str,
+        token: &str,
+    ) -> Result<StompClient> {
         let mut client = StompClient {
             ws,
             decoder: Decoder::default(),

@@ -16,11 +16,12 @@ const TRUNK_VERSION: &str = "0.21.14";
 /// npm's binaryen; Debian's 108 builds modules Chromium rejects.
 const BINARYEN_VERSION: &str = "132";
 /// Debian packages the tests use, with a binary that shows each is installed.
-const APT_PACKAGES: [(&str, &str); 5] = [
+const APT_PACKAGES: [(&str, &str); 6] = [
     ("chromium", "/usr/bin/chromium"),
     ("chromium-driver", "/usr/bin/chromedriver"),
     ("redis-server", "/usr/bin/redis-server"),
     ("haproxy", "/usr/sbin/haproxy"),
+    ("nginx-light", "/usr/sbin/nginx"),
     // The server only: the tests run their own clusters (Debian 12 ships PostgreSQL 15).
     ("postgresql", "/usr/lib/postgresql/15/bin/initdb"),
 ];
