@@ -67,6 +67,7 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .route("/dms/{peer}/messages", get(api::dm_messages).post(integrations::post_dm_message))
         .route("/dms/{peer}/read", post(api::mark_dm_read))
         .route("/inbox", get(api::inbox))
+        .route("/openapi.json", get(openapi))
         .fallback(api::not_found);
     Router::new()
         .route("/ws", get(ws::upgrade))
@@ -80,6 +81,15 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .fallback_service(client)
         .layer(axum::middleware::map_response(every_response))
         .with_state(state)
+}
+
+/// The OpenAPI description of every HTTP route, kept by hand beside the routes; a test
+/// checks each against the router, both ways, and real answers against its schemas.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/openapi.json`.
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// The metrics listener's routes: `GET /metrics` only; anything else is a JSON 404.

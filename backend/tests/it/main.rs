@@ -16,6 +16,7 @@ mod frames;
 mod history;
 mod integrations;
 mod lifecycle;
+mod openapi;
 mod original;
 mod replays;
 mod rooms;
