@@ -80,6 +80,19 @@ async fn a_bot_posts_over_http_and_readers_see_a_bot(setup: Setup) {
         .await;
     let connected = bot_stomp.recv().await;
     assert_eq!(connected.command.as_str(), "CONNECTED");
+    // ... and a SEND over STOMP is marked as the bot's, as one over HTTP is.
+    bot_stomp
+        .send("SEND\ndestination:/app/room.ci\ncontent-type:text/plain\nreceipt:s1\n\nover stomp\0")
+        .await;
+    bot_stomp.expect_receipt("s1").await;
+    loop {
+        if let RoomEvent::Message(message) = ann.expect_room_event().await
+            && message.text == "over stomp"
+        {
+            assert!(message.bot, "{message:?}");
+            break;
+        }
+    }
     let (status, dm) = server
         .request("POST", "/api/dms/ann/messages", Some(&bot), Some(&json!({"text": "hi ann"})))
         .await;
