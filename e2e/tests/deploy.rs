@@ -44,9 +44,11 @@ impl Nginx {
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, config)?;
         let prefix = dir.path().to_string_lossy().into_owned();
-        // Run in the foreground, with its pid, logs and temporary files in the test's
-        // directory; as root, its workers run as nobody.
-        let globals = format!("daemon off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;");
+        // One process in the foreground (so that killing it leaves no worker behind), with
+        // its pid, logs and temporary files in the test's directory.
+        let globals = format!(
+            "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;"
+        );
         let child = Command::new(&binary)
             .args([
                 "-p",
