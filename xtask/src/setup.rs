@@ -157,7 +157,20 @@ fn apt_packages() -> Result<()> {
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq"];
     install.extend(&missing);
-    apt(&install)
+    // Debian starts the services it installs (Redis, PostgreSQL, HAProxy, nginx); the
+    // tests start their own, so nothing is left running: a policy-rc.d that says no, for
+    // the length of the install, as Debian's container images do.
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let hold = as_root && !policy.exists();
+    if hold {
+        std::fs::write(policy, "#!/bin/sh\n# cargo xtask setup: no daemons started by apt\nexit 101\n")?;
+        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let installed = apt(&install);
+    if hold {
+        std::fs::remove_file(policy)?;
+    }
+    installed
 }
 
 fn interop_clients(root: &Path) -> Result<()> {
