@@ -17,6 +17,22 @@ pub async fn create_bot(store: &dyn Store, name: &str) -> Result<String, StoreEr
     Ok(token)
 }
 
+/// A new API token for an existing bot (after a move between stores, which carries no
+/// tokens, or when one leaked: revoke the old one with `POST /api/logout`). Refuses a
+/// person's account: people sign in with their password.
+pub async fn new_bot_token(store: &dyn Store, name: &str) -> Result<String, StoreError> {
+    match store.is_bot(name).await? {
+        Some(true) => {}
+        Some(false) => {
+            return Err(StoreError::Conflict(format!("{name:?} is a person, not a bot")));
+        }
+        None => return Err(StoreError::NotFound(crate::store::Missing::User(name.to_owned()))),
+    }
+    let token = new_token();
+    store.store_token(&token_hash(&token), name, now_millis(), NEVER).await?;
+    Ok(token)
+}
+
 /// Creates a webhook of `room` posting as the new bot `name`; the returned webhook carries
 /// its secret URL path, which is stored only as a hash.
 pub async fn create_webhook(

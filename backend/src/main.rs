@@ -53,6 +53,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             return Ok(());
         }
+        Some(Command::Bot { action: BotAction::Token { name } }) => {
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            let token = backend::bots::new_bot_token(store.as_ref(), name).await?;
+            eprintln!("a new API token for {name:?} (shown once):");
+            println!("{token}");
+            return Ok(());
+        }
         Some(Command::Webhook { action: WebhookAction::Create { room, name } }) => {
             shared::chat::validate_username(name)
                 .map_err(|reason| anyhow::anyhow!("invalid bot name: {reason}"))?;

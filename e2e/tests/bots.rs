@@ -38,6 +38,18 @@ async fn a_bot_made_on_the_command_line_posts_over_http() -> Result<()> {
             String::from_utf8_lossy(&again.stderr)
         );
     }
+    // A new token for the bot works beside the first; people get none this way.
+    let renewed = confab(&["--data", &data, "bot", "token", "nightly-build"]).await?;
+    ensure!(renewed.status.success(), "{}", String::from_utf8_lossy(&renewed.stderr));
+    let second = String::from_utf8(renewed.stdout)?.trim().to_owned();
+    ensure!(second.len() == 64 && second != token);
+    let (status, _) = http_json(server.addr, "GET", "/api/rooms", Some(&second), None).await?;
+    ensure!(status == 200);
+    for (name, reason) in [("ann", "a person, not a bot"), ("nobody-here", "no user named")] {
+        let refused = confab(&["--data", &data, "bot", "token", name]).await?;
+        ensure!(!refused.status.success());
+        ensure!(String::from_utf8_lossy(&refused.stderr).contains(reason), "{name}");
+    }
     // A bot has no password to sign in with.
     let login = json!({"username": "nightly-build", "password": ""});
     let (status, _) = http_json(server.addr, "POST", "/api/login", None, Some(&login)).await?;

@@ -163,7 +163,10 @@ fn apt_packages() -> Result<()> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let hold = as_root && !policy.exists();
     if hold {
-        std::fs::write(policy, "#!/bin/sh\n# cargo xtask setup: no daemons started by apt\nexit 101\n")?;
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# cargo xtask setup: no daemons started by apt\nexit 101\n",
+        )?;
         std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     }
     let installed = apt(&install);

@@ -133,6 +133,11 @@ pub enum BotAction {
         /// The bot's name: a new account name.
         name: String,
     },
+    /// Print a new API token for an existing bot (the old ones keep working until revoked).
+    Token {
+        /// The bot.
+        name: String,
+    },
 }
 
 /// `confab webhook ...`.

@@ -174,6 +174,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Whether a user exists.
     async fn user_exists(&self, name: &str) -> Result<bool, StoreError>;
 
+    /// Whether `name` is a bot (`None` if there is no such user).
+    async fn is_bot(&self, name: &str) -> Result<Option<bool>, StoreError>;
+
     /// Adds a bot account: no password (it signs in only with tokens that never expire),
     /// a member of no room; `Conflict` if the name is taken.
     async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError>;

@@ -431,6 +431,9 @@ async fn bots_and_webhooks(fresh: &Fresh) {
     assert!(matches!(store.room_owner("nowhere").await, Err(StoreError::NotFound(_))));
 
     store.create_bot("deployer", 3).await.unwrap();
+    assert_eq!(store.is_bot("deployer").await.unwrap(), Some(true));
+    assert_eq!(store.is_bot("ann").await.unwrap(), Some(false));
+    assert_eq!(store.is_bot("nobody").await.unwrap(), None);
     assert!(matches!(store.create_bot("ann", 3).await, Err(StoreError::Conflict(_))));
     assert!(!store.is_member(LOBBY, "deployer").await.unwrap(), "a bot joins rooms itself");
     store.store_token("bot-token", "deployer", 3, NEVER).await.unwrap();

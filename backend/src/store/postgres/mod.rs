@@ -977,6 +977,11 @@ impl Store for PostgresStore {
             .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
     }
 
+    async fn is_bot(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let row = self.query_opt("SELECT bot FROM users WHERE name = $1", &[&name]).await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError> {
         expect_done(self.write(Write::CreateBot { name: name.into(), now }).await?)
     }

@@ -299,6 +299,11 @@ impl Store for SqliteStore {
         self.read(move |connection| queries::room_owner(connection, &room)).await
     }
 
+    async fn is_bot(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |connection| queries::is_bot(connection, &name)).await
+    }
+
     async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.write(move |connection| queries::create_bot(connection, &name, now)).await

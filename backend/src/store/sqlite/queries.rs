@@ -33,6 +33,12 @@ pub(super) fn create_user(
     join_room(connection, LOBBY, name)
 }
 
+pub(super) fn is_bot(connection: &Connection, name: &str) -> Result<Option<bool>, StoreError> {
+    Ok(connection
+        .query_row("SELECT bot FROM users WHERE name = ?1", params![name], |row| row.get(0))
+        .optional()?)
+}
+
 /// Adds a bot: no password, no room.
 pub(super) fn create_bot(
     connection: &Connection,
