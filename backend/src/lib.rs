@@ -102,6 +102,8 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // The metrics (and the epoch of their time stamps) exist before any connection.
+    let _ = metrics::metrics();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::Certificate::load(cert, key)?),
         _ => None,

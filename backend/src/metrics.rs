@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -135,9 +135,9 @@ const BOUNDS_MICROS: [u64; 17] = {
     bounds
 };
 
-/// A latency histogram without a lock: one atomic per bucket, and observations that can be
-/// gathered locally and added in one go ([`Tally`]). prometheus-client's own histogram takes
-/// a mutex per observation, which the delivery path (hundreds of thousands a second) feels.
+/// A latency histogram without a lock: an observation is two relaxed atomic adds (the bucket
+/// and the sum; the count is the buckets' total). prometheus-client's own histogram takes a
+/// mutex per observation, which the delivery path (hundreds of thousands a second) feels.
 #[derive(Debug, Clone, Default)]
 pub struct Latency(Arc<LatencyInner>);
 
@@ -148,54 +148,52 @@ struct LatencyInner {
     sum_micros: AtomicU64,
 }
 
-/// Observations gathered locally, added to a [`Latency`] at once.
-#[derive(Debug, Default)]
-pub struct Tally {
-    buckets: [u64; BOUNDS_MICROS.len() + 1],
-    sum_micros: u64,
-    count: u64,
+fn micros_of(took: Duration) -> u64 {
+    took.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(took.subsec_micros()))
 }
 
-impl Tally {
-    /// Notes one observation.
-    pub fn note(&mut self, took: Duration) {
-        let micros = took
-            .as_secs()
-            .saturating_mul(1_000_000)
-            .saturating_add(u64::from(took.subsec_micros()));
-        // The first bound 100·2^i at or above `micros`: i = ⌈log2 ⌈micros/100⌉⌉.
-        let hundreds = micros.div_ceil(100);
-        let bucket = if hundreds <= 1 {
-            0
-        } else {
-            (64 - (hundreds - 1).leading_zeros() as usize).min(BOUNDS_MICROS.len())
-        };
-        self.buckets[bucket] += 1;
-        self.sum_micros = self.sum_micros.saturating_add(micros);
-        self.count += 1;
+/// The first bound 100·2^i at or above `micros`: i = ⌈log2 ⌈micros/100⌉⌉ (or +Inf).
+fn bucket_of(micros: u64) -> usize {
+    let hundreds = micros.div_ceil(100);
+    if hundreds <= 1 {
+        0
+    } else {
+        (64 - (hundreds - 1).leading_zeros() as usize).min(BOUNDS_MICROS.len())
+    }
+}
+
+/// A moment, in 4 bytes: microseconds since the process's first stamp, wrapping every 71
+/// minutes, never zero (so that `Option<Stamp>` is 4 bytes too). Good for measuring spans
+/// shorter than that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(std::num::NonZeroU32);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+impl Stamp {
+    /// Now.
+    pub fn now() -> Stamp {
+        Stamp::at(Instant::now())
+    }
+
+    /// `instant`, which must not be before the first stamp.
+    pub fn at(instant: Instant) -> Stamp {
+        let micros = instant.saturating_duration_since(*EPOCH).as_micros() as u32;
+        Stamp(std::num::NonZeroU32::MIN | micros)
+    }
+
+    /// How long after `earlier` this is.
+    pub fn since(self, earlier: Stamp) -> Duration {
+        Duration::from_micros(u64::from(self.0.get().wrapping_sub(earlier.0.get())))
     }
 }
 
 impl Latency {
-    /// Adds one observation.
+    /// Adds one observation: two relaxed atomic adds.
     pub fn observe(&self, took: Duration) {
-        let mut tally = Tally::default();
-        tally.note(took);
-        self.add(&mut tally);
-    }
-
-    /// Adds what `tally` gathered, and empties it.
-    pub fn add(&self, tally: &mut Tally) {
-        if tally.count == 0 {
-            return;
-        }
-        for (bucket, n) in self.0.buckets.iter().zip(&tally.buckets) {
-            if *n > 0 {
-                bucket.fetch_add(*n, Ordering::Relaxed);
-            }
-        }
-        self.0.sum_micros.fetch_add(tally.sum_micros, Ordering::Relaxed);
-        *tally = Tally::default();
+        let micros = micros_of(took);
+        self.0.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        self.0.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 }
 
@@ -227,6 +225,8 @@ fn by_label<L: Copy>(
 
 impl Metrics {
     fn new() -> Metrics {
+        // The stamps' epoch: before any instant a write loop measures from.
+        LazyLock::force(&EPOCH);
         let mut registry = Registry::with_prefix("confab");
         let connections = Labelled::<Gauge>::default();
         registry.register("connections", "WebSocket connections open now", connections.clone());
@@ -414,26 +414,32 @@ mod tests {
     }
 
     #[test]
+    fn stamps_measure_short_spans_across_their_wrap() {
+        let start = Stamp::now();
+        let later = Instant::now() + Duration::from_millis(1500);
+        let span = Stamp::at(later).since(start).as_micros();
+        assert!((1_499_999..=1_500_100).contains(&span), "{span}");
+        let a = Stamp(std::num::NonZeroU32::new(u32::MAX - 10).unwrap());
+        let b = Stamp(std::num::NonZeroU32::new(90).unwrap());
+        assert_eq!(b.since(a), Duration::from_micros(101));
+        assert_eq!(size_of::<Option<Stamp>>(), 4);
+        assert_eq!(size_of::<crate::delivery::Outgoing>(), 80);
+    }
+
+    #[test]
     fn the_bucket_rule_matches_the_bounds() {
         for micros in (0..20_000_000).step_by(37).chain([100, 200, 201, 6_553_600, 6_553_601]) {
-            let mut tally = Tally::default();
-            tally.note(Duration::from_micros(micros));
-            let bucket = tally.buckets.iter().position(|n| *n == 1).unwrap();
-            assert_eq!(bucket, BOUNDS_MICROS.partition_point(|bound| *bound < micros), "{micros}");
+            let expected = BOUNDS_MICROS.partition_point(|bound| *bound < micros);
+            assert_eq!(bucket_of(micros), expected, "{micros}");
         }
     }
 
     #[test]
     fn latencies_fall_in_their_buckets() {
         let latency = Latency::default();
-        let mut tally = Tally::default();
-        tally.note(Duration::from_micros(50));
-        tally.note(Duration::from_micros(100));
-        tally.note(Duration::from_micros(150));
-        tally.note(Duration::from_secs(60));
-        latency.add(&mut tally);
-        latency.observe(Duration::from_millis(3));
-        assert_eq!(tally.count, 0, "the tally is emptied");
+        for took in [50, 100, 150, 60_000_000, 3_000] {
+            latency.observe(Duration::from_micros(took));
+        }
         let mut registry = Registry::default();
         registry.register("t", "test", latency);
         let mut text = String::new();

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
@@ -142,7 +141,7 @@ impl EncodedMessage {
 pub struct FrameCache<'a> {
     message: &'a EncodedMessage,
     frames: Vec<(Arc<str>, bool, Bytes)>,
-    created: Instant,
+    created: crate::metrics::Stamp,
 }
 
 /// Distinct subscription ids remembered per message; beyond this, frames are built anew.
@@ -151,7 +150,7 @@ const CACHE_SLOTS: usize = 8;
 impl<'a> FrameCache<'a> {
     /// A cache for `message`.
     pub fn new(message: &'a EncodedMessage) -> FrameCache<'a> {
-        FrameCache { message, frames: Vec::new(), created: Instant::now() }
+        FrameCache { message, frames: Vec::new(), created: crate::metrics::Stamp::now() }
     }
 
     /// What to queue for a subscription: the frame, and for acknowledged subscriptions

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
@@ -26,9 +26,10 @@ pub enum Outgoing {
         bytes: Bytes,
         /// For MESSAGE frames of client-acknowledged subscriptions: what an ACK will name.
         ack: Option<AckRef>,
-        /// For MESSAGE frames: when this node began delivering the message (for the
-        /// delivery latency metric).
-        queued_at: Option<Instant>,
+        /// For MESSAGE frames: when this node began delivering the message, as a
+        /// [`crate::metrics::Stamp`] (4 bytes: every queued frame carries it, and each
+        /// connection's queue is allocated in blocks of 32 frames).
+        queued_at: Option<crate::metrics::Stamp>,
     },
     /// Send a heart-beat EOL whenever nothing else was sent for this long.
     HeartBeat(Duration),

@@ -147,20 +147,29 @@ struct Bridge {
     room: String,
 }
 
-async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot, bridge: Bridge) {
-    let _open = crate::metrics::Open::new(&crate::metrics::metrics().json_connections);
+/// Makes the session first, so that its id names the span every line about this
+/// connection is logged in. (The session is boxed: an async fn's arguments are stored for
+/// its whole life, beside anything they are moved into.)
+fn serve(
+    socket: WebSocket,
+    app: AppState,
+    slot: ConnectionSlot,
+    bridge: Bridge,
+) -> impl Future<Output = ()> + Send + 'static {
     let (session, outbox, _acks) = app.broker.open_session();
     let span = super::connection_span(session.id(), Some(&bridge.login));
-    serve_session(socket, app, session, outbox, bridge).instrument(span).await;
+    serve_session(socket, app, slot, Box::new(session), outbox, bridge).instrument(span)
 }
 
 async fn serve_session(
     socket: WebSocket,
     app: AppState,
-    mut session: Session,
+    _slot: ConnectionSlot,
+    mut session: Box<Session>,
     outbox: OutboxReceiver,
     bridge: Bridge,
 ) {
+    let _open = crate::metrics::Open::new(&crate::metrics::metrics().json_connections);
     tracing::debug!(room = bridge.room, "JSON connection opened");
     let (mut sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel::<JsonMessage>(16);
@@ -350,7 +359,7 @@ fn translate_item(item: Option<Outgoing>) -> Translated {
             let metrics = crate::metrics::metrics();
             metrics.frames_out(crate::metrics::command_of(&bytes), 1);
             if let Some(queued_at) = queued_at {
-                metrics.delivery_latency.observe(queued_at.elapsed());
+                metrics.delivery_latency.observe(crate::metrics::Stamp::now().since(queued_at));
             }
             let mut buf = BytesMut::from(&bytes[..]);
             match Decoder::default().decode(&mut buf) {

@@ -125,33 +125,21 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), HttpError
 }
 
 /// Runs one connection to its end; its slot is given back when it returns.
+///
+/// Every line logged about the connection, by any layer, names it and (once CONNECT has
+/// said) its user: the read and write loops run in its span. The loops are instrumented,
+/// not this function: an async wrapper taking the session as an argument would hold it
+/// (and the socket) twice in every connection's future.
 async fn serve(socket: WebSocket, app: AppState, _slot: ConnectionSlot) {
     let _open = metrics::Open::new(&metrics::metrics().stomp_connections);
     let (session, outbox, acks) = app.broker.open_session();
-    // Every line logged about this connection, by any layer, names it and (once CONNECT
-    // has said) its user.
     let span = connection_span(session.id(), None);
-    serve_session(socket, app, session, outbox, acks).instrument(span).await;
-}
-
-/// The span of one connection's log lines: `connection{id user}`. The session records the
-/// user when CONNECT succeeds.
-pub(crate) fn connection_span(id: u64, user: Option<&str>) -> tracing::Span {
-    tracing::info_span!("connection", id, user = user.map(tracing::field::display))
-}
-
-async fn serve_session(
-    socket: WebSocket,
-    app: AppState,
-    session: Session,
-    outbox: OutboxReceiver,
-    acks: AckLedger,
-) {
-    tracing::debug!("connection opened");
+    span.in_scope(|| tracing::debug!("connection opened"));
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_loop(sink, outbox, acks).in_current_span());
+    let mut writer = tokio::spawn(write_loop(sink, outbox, acks).instrument(span.clone()));
+    let reader = read_loop(stream, session, app.guards.guard(), app.broker.config());
     tokio::select! {
-        () = read_loop(stream, session, app.guards.guard(), app.broker.config()) => {}
+        () = reader.instrument(span) => {}
         _ = &mut writer => return,
     }
     // The session is gone, so the writer drains the outbox, closes, and ends. A client that
@@ -159,7 +147,12 @@ async fn serve_session(
     if tokio::time::timeout(Duration::from_secs(10), &mut writer).await.is_err() {
         writer.abort();
     }
-    tracing::debug!("connection closed");
+}
+
+/// The span of one connection's log lines: `connection{id user}`. The session records the
+/// user when CONNECT succeeds.
+pub(crate) fn connection_span(id: u64, user: Option<&str>) -> tracing::Span {
+    tracing::info_span!("connection", id, user = user.map(tracing::field::display))
 }
 
 async fn read_loop(
@@ -426,35 +419,30 @@ async fn write_batch(
     }
 }
 
-/// What one batch wrote, counted once the batch is flushed: MESSAGE frames with their
-/// delivery latency, and one count per other command. Kept by the write loop and reused, so
-/// that counting allocates nothing; the clock is read once per batch.
+/// What one batch wrote: MESSAGE frames, counted once the batch is flushed, each with its
+/// delivery latency; other commands at once. Kept by the write loop (small: every
+/// connection holds one), read from the clock once per batch.
 struct Written {
     /// When the batch began; also when the connection last wrote.
     started: std::time::Instant,
     frames: usize,
     messages: u64,
-    tally: metrics::Tally,
 }
 
 impl Written {
     fn new() -> Written {
-        Written {
-            started: std::time::Instant::now(),
-            frames: 0,
-            messages: 0,
-            tally: metrics::Tally::default(),
-        }
+        Written { started: std::time::Instant::now(), frames: 0, messages: 0 }
     }
 
     fn begin(&mut self) {
         self.started = std::time::Instant::now();
     }
 
-    fn add(&mut self, frame: &[u8], queued_at: Option<std::time::Instant>) {
+    fn add(&mut self, frame: &[u8], queued_at: Option<metrics::Stamp>) {
         match queued_at {
             Some(queued_at) => {
-                self.tally.note(self.started.saturating_duration_since(queued_at));
+                let took = metrics::Stamp::at(self.started).since(queued_at);
+                metrics::metrics().delivery_latency.observe(took);
                 self.messages += 1;
             }
             // Receipts, errors, CONNECTED: rare, counted at once.
@@ -465,9 +453,7 @@ impl Written {
 
     fn count(&mut self) {
         if self.messages > 0 {
-            let metrics = metrics::metrics();
-            metrics.frames_out("MESSAGE", self.messages);
-            metrics.delivery_latency.add(&mut self.tally);
+            metrics::metrics().frames_out("MESSAGE", self.messages);
             self.messages = 0;
         }
         self.frames = 0;
