@@ -46,7 +46,7 @@ async fn chat(server: &Confab) -> Result<Vec<String>> {
     stomp.subscribe("/topic/room.lobby", "lobby", &[]).await?;
     stomp.say("/app/room.lobby", TEXTS[0], Some("k1")).await?;
     stomp.say("/app/dm.bob", TEXTS[1], Some("k2")).await?;
-    let mut json = stomp_json(server, &bob).await?;
+    let mut json = json_socket(server, &bob).await?;
     json.send(Message::text(
         json!({"type": "message", "receiver": "all", "data": TEXTS[3]}).to_string(),
     ))
@@ -75,7 +75,7 @@ async fn chat(server: &Confab) -> Result<Vec<String>> {
     Ok(vec![ann, bob])
 }
 
-async fn stomp_json(
+async fn json_socket(
     server: &Confab,
     token: &str,
 ) -> Result<

@@ -174,7 +174,7 @@ async fn https_and_wss_serve_and_a_reloaded_certificate_drops_nobody() -> Result
     let (cert_arg, key_arg) = (cert.to_string_lossy(), key.to_string_lossy());
     let redirect_arg = redirect.to_string();
     let flags = ["--tls-cert", &cert_arg, "--tls-key", &key_arg, "--redirect-http", &redirect_arg];
-    let server = Confab::start(&flags).await?;
+    let server = Confab::start_logged(&flags, "warn").await?;
     let addr = server.addr;
 
     let (status, health) = https(addr, &first_ca, "GET", "/healthz", None).await?;
@@ -201,7 +201,11 @@ async fn https_and_wss_serve_and_a_reloaded_certificate_drops_nobody() -> Result
     // A broken file is not taken: the certificate in use stays.
     std::fs::write(&cert, "not a certificate")?;
     server.signal("HUP").await?;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    e2e::eventually("the server to report the refused reload", || async {
+        let log = std::fs::read_to_string(server.log_file()).unwrap_or_default();
+        Ok(log.contains("TLS certificate not reloaded").then_some(()))
+    })
+    .await?;
     let (status, _) = https(addr, &second_ca, "GET", "/healthz", None).await?;
     ensure!(status == 200);
     wss.round_trip("and after a failed reload").await?;

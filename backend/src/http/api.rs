@@ -28,10 +28,16 @@ use crate::metrics::{AuthFailure, Limit, metrics};
 /// The signed-in user of a request.
 #[derive(Debug)]
 pub struct AuthUser {
-    name: String,
     token: String,
     /// Who, bot or person.
     pub identity: Identity,
+}
+
+impl AuthUser {
+    /// The user's name.
+    fn name(&self) -> &str {
+        &self.identity.name
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -55,7 +61,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(unauthorized)?;
         let identity =
             state.engine.token_identity(&token_hash(token)).await?.ok_or_else(unauthorized)?;
-        Ok(AuthUser { name: identity.name.clone(), token: token.to_owned(), identity })
+        Ok(AuthUser { token: token.to_owned(), identity })
     }
 }
 
@@ -194,7 +200,7 @@ pub async fn rooms(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<RoomSummary>>, HttpError> {
-    Ok(Json(state.engine.rooms_for(&user.name).await?))
+    Ok(Json(state.engine.rooms_for(user.name()).await?))
 }
 
 /// `POST /api/rooms`: creates a room; the creator joins it.
@@ -207,15 +213,15 @@ pub async fn create_room(
         .map_err(|reason| HttpError::bad_request(format!("invalid room name: {reason}")))?;
     let engine = state.engine;
     let limit = state.max_rooms_per_user;
-    if engine.store().rooms_created_by(&user.name).await? >= limit {
+    if engine.store().rooms_created_by(user.name()).await? >= limit {
         return Err(HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("you have created {limit} rooms, the most one person may"),
         ));
     }
-    engine.create_room(&room.name, &user.name).await?;
+    engine.create_room(&room.name, user.name()).await?;
     let summary = engine
-        .rooms_for(&user.name)
+        .rooms_for(user.name())
         .await?
         .into_iter()
         .find(|summary| summary.name == room.name)
@@ -246,7 +252,7 @@ pub async fn join_room(
     user: AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, HttpError> {
-    state.engine.store().join_room(&room_name(path)?, &user.name).await?;
+    state.engine.store().join_room(&room_name(path)?, user.name()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +262,7 @@ pub async fn leave_room(
     user: AuthUser,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, HttpError> {
-    state.engine.store().leave_room(&room_name(path)?, &user.name).await?;
+    state.engine.store().leave_room(&room_name(path)?, user.name()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,7 +274,7 @@ pub async fn mark_room_read(
     JsonBody(marker): JsonBody<ReadMarker>,
 ) -> Result<StatusCode, HttpError> {
     let seq = valid_seq("seq", marker.seq)?;
-    state.engine.store().mark_room_read(&room_name(path)?, &user.name, seq).await?;
+    state.engine.store().mark_room_read(&room_name(path)?, user.name(), seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -332,7 +338,7 @@ pub async fn dms(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<DmSummary>>, HttpError> {
-    Ok(Json(state.engine.dm_summaries(&user.name).await?))
+    Ok(Json(state.engine.dm_summaries(user.name()).await?))
 }
 
 /// `GET /api/dms/{peer}/messages?before=&limit=`.
@@ -349,7 +355,7 @@ pub async fn dm_messages(
         ));
     }
     let peer = peer_name(path)?;
-    Ok(Json(state.engine.dm_page(&user.name, &peer, query.before()?, query.limit()?).await?))
+    Ok(Json(state.engine.dm_page(user.name(), &peer, query.before()?, query.limit()?).await?))
 }
 
 /// `GET /api/inbox?after=&limit=`: the user's DM inbox, every conversation, after an inbox
@@ -361,7 +367,7 @@ pub async fn inbox(
 ) -> Result<Json<DmPage>, HttpError> {
     let Query(query) = query?;
     let after = query.after()?.ok_or_else(|| HttpError::bad_request("give after=<inbox id>"))?;
-    Ok(Json(state.engine.inbox_page_after(&user.name, after, query.limit()?).await?))
+    Ok(Json(state.engine.inbox_page_after(user.name(), after, query.limit()?).await?))
 }
 
 /// `POST /api/dms/{peer}/read` with `{"seq": n}`.
@@ -378,7 +384,7 @@ pub async fn mark_dm_read(
     if !engine.store().user_exists(&peer).await? {
         return Err(HttpError::new(StatusCode::NOT_FOUND, format!("no user named {peer:?}")));
     }
-    engine.store().mark_dm_read(&user.name, &peer, seq).await?;
+    engine.store().mark_dm_read(user.name(), &peer, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -425,23 +425,27 @@ async fn write_batch(
 struct Written {
     /// When the batch began; also when the connection last wrote.
     started: std::time::Instant,
+    /// The same moment, as the stamps queued frames carry.
+    started_stamp: metrics::Stamp,
     frames: usize,
     messages: u64,
 }
 
 impl Written {
     fn new() -> Written {
-        Written { started: std::time::Instant::now(), frames: 0, messages: 0 }
+        let started = std::time::Instant::now();
+        Written { started, started_stamp: metrics::Stamp::at(started), frames: 0, messages: 0 }
     }
 
     fn begin(&mut self) {
         self.started = std::time::Instant::now();
+        self.started_stamp = metrics::Stamp::at(self.started);
     }
 
     fn add(&mut self, frame: &[u8], queued_at: Option<metrics::Stamp>) {
         match queued_at {
             Some(queued_at) => {
-                let took = metrics::Stamp::at(self.started).since(queued_at);
+                let took = self.started_stamp.since(queued_at);
                 metrics::metrics().delivery_latency.observe(took);
                 self.messages += 1;
             }
