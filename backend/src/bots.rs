@@ -13,7 +13,7 @@ pub async fn create_bot(store: &dyn Store, name: &str) -> Result<String, StoreEr
     let now = now_millis();
     store.create_bot(name, now).await?;
     let token = new_token();
-    store.store_token(&token_hash(&token), name, now, NEVER).await?;
+    store.store_token(&token_hash(&token), name, now, NEVER, "bot").await?;
     Ok(token)
 }
 
@@ -29,7 +29,7 @@ pub async fn new_bot_token(store: &dyn Store, name: &str) -> Result<String, Stor
         None => return Err(StoreError::NotFound(crate::store::Missing::User(name.to_owned()))),
     }
     let token = new_token();
-    store.store_token(&token_hash(&token), name, now_millis(), NEVER).await?;
+    store.store_token(&token_hash(&token), name, now_millis(), NEVER, "bot").await?;
     Ok(token)
 }
 

@@ -4,6 +4,7 @@
 //! The binary (`main.rs`) only parses the command line, binds, and calls [`run`]; tests
 //! call [`run`] on a listener bound to port 0.
 
+pub mod access;
 pub mod auth;
 pub mod bots;
 pub mod bus;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub allowed_origins: Arc<[String]>,
     /// Rooms one user may create.
     pub max_rooms_per_user: u64,
+    /// Who may create an account.
+    pub registration: shared::api::Registration,
 }
 
 /// Opens the store the configuration names: PostgreSQL with `--postgres`, else the
@@ -130,6 +133,7 @@ pub async fn run(
         protection: Arc::new(protection),
         allowed_origins: config.allowed_origins.clone().into(),
         max_rooms_per_user: config.max_rooms_per_user,
+        registration: config.registration.into(),
     };
     let router = http::router(state, &config.static_dir, &config.json_path);
     if let Some(address) = config.metrics_listen {

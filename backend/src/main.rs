@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use std::io::IsTerminal;
 
-use backend::config::{BotAction, Command, ConfigAction, LogFormat, WebhookAction};
+use backend::config::{AdminAction, BotAction, Command, ConfigAction, LogFormat, WebhookAction};
 use backend::store::sqlite::backup;
 use backend::{Config, shutdown};
 
@@ -70,6 +70,18 @@ async fn main() -> anyhow::Result<()> {
                 hook.id
             );
             println!("{}", hook.path.unwrap_or_default());
+            return Ok(());
+        }
+        Some(Command::Admin { action }) => {
+            let (name, admin) = match action {
+                AdminAction::Promote { name } => (name, true),
+                AdminAction::Demote { name } => (name, false),
+            };
+            shared::chat::validate_username(name)
+                .map_err(|reason| anyhow::anyhow!("invalid user name: {reason}"))?;
+            let store = backend::open_store(&config).await.context("cannot open the store")?;
+            store.update_account(name, backend::store::AccountChange::Admin(admin)).await?;
+            eprintln!("{name} is {} a server admin", if admin { "now" } else { "no longer" });
             return Ok(());
         }
         Some(Command::Backup { file }) => {

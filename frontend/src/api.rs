@@ -84,9 +84,9 @@ pub async fn rooms(token: &str) -> ApiResult<Vec<RoomSummary>> {
     get("/api/rooms", token).await
 }
 
-/// Creates a room (and joins it).
-pub async fn create_room(token: &str, name: &str) -> ApiResult<RoomSummary> {
-    post_json("/api/rooms", Some(token), &NewRoom { name: name.to_owned() }).await
+/// Creates a room, public or private, owned by the signed-in person.
+pub async fn create_room(token: &str, name: &str, private: bool) -> ApiResult<RoomSummary> {
+    post_json("/api/rooms", Some(token), &NewRoom { name: name.to_owned(), private }).await
 }
 
 /// Joins a room.

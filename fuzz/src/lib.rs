@@ -68,11 +68,13 @@ fn fixture() -> &'static Fixture {
                 received,
                 config,
             );
-            engine.create_user("fuzz", "no password").await.expect("a user");
-            engine.create_user("peer", "no password").await.expect("a user");
-            engine.store().create_room("den", "peer", 0).await.expect("a room");
+            let open = backend::store::Admission::OPEN;
+            engine.create_user("fuzz", "no password", &open).await.expect("a user");
+            engine.create_user("peer", "no password", &open).await.expect("a user");
+            engine.store().create_room("den", "peer", 0, false).await.expect("a room");
             let token = "fuzz-token";
-            engine.store_token(&backend::auth::token_hash(token), "fuzz").await.expect("a token");
+            let hash = backend::auth::token_hash(token);
+            engine.store_token(&hash, "fuzz", "fuzz").await.expect("a token");
             let rates =
                 SendRates { messages: backend::limits::Rate::UNLIMITED, ..SendRates::default() };
             let config = BrokerConfig { limits: LIMITS, rates, ..BrokerConfig::default() };

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{ChatMessage, DirectMessage};
+use crate::chat::{ChatMessage, DirectMessage, Millis, Role};
 
 /// `POST /api/register` and `POST /api/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +13,218 @@ pub struct Credentials {
     pub username: String,
     /// At least [`MIN_PASSWORD_CHARS`] characters.
     pub password: String,
+    /// Registering: the code of an invitation link (`/join/<code>`), which a server that
+    /// signs people up by invitation asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+}
+
+/// Who may create an account (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Only with an invitation link from an admin.
+    Invite,
+    /// Anyone who can reach the server.
+    Open,
+    /// Nobody, invitations included: the accounts there are (or `confab import`ed) are all
+    /// there will be. The first account of a new server is still made.
+    Closed,
+}
+
+/// `GET /api/server`, for anyone: how this server lets people in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Who may sign up.
+    pub registration: Registration,
+    /// No account exists yet: the first one to sign up becomes the admin, whatever
+    /// `registration` says.
+    pub first_account: bool,
+}
+
+/// `GET /api/me`: the signed-in account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// The unique user name (the STOMP `login`).
+    pub name: String,
+    /// What others see, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A server admin.
+    pub admin: bool,
+}
+
+/// `PUT /api/me`: the signed-in person's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// 1 to [`MAX_DISPLAY_NAME_CHARS`] visible characters; `null` or empty removes it.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// The longest display name.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
+/// Checks a display name: visible characters, one line, within its length. Surrounding
+/// white space is trimmed by the caller.
+pub fn validate_display_name(name: &str) -> Result<(), String> {
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        Err(format!("a display name has at most {MAX_DISPLAY_NAME_CHARS} characters"))
+    } else if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        Err("a display name has no control or direction-override characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// One person in `GET /api/people`: every active account, for showing names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The user name.
+    pub name: String,
+    /// The display name, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A bot.
+    #[serde(default)]
+    pub bot: bool,
+}
+
+/// One account in `GET /api/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The user name.
+    pub name: String,
+    /// The display name, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A server admin.
+    pub admin: bool,
+    /// A bot.
+    pub bot: bool,
+    /// Deactivated: cannot sign in; messages stay.
+    pub deactivated: bool,
+    /// When it was made.
+    pub created_at: Millis,
+    /// The latest use of any of its sessions (to the hour), if any.
+    #[serde(default)]
+    pub last_active: Option<Millis>,
+}
+
+/// `POST /api/password`: a new password for the signed-in person; their other sessions end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current: String,
+    /// The new one.
+    pub new: String,
+}
+
+/// `POST /api/password/reset`: a new password through a reset link; every session of the
+/// account ends, and a new one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    /// The code of the link (`/reset/<code>`).
+    pub code: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// A one-time password-reset link, made by an admin for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetLink {
+    /// Whose password it resets.
+    pub user: String,
+    /// The link's path (`/reset/<code>`): shown once.
+    pub path: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+}
+
+/// One of the signed-in person's sessions in `GET /api/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// Its id, for `DELETE /api/sessions/{id}`.
+    pub id: String,
+    /// The browser or client it was made by (its `User-Agent`, shortened).
+    pub device: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// Its latest use (to the hour).
+    pub last_used_at: Millis,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// `POST /api/admin/invitations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewInvitation {
+    /// How many accounts it may make, 1 to 1,000.
+    pub max_uses: u32,
+    /// How long it works, in hours, 1 to 720.
+    pub expires_in_hours: u32,
+}
+
+/// An invitation link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Its public id, for revoking it.
+    pub id: String,
+    /// The admin who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Millis,
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// How many accounts it may make.
+    pub max_uses: u32,
+    /// How many it has made.
+    pub uses: u32,
+    /// Revoked by an admin.
+    pub revoked: bool,
+    /// The link's path (`/join/<code>`): only in the answer that creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// `GET /api/admin/stats`: live figures for the admin page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminStats {
+    /// WebSocket sessions open on the node that answered.
+    pub connections: u64,
+    /// People with a session open on any node.
+    pub online: u64,
+    /// Room and direct messages stored in the last hour.
+    pub messages_last_hour: u64,
+    /// Accounts, bots included.
+    pub accounts: u64,
+    /// Rooms, private ones included.
+    pub rooms: u64,
+}
+
+/// One member in `GET /api/rooms/{room}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The user name.
+    pub name: String,
+    /// Their role in the room.
+    pub role: Role,
+    /// They may not post.
+    #[serde(default)]
+    pub muted: bool,
+}
+
+/// `GET /api/rooms/{room}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMembers {
+    /// The members, by name.
+    pub members: Vec<Member>,
+    /// Who is banned, by name (shown to moderators and owners only; empty for others).
+    #[serde(default)]
+    pub banned: Vec<String>,
 }
 
 /// The shortest password accepted at registration.
@@ -41,6 +253,9 @@ pub struct ApiError {
 pub struct NewRoom {
     /// 1 to 32 characters from `a-z`, `0-9`, `_`, `-`.
     pub name: String,
+    /// Private: invisible to non-members, who join only by being added.
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// One room in `GET /api/rooms`.
@@ -56,6 +271,24 @@ pub struct RoomSummary {
     pub last_seq: u64,
     /// Messages after the asking user's read marker (0 unless joined).
     pub unread: u64,
+    /// Invisible to non-members.
+    #[serde(default)]
+    pub private: bool,
+    /// Read-only.
+    #[serde(default)]
+    pub archived: bool,
+    /// What to show instead of the name, if set.
+    #[serde(default)]
+    pub title: String,
+    /// What the room is about.
+    #[serde(default)]
+    pub topic: String,
+    /// The asking user's role, if a member.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The asking user is muted here.
+    #[serde(default)]
+    pub muted: bool,
 }
 
 /// `POST /api/rooms/{room}/read` and `POST /api/dms/{peer}/read`: everything up to `seq`
@@ -127,7 +360,7 @@ pub struct Webhook {
     /// Who made it.
     pub created_by: String,
     /// When.
-    pub created_at: crate::chat::Millis,
+    pub created_at: Millis,
     /// The secret URL path (`/hooks/...`): only in the answer that creates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,

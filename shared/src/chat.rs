@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::room::{Role, RoomChange};
+
 /// The most characters a chat message may have.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 
@@ -75,7 +77,11 @@ pub enum RoomEvent {
 }
 
 /// A chat message as stored and broadcast. The server sets every field but `text`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A change to the room (a ban, a new topic, a deleted message) is an entry of the same
+/// stream, numbered like a message, with `change` set and `text` the line that describes
+/// it, so that clients that do not know changes still show something true.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Its id in the room: strictly increasing from 1, no gaps.
     pub seq: u64,
@@ -90,6 +96,12 @@ pub struct ChatMessage {
     /// The sender is a bot (an integration, a webhook), not a person.
     #[serde(default, skip_serializing_if = "is_false")]
     pub bot: bool,
+    /// What this entry changed in the room, when it is not something said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<RoomChange>,
+    /// The message was deleted: `text` is empty, and the store keeps nothing of it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -139,6 +151,15 @@ pub enum Notice {
     /// send it again later. No RECEIPT follows.
     NotAccepted {
         /// The `receipt` header of the refused SEND, if it had one.
+        receipt: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// A SEND or SUBSCRIBE was refused by the room's rules (a private room, a ban, a mute,
+    /// an archived room); nothing was stored, and no RECEIPT follows. A client that does
+    /// not listen for notices gets an ERROR instead.
+    Denied {
+        /// The `receipt` header of the refused frame, if it had one.
         receipt: Option<String>,
         /// Why.
         reason: String,

@@ -2,6 +2,7 @@
 //!
 //! - [`stomp`]: typed STOMP 1.2 frames, an incremental decoder and an encoder.
 //! - [`chat`]: the JSON payloads that travel inside STOMP bodies, and the destination names.
+//! - [`room`]: rooms' roles and the changes made to rooms.
 //! - [`api`]: the JSON bodies of the HTTP API.
 //!
 //! Nothing here performs I/O: bytes go in, frames come out, and the other way round. The
@@ -9,4 +10,5 @@
 
 pub mod api;
 pub mod chat;
+pub mod room;
 pub mod stomp;

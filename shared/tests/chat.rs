@@ -13,7 +13,7 @@ fn room_events_are_tagged_json() {
         sender: "alice".into(),
         text: "hi".into(),
         sent_at: 1_700_000_000_000,
-        bot: false,
+        ..ChatMessage::default()
     });
     assert_eq!(
         serde_json::to_string(&message).unwrap(),

@@ -201,6 +201,8 @@ pub(crate) fn start_confab_with(root: &Path, data: &Path, flags: &[&str]) -> Res
             .arg("--data")
             .arg(data)
             .args(flags)
+            // The load generator signs its users up.
+            .env("CONFAB_REGISTRATION", "open")
             .env("RUST_LOG", "warn")
             .process_group(0)
             .stdout(Stdio::null())

@@ -71,6 +71,36 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who may create an account (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistrationMode {
+    /// Only through an invitation link an admin made.
+    Invite,
+    /// Anyone who can reach the server.
+    Open,
+    /// Nobody, invitations included.
+    Closed,
+}
+
+impl From<RegistrationMode> for shared::api::Registration {
+    fn from(mode: RegistrationMode) -> shared::api::Registration {
+        match mode {
+            RegistrationMode::Invite => shared::api::Registration::Invite,
+            RegistrationMode::Open => shared::api::Registration::Open,
+            RegistrationMode::Closed => shared::api::Registration::Closed,
+        }
+    }
+}
+
+/// A feature switched on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// What `confab` does, besides serving.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
@@ -115,6 +145,13 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhookAction,
     },
+    /// Server admins: `confab admin promote NAME` makes NAME an admin, `confab admin demote
+    /// NAME` unmakes one (never the last). A running server sees the change at once.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// The configuration: `confab config check` validates it (file, environment, flags)
     /// and prints the settings in effect, with where each came from.
     Config {
@@ -149,6 +186,21 @@ pub enum WebhookAction {
         /// The room it posts into.
         room: String,
         /// The bot it posts as.
+        name: String,
+    },
+}
+
+/// `confab admin ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AdminAction {
+    /// Make an account a server admin.
+    Promote {
+        /// The account.
+        name: String,
+    },
+    /// Make an admin an ordinary account again.
+    Demote {
+        /// The account.
         name: String,
     },
 }
@@ -319,6 +371,17 @@ pub struct Config {
     /// Rooms one user may create.
     #[arg(long, env = "CONFAB_MAX_ROOMS_PER_USER", default_value_t = defaults::MAX_ROOMS_PER_USER)]
     pub max_rooms_per_user: u64,
+
+    /// Who may create an account: `invite` (through links an admin makes), `open`
+    /// (anyone who reaches the server) or `closed`. The first account of a new server is
+    /// always made, and is its admin.
+    #[arg(long, env = "CONFAB_REGISTRATION", value_enum, default_value = "invite")]
+    pub registration: RegistrationMode,
+
+    /// Serve generic `/topic/<name>` destinations (plain pub/sub for any signed-in user)
+    /// besides rooms: `on` or `off`.
+    #[arg(long, env = "CONFAB_GENERIC_TOPICS", value_enum, default_value = "on")]
+    pub generic_topics: Switch,
 }
 
 /// A destination prefix: `/` and a name, no trailing `/`, not `/user` (users' queues).
@@ -375,6 +438,8 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            registration: RegistrationMode::Invite,
+            generic_topics: Switch::On,
             tls_cert: None,
             tls_key: None,
             redirect_http: None,
@@ -436,6 +501,7 @@ impl Config {
                 .chain(self.broker_prefixes.iter().map(|prefix| (prefix.clone(), "/topic")))
                 .filter(|(prefix, canonical)| prefix != canonical)
                 .collect(),
+            generic_topics: self.generic_topics == Switch::On,
             ..BrokerConfig::default()
         }
     }

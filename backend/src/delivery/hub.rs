@@ -57,6 +57,23 @@ impl Hub {
         Some(removed)
     }
 
+    /// Removes every subscription of `user` under `key` (someone kicked or banned from a
+    /// room), ending their positions; returns them.
+    pub fn remove_user(&self, key: &HubKey, user: &str) -> Vec<Subscriber> {
+        let mut map = self.subscriptions.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(subscribers) = map.get_mut(key) else { return Vec::new() };
+        let (removed, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(subscribers).into_iter().partition(|s| &*s.login == user);
+        *subscribers = kept;
+        if subscribers.is_empty() {
+            map.remove(key);
+        }
+        for subscriber in &removed {
+            subscriber.position.end();
+        }
+        removed
+    }
+
     /// Queues a numbered message (`seq` in its stream) for every live subscriber of `key`
     /// that does not have it yet; returns how many got it.
     pub fn deliver_numbered(&self, key: &HubKey, message: &EncodedMessage, seq: u64) -> usize {
@@ -171,6 +188,19 @@ mod tests {
         assert_eq!(hub.deliver(&key, &message()), 1);
         assert_eq!(hub.deliver_to_others(&key, &message(), "ann"), 0);
         assert!(hub.unsubscribe(&key, 1, "s").is_some());
+        assert!(!hub.has_subscribers(&key));
+    }
+
+    #[test]
+    fn a_removed_user_hears_nothing_more() {
+        let hub = Hub::default();
+        let key = HubKey::Room("lobby".into());
+        let (ann, mut ann_rx) = subscriber(Position::live());
+        hub.subscribe(key.clone(), ann);
+        assert_eq!(hub.remove_user(&key, "bob").len(), 0);
+        assert_eq!(hub.remove_user(&key, "ann").len(), 1);
+        assert_eq!(hub.deliver_numbered(&key, &message(), 1), 0);
+        assert!(ann_rx.try_recv().is_none());
         assert!(!hub.has_subscribers(&key));
     }
 }

@@ -12,6 +12,7 @@
 
 mod relay;
 mod replay;
+mod rooms;
 mod tokens;
 
 use std::sync::Arc;
@@ -30,7 +31,9 @@ use crate::delivery::{
 };
 use crate::metrics::{AuthFailure, metrics};
 pub use crate::store::Missing;
-use crate::store::{DmCopies, NewPost, Posted, Store, StoreError, Stored};
+use crate::store::{
+    AccountChange, Admission, DmCopies, NewPost, Posted, Store, StoreError, Stored,
+};
 use relay::{Numbered, Relay};
 use tokens::{Known, Tokens};
 
@@ -43,6 +46,12 @@ pub enum EngineError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(Missing),
+    /// The rules do not allow it; the text says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request itself is wrong; the text says how.
+    #[error("{0}")]
+    Invalid(String),
     /// The store cannot take the request now; nothing was stored.
     #[error("the message store is unavailable")]
     Unavailable,
@@ -56,6 +65,7 @@ impl From<StoreError> for EngineError {
         match error {
             StoreError::Conflict(message) => EngineError::Conflict(message),
             StoreError::NotFound(missing) => EngineError::NotFound(missing),
+            StoreError::Forbidden(reason) => EngineError::Forbidden(reason),
             StoreError::Unavailable => EngineError::Unavailable,
             other => EngineError::Internal(other.to_string()),
         }
@@ -201,16 +211,50 @@ impl Engine {
 
     // Accounts and tokens.
 
-    /// Adds a user with an argon2 hash; `Conflict` if the name is taken.
-    pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<(), EngineError> {
-        Ok(self.inner.store.create_user(name, password_hash, now_millis()).await?)
+    /// Adds a user with an argon2 hash if `admission` lets them in; `Conflict` if the name
+    /// is taken. Returns whether they are the admin (the first person on the server).
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        admission: &Admission,
+    ) -> Result<bool, EngineError> {
+        Ok(self.inner.store.create_user(name, password_hash, now_millis(), admission).await?)
     }
 
-    /// Issues a session token (by its hash) for a user.
-    pub async fn store_token(&self, token_hash: &str, user: &str) -> Result<(), EngineError> {
+    /// Issues a session token (by its hash) for a user, made by `device`.
+    pub async fn store_token(
+        &self,
+        token_hash: &str,
+        user: &str,
+        device: &str,
+    ) -> Result<(), EngineError> {
         let now = now_millis();
         let expires_at = now.saturating_add(self.lifetime_millis());
-        Ok(self.inner.store.store_token(token_hash, user, now, expires_at).await?)
+        Ok(self.inner.store.store_token(token_hash, user, now, expires_at, device).await?)
+    }
+
+    /// Changes an account; the sessions the change revokes end on every node.
+    pub async fn update_account(
+        &self,
+        name: &str,
+        change: AccountChange,
+    ) -> Result<(), EngineError> {
+        let revoked = self.inner.store.update_account(name, change).await?;
+        self.end_sessions(&revoked).await;
+        Ok(())
+    }
+
+    /// Uses a password-reset link; every session of its account ends. Returns the account.
+    pub async fn redeem_reset(
+        &self,
+        code_hash: &str,
+        password_hash: &str,
+    ) -> Result<String, EngineError> {
+        let (user, revoked) =
+            self.inner.store.redeem_reset(code_hash, password_hash, now_millis()).await?;
+        self.end_sessions(&revoked).await;
+        Ok(user)
     }
 
     fn lifetime_millis(&self) -> Millis {
@@ -244,11 +288,11 @@ impl Engine {
             metrics().auth_failed(AuthFailure::Token);
             return Ok(None);
         };
-        const DAY: Millis = 86_400_000;
         let renewed = now.saturating_add(self.lifetime_millis());
-        // A bot's token never expires: nothing to extend.
-        if renewed - known.expires_at > DAY {
-            self.inner.store.extend_token(token_hash, renewed).await?;
+        // A bot's token never expires: nothing to extend. The last use is kept to the hour.
+        const HOUR: Millis = 3_600_000;
+        if renewed - known.expires_at > HOUR {
+            self.inner.store.extend_token(token_hash, renewed, now).await?;
             self.inner.tokens.remember(token_hash, Known { expires_at: renewed, ..known.clone() });
         }
         Ok(Some(Identity { name: owner, bot: known.bot }))
@@ -304,9 +348,18 @@ impl Engine {
 
     // Rooms.
 
-    /// Creates a room, its creator its first member, and announces it on `/topic/rooms`.
-    pub async fn create_room(&self, name: &str, creator: &str) -> Result<(), EngineError> {
-        self.inner.store.create_room(name, creator, now_millis()).await?;
+    /// Creates a room, its creator its owner, and announces it on `/topic/rooms` unless it
+    /// is private.
+    pub async fn create_room(
+        &self,
+        name: &str,
+        creator: &str,
+        private: bool,
+    ) -> Result<(), EngineError> {
+        self.inner.store.create_room(name, creator, now_millis(), private).await?;
+        if private {
+            return Ok(());
+        }
         let event = DirectoryEvent::Created { room: name.to_owned(), by: creator.to_owned() };
         let body = serde_json::to_vec(&event).expect("directory events serialize");
         let headers: Headers = [("content-type", "application/json")].into_iter().collect();

@@ -232,12 +232,49 @@ impl Relay {
             Numbered::Room(message) => {
                 let key = HubKey::Room(message.room.clone());
                 self.hub.deliver_numbered(&key, &chat_message(message), message.seq);
+                if let Some(user) = message.change.as_ref().and_then(|change| change.removes()) {
+                    // Kicked or banned: the line above was the last thing they hear.
+                    let removed = self.hub.remove_user(&key, user);
+                    if !removed.is_empty() {
+                        self.leave_presence(&message.room, user, removed.len());
+                    }
+                }
             }
             Numbered::Dm { owner, message } => {
                 let key = HubKey::Inbox(owner.clone());
                 self.hub.deliver_numbered(&key, &dm_message(owner, message), message.seq);
             }
         }
+    }
+
+    /// Takes `count` subscriptions of `user` out of a room's presence; the room hears
+    /// `left` if that was the last.
+    fn leave_presence(&self, room: &str, user: &str, count: usize) {
+        let (bus, hub) = (self.bus.clone(), self.hub.clone());
+        let (room, user) = (room.to_owned(), user.to_owned());
+        tokio::spawn(async move {
+            for _ in 0..count {
+                match bus.leave(&room, &user).await {
+                    Ok(true) => {
+                        let at = crate::clock::now_millis();
+                        let left = crate::delivery::room_event_message(
+                            &room,
+                            &shared::chat::RoomEvent::Left { user: user.clone(), at },
+                        );
+                        hub.deliver(&HubKey::Room(room.clone()), &left);
+                        let channel = Channel::Room(room.clone());
+                        let _ =
+                            bus.publish(&channel, &crate::bus::BusEvent::Left { user, at }).await;
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, room, "presence not updated after a removal");
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     fn start_fill(&self, channel: &Channel, stream: &mut Stream, why: Fill) {

@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::{Json, http::header};
 use serde::Deserialize;
 use shared::api::{
-    Credentials, DmPage, DmSummary, MAX_PAGE, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NewRoom,
-    ReadMarker, RoomPage, RoomSummary, SessionToken,
+    Credentials, DmPage, DmSummary, MAX_PAGE, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, ReadMarker,
+    SessionToken,
 };
 use shared::chat::{validate_name, validate_username};
 
@@ -24,6 +24,8 @@ use crate::limits::{
     ATTEMPT_WINDOW, ClientAddress, LOGINS_PER_ADDRESS, REGISTRATIONS_PER_ADDRESS, WindowLimiter,
 };
 use crate::metrics::{AuthFailure, Limit, metrics};
+use crate::store::Admission;
+use shared::api::Registration;
 
 /// The signed-in user of a request.
 #[derive(Debug)]
@@ -35,8 +37,31 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// The user's name.
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.identity.name
+    }
+
+    /// The hash of the token the request came with.
+    pub(super) fn token_hash(&self) -> String {
+        token_hash(&self.token)
+    }
+}
+
+/// The client a session is made by, for the person's list of sessions: its `User-Agent`,
+/// without control characters, at most 160 characters.
+#[derive(Debug)]
+pub struct Device(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Device {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Device, Self::Rejection> {
+        let agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("unknown client");
+        Ok(Device(agent.chars().filter(|c| !c.is_control()).take(160).collect()))
     }
 }
 
@@ -88,7 +113,11 @@ impl FromRequestParts<AppState> for ClientAddress {
 }
 
 /// 429 unless `limiter` lets one more attempt from `address` through.
-fn limit(limiter: &WindowLimiter, address: &ClientAddress, limit: u32) -> Result<(), HttpError> {
+pub(super) fn limit(
+    limiter: &WindowLimiter,
+    address: &ClientAddress,
+    limit: u32,
+) -> Result<(), HttpError> {
     if limiter.allow(&address.key(), limit) {
         Ok(())
     } else {
@@ -103,7 +132,7 @@ fn limit(limiter: &WindowLimiter, address: &ClientAddress, limit: u32) -> Result
 
 /// Runs argon2 on a blocking thread, behind the node's hashing gate: 503 at once when too
 /// many are already waiting.
-async fn hash_work<T: Send + 'static>(
+pub(super) async fn hash_work<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, HttpError> {
@@ -119,31 +148,69 @@ async fn hash_work<T: Send + 'static>(
     .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
-async fn issue_token(state: &AppState, username: String) -> Result<SessionToken, HttpError> {
+pub(super) async fn issue_token(
+    state: &AppState,
+    username: String,
+    device: &Device,
+) -> Result<SessionToken, HttpError> {
     let token = new_token();
-    state.engine.store_token(&token_hash(&token), &username).await?;
+    state.engine.store_token(&token_hash(&token), &username, &device.0).await?;
     Ok(SessionToken { username, token })
 }
 
-/// `POST /api/register`: creates an account and signs it in.
-pub async fn register(
-    State(state): State<AppState>,
-    address: ClientAddress,
-    JsonBody(credentials): JsonBody<Credentials>,
-) -> Result<(StatusCode, Json<SessionToken>), HttpError> {
-    let Credentials { username, password } = credentials;
-    validate_username(&username)
-        .map_err(|reason| HttpError::bad_request(format!("invalid user name: {reason}")))?;
+/// 400 unless `password` has an acceptable length.
+pub(super) fn check_new_password(password: &str) -> Result<(), HttpError> {
     let length = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
         return Err(HttpError::bad_request(format!(
             "passwords have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
     }
+    Ok(())
+}
+
+/// The longest invitation or reset code accepted (they are 43 characters).
+pub(super) const MAX_CODE_CHARS: usize = 64;
+
+/// `POST /api/register`: creates an account and signs it in. With `--registration invite`
+/// (the default) it needs an invitation's code, unless the server has no account yet: the
+/// first person becomes the admin.
+pub async fn register(
+    State(state): State<AppState>,
+    address: ClientAddress,
+    device: Device,
+    JsonBody(credentials): JsonBody<Credentials>,
+) -> Result<(StatusCode, Json<SessionToken>), HttpError> {
+    let Credentials { username, password, invite } = credentials;
+    validate_username(&username)
+        .map_err(|reason| HttpError::bad_request(format!("invalid user name: {reason}")))?;
+    check_new_password(&password)?;
+    if invite.as_ref().is_some_and(|code| code.is_empty() || code.len() > MAX_CODE_CHARS) {
+        return Err(HttpError::bad_request("invite is not an invitation code"));
+    }
     limit(&state.protection.registrations, &address, REGISTRATIONS_PER_ADDRESS)?;
+    let admission = Admission {
+        open: state.registration == Registration::Open,
+        invite_hash: invite.as_deref().map(token_hash),
+        invitations: state.registration != Registration::Closed,
+    };
+    // Refused before the costly hash when nobody could get in.
+    if !admission.open
+        && admission.invite_hash.is_none()
+        && state.engine.store().has_people().await?
+    {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            if admission.invitations {
+                "this server signs people up by invitation: ask an admin for a link"
+            } else {
+                "this server takes no new accounts"
+            },
+        ));
+    }
     let hash = hash_work(&state, move || hash_password(&password)).await?;
-    state.engine.create_user(&username, &hash).await?;
-    Ok((StatusCode::CREATED, Json(issue_token(&state, username).await?)))
+    state.engine.create_user(&username, &hash, &admission).await?;
+    Ok((StatusCode::CREATED, Json(issue_token(&state, username, &device).await?)))
 }
 
 /// `POST /api/login`: a new session token for a name and password.
@@ -155,9 +222,10 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     address: ClientAddress,
+    device: Device,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Json<SessionToken>, HttpError> {
-    let Credentials { username, password } = credentials;
+    let Credentials { username, password, .. } = credentials;
     let username = username.to_lowercase();
     validate_username(&username)
         .map_err(|reason| HttpError::bad_request(format!("invalid user name: {reason}")))?;
@@ -183,7 +251,14 @@ pub async fn login(
         return Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid user name or password"));
     }
     protection.login_failures.succeeded(&failures_key);
-    Ok(Json(issue_token(&state, username).await?))
+    let account = state.engine.store().account(&username).await?;
+    if account.is_some_and(|account| account.deactivated) {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "this account is deactivated: ask an admin to reactivate it",
+        ));
+    }
+    Ok(Json(issue_token(&state, username, &device).await?))
 }
 
 /// `POST /api/logout`: revokes the request's token.
@@ -193,42 +268,6 @@ pub async fn logout(
 ) -> Result<StatusCode, HttpError> {
     state.engine.revoke_token(&token_hash(&user.token)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/rooms`.
-pub async fn rooms(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Vec<RoomSummary>>, HttpError> {
-    Ok(Json(state.engine.rooms_for(user.name()).await?))
-}
-
-/// `POST /api/rooms`: creates a room; the creator joins it.
-pub async fn create_room(
-    State(state): State<AppState>,
-    user: AuthUser,
-    JsonBody(room): JsonBody<NewRoom>,
-) -> Result<(StatusCode, Json<RoomSummary>), HttpError> {
-    validate_name(&room.name)
-        .map_err(|reason| HttpError::bad_request(format!("invalid room name: {reason}")))?;
-    let engine = state.engine;
-    let limit = state.max_rooms_per_user;
-    if engine.store().rooms_created_by(user.name()).await? >= limit {
-        return Err(HttpError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("you have created {limit} rooms, the most one person may"),
-        ));
-    }
-    engine.create_room(&room.name, user.name()).await?;
-    let summary = engine
-        .rooms_for(user.name())
-        .await?
-        .into_iter()
-        .find(|summary| summary.name == room.name)
-        .ok_or_else(|| {
-            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "the new room vanished")
-        })?;
-    Ok((StatusCode::CREATED, Json(summary)))
 }
 
 pub(super) fn room_name(path: Result<Path<String>, PathRejection>) -> Result<String, HttpError> {
@@ -246,38 +285,6 @@ pub(super) fn peer_name(path: Result<Path<String>, PathRejection>) -> Result<Str
     Ok(name)
 }
 
-/// `POST /api/rooms/{room}/join`.
-pub async fn join_room(
-    State(state): State<AppState>,
-    user: AuthUser,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, HttpError> {
-    state.engine.store().join_room(&room_name(path)?, user.name()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /api/rooms/{room}/leave`.
-pub async fn leave_room(
-    State(state): State<AppState>,
-    user: AuthUser,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, HttpError> {
-    state.engine.store().leave_room(&room_name(path)?, user.name()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /api/rooms/{room}/read` with `{"seq": n}`.
-pub async fn mark_room_read(
-    State(state): State<AppState>,
-    user: AuthUser,
-    path: Result<Path<String>, PathRejection>,
-    JsonBody(marker): JsonBody<ReadMarker>,
-) -> Result<StatusCode, HttpError> {
-    let seq = valid_seq("seq", marker.seq)?;
-    state.engine.store().mark_room_read(&room_name(path)?, user.name(), seq).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// `?before=<seq>&limit=<n>` (older history) or `?after=<seq>&limit=<n>` (what followed) of
 /// the history endpoints.
 #[derive(Debug, Deserialize)]
@@ -288,7 +295,7 @@ pub struct PageQuery {
 }
 
 /// Ids are stored as signed 64-bit integers: anything above is no id at all.
-fn valid_seq(what: &str, seq: u64) -> Result<u64, HttpError> {
+pub(super) fn valid_seq(what: &str, seq: u64) -> Result<u64, HttpError> {
     if seq > i64::MAX as u64 {
         Err(HttpError::bad_request(format!("{what} must be below 2^63")))
     } else {
@@ -297,40 +304,25 @@ fn valid_seq(what: &str, seq: u64) -> Result<u64, HttpError> {
 }
 
 impl PageQuery {
-    fn before(&self) -> Result<Option<u64>, HttpError> {
+    pub(super) fn before(&self) -> Result<Option<u64>, HttpError> {
         self.before.map(|before| valid_seq("before", before)).transpose()
     }
 
     /// `after`, which excludes `before`.
-    fn after(&self) -> Result<Option<u64>, HttpError> {
+    pub(super) fn after(&self) -> Result<Option<u64>, HttpError> {
         if self.after.is_some() && self.before.is_some() {
             return Err(HttpError::bad_request("give before or after, not both"));
         }
         self.after.map(|after| valid_seq("after", after)).transpose()
     }
 
-    fn limit(&self) -> Result<usize, HttpError> {
+    pub(super) fn limit(&self) -> Result<usize, HttpError> {
         match self.limit {
             None => Ok(shared::api::DEFAULT_REPLAY),
             Some(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
             Some(_) => Err(HttpError::bad_request(format!("limit must be 1 to {MAX_PAGE}"))),
         }
     }
-}
-
-/// `GET /api/rooms/{room}/messages?before=&limit=`.
-pub async fn room_messages(
-    State(state): State<AppState>,
-    _user: AuthUser,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<RoomPage>, HttpError> {
-    let Query(query) = query?;
-    let (room, limit, engine) = (room_name(path)?, query.limit()?, state.engine);
-    Ok(Json(match query.after()? {
-        Some(after) => engine.room_page_after(&room, after, limit).await?,
-        None => engine.room_page(&room, query.before()?, limit).await?,
-    }))
 }
 
 /// `GET /api/dms`.

@@ -57,6 +57,8 @@ impl From<EngineError> for HttpError {
     fn from(error: EngineError) -> HttpError {
         match error {
             EngineError::Conflict(message) => HttpError::new(StatusCode::CONFLICT, message),
+            EngineError::Forbidden(message) => HttpError::new(StatusCode::FORBIDDEN, message),
+            EngineError::Invalid(message) => HttpError::bad_request(message),
             EngineError::NotFound(missing) => {
                 HttpError::new(StatusCode::NOT_FOUND, missing.to_string())
             }

@@ -1,9 +1,12 @@
 //! The HTTP surface: routes, the health check, the JSON API, and the built client.
 
+mod accounts;
+mod admin;
 mod api;
 mod error;
 mod integrations;
 mod page;
+mod rooms;
 
 use std::path::Path;
 
@@ -47,16 +50,32 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .append_index_html_on_directories(false)
         .fallback(get(serve_page.clone()));
     let api = Router::new()
+        .route("/server", get(accounts::server))
         .route("/register", post(api::register))
         .route("/login", post(api::login))
         .route("/logout", post(api::logout))
-        .route("/rooms", get(api::rooms).post(api::create_room))
-        .route("/rooms/{room}/join", post(api::join_room))
-        .route("/rooms/{room}/leave", post(api::leave_room))
-        .route("/rooms/{room}/read", post(api::mark_room_read))
+        .route("/me", get(accounts::me).put(accounts::set_profile))
+        .route("/people", get(accounts::people))
+        .route("/password", post(accounts::change_password))
+        .route("/password/reset", post(accounts::reset_password))
+        .route("/sessions", get(accounts::sessions))
+        .route("/sessions/{id}", delete(accounts::end_session))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{name}/reset-link", post(admin::reset_link))
+        .route("/admin/users/{name}/{action}", post(admin::user_action))
+        .route("/admin/invitations", get(admin::invitations).post(admin::create_invitation))
+        .route("/admin/invitations/{id}", delete(admin::revoke_invitation))
+        .route("/admin/rooms", get(admin::rooms))
+        .route("/admin/stats", get(admin::stats))
+        .route("/rooms", get(rooms::rooms).post(rooms::create_room))
+        .route("/rooms/{room}/join", post(rooms::join_room))
+        .route("/rooms/{room}/leave", post(rooms::leave_room))
+        .route("/rooms/{room}/read", post(rooms::mark_room_read))
+        .route("/rooms/{room}/members", get(rooms::members))
+        .route("/rooms/{room}/changes", post(rooms::change))
         .route(
             "/rooms/{room}/messages",
-            get(api::room_messages).post(integrations::post_room_message),
+            get(rooms::room_messages).post(integrations::post_room_message),
         )
         .route(
             "/rooms/{room}/webhooks",

@@ -53,6 +53,8 @@ pub struct BrokerConfig {
     /// Destination prefixes that mean what `/app` or `/topic` means (`/pub`, `/sub`, as
     /// Spring tutorials configure them), each with the prefix it stands for.
     pub prefix_aliases: Vec<(String, &'static str)>,
+    /// Generic `/topic/<name>` destinations are served (`--generic-topics on`).
+    pub generic_topics: bool,
 }
 
 impl Default for BrokerConfig {
@@ -71,6 +73,7 @@ impl Default for BrokerConfig {
             max_transaction_bytes: 1 << 20,
             rates: SendRates::default(),
             prefix_aliases: Vec::new(),
+            generic_topics: true,
         }
     }
 }

@@ -28,6 +28,9 @@ pub(super) enum Retry {
     Never,
     /// Later: the store was unreachable.
     Later,
+    /// Not by this user: the rules refuse it (a private room, a ban, a mute). A client
+    /// that listens to its notices hears `denied` and keeps its session.
+    Denied,
     /// After this long: the sender is over a rate limit.
     After(Duration),
 }
@@ -62,7 +65,10 @@ impl From<EngineError> for Refusal {
                 retry: Retry::Later,
                 ..Refusal::new("not accepted: the message store is unavailable, try again")
             },
-            EngineError::Conflict(message) => Refusal::new(message),
+            EngineError::Conflict(message) | EngineError::Invalid(message) => Refusal::new(message),
+            EngineError::Forbidden(message) => {
+                Refusal { retry: Retry::Denied, ..Refusal::new(message) }
+            }
             EngineError::NotFound(missing) => Refusal::new(missing.to_string()),
             EngineError::Internal(detail) => {
                 tracing::error!(error = %detail, "engine failure");

@@ -74,7 +74,12 @@ pub(super) enum Sent {
 impl Send {
     /// Checks a SEND: its destination, and for chat destinations its content type, text and
     /// idempotency key.
-    pub fn check(destination: &str, headers: Headers, body: Bytes) -> Result<Send, Refusal> {
+    pub fn check(
+        destination: &str,
+        headers: Headers,
+        body: Bytes,
+        generic_topics: bool,
+    ) -> Result<Send, Refusal> {
         let parsed =
             Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
         match parsed {
@@ -98,7 +103,7 @@ impl Send {
                 "{destination} is written by the server: create a room with POST /api/rooms"
             ))),
             Destination::Topic(topic) => {
-                check_topic(&topic)?;
+                check_topic(&topic, generic_topics)?;
                 let mut headers = headers;
                 for name in RESERVED_HEADERS {
                     headers.take(name);
@@ -196,13 +201,10 @@ impl Send {
         }
         match self {
             Send::Room { room, event: ClientEvent::Typing, .. } => {
-                // Only members may say they are typing: a bystander cannot make a room's
-                // indicator flicker.
-                if !engine.store().is_member(&room, login).await.map_err(EngineError::from)? {
-                    return Err(Refusal::new(format!(
-                        "typing in {room:?} needs membership: join the room first"
-                    )));
-                }
+                // Only members who may post may say they are typing: a bystander cannot
+                // make a room's indicator flicker, nor can someone muted.
+                let standing = engine.readable(&room, login).await?;
+                standing.may_post().map_err(|denied| EngineError::Forbidden(denied.0))?;
                 engine.typing(&room, login).await;
             }
             Send::Topic { destination, headers, body } => {
@@ -272,16 +274,22 @@ pub(super) async fn attach(
     subscriber: Subscriber,
     replay: Replay,
     receipt: Option<String>,
+    generic_topics: bool,
 ) -> Result<(Attachment, Sent), Refusal> {
     let parsed =
         Destination::parse(destination).map_err(|error| Refusal::new(error.to_string()))?;
     Ok(match parsed {
         Destination::Room(room) => {
-            if !engine.store().room_exists(&room).await.map_err(EngineError::from)? {
-                return Err(Refusal::new(format!(
-                    "no room named {room:?}: create it with POST /api/rooms"
-                )));
+            match engine.readable(&room, login).await {
+                Ok(_) => {}
+                Err(EngineError::NotFound(_)) => {
+                    return Err(Refusal::new(format!(
+                        "no room named {room:?}: create it with POST /api/rooms"
+                    )));
+                }
+                Err(error) => return Err(error.into()),
             }
+            // Joins the room if need be: the store refuses whoever the rules keep out.
             engine.attach_room(&room, login, subscriber, replay, receipt).await?;
             (Attachment::Room(room), Sent::ReceiptLater)
         }
@@ -295,7 +303,7 @@ pub(super) async fn attach(
             (Attachment::Key(key), Sent::Done)
         }
         Destination::Topic(topic) => {
-            check_topic(&topic)?;
+            check_topic(&topic, generic_topics)?;
             let key = HubKey::Topic(topic);
             engine.attach_key(key.clone(), subscriber).await?;
             (Attachment::Key(key), Sent::Done)
@@ -337,8 +345,13 @@ pub(super) fn detach(
 const MAX_TOPIC_CHARS: usize = 128;
 
 /// A generic topic's name is a key on every node and a channel on the bus: short, and of
-/// visible characters.
-pub(super) fn check_topic(topic: &str) -> Result<(), Refusal> {
+/// visible characters. None is served with `--generic-topics off`.
+pub(super) fn check_topic(topic: &str, generic_topics: bool) -> Result<(), Refusal> {
+    if !generic_topics {
+        return Err(Refusal::new(format!(
+            "/topic/{topic} is not served: this server has generic topics switched off; rooms are /topic/room.<room>"
+        )));
+    }
     if topic.chars().count() > MAX_TOPIC_CHARS {
         return Err(Refusal::new(format!("topic names have at most {MAX_TOPIC_CHARS} characters")));
     }

@@ -203,12 +203,15 @@ impl Session {
             // Checked on copies (the body is shared, not copied): a SEND that does not
             // qualify is handled as it came.
             let checked = match &parsed {
-                Ok(ClientFrame::Send { destination, headers, body, .. }) => {
-                    Send::check(&self.broker.canonical(destination), headers.clone(), body.clone())
-                        .ok()
-                        .filter(Send::stores)
-                        .filter(|send| self.charge(send.charge()).is_ok())
-                }
+                Ok(ClientFrame::Send { destination, headers, body, .. }) => Send::check(
+                    &self.broker.canonical(destination),
+                    headers.clone(),
+                    body.clone(),
+                    self.broker.config().generic_topics,
+                )
+                .ok()
+                .filter(Send::stores)
+                .filter(|send| self.charge(send.charge()).is_ok()),
                 _ => None,
             };
             match checked {
@@ -337,13 +340,23 @@ impl Session {
                 ..
             } => {
                 // Checked now, not at COMMIT: a transaction holds only frames that can run.
-                let send = Send::check(&self.broker.canonical(&destination), headers, body)?;
+                let send = Send::check(
+                    &self.broker.canonical(&destination),
+                    headers,
+                    body,
+                    self.broker.config().generic_topics,
+                )?;
                 self.charge(send.charge())?;
                 self.enlist(&transaction, Enlisted::Send(send))?;
                 Ok(Sent::Done)
             }
             ClientFrame::Send { destination, headers, body, .. } => {
-                let send = Send::check(&self.broker.canonical(&destination), headers, body)?;
+                let send = Send::check(
+                    &self.broker.canonical(&destination),
+                    headers,
+                    body,
+                    self.broker.config().generic_topics,
+                )?;
                 self.charge(send.charge())?;
                 send.run(self.broker.engine(), login, self.bot).await
             }
@@ -435,6 +448,10 @@ impl Session {
             Retry::Never => Err(refusal),
             Retry::Later => {
                 let notice = Notice::NotAccepted { receipt, reason: refusal.message.clone() };
+                if self.tell(login, notice) { Ok(Flow::Continue) } else { Err(refusal) }
+            }
+            Retry::Denied => {
+                let notice = Notice::Denied { receipt, reason: refusal.message.clone() };
                 if self.tell(login, notice) { Ok(Flow::Continue) } else { Err(refusal) }
             }
             Retry::After(wait) => {
@@ -604,6 +621,7 @@ impl Session {
             subscriber,
             replay,
             receipt,
+            self.broker.config().generic_topics,
         )
         .await?;
         self.subscriptions.insert(subscription, attachment);

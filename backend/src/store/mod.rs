@@ -18,8 +18,10 @@ pub mod sqlite;
 use std::fmt;
 
 use async_trait::async_trait;
-use shared::api::{DmSummary, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, Millis};
+use shared::api::{Account, DmSummary, Invitation, Person, RoomMembers, RoomSummary, Webhook};
+use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
+
+use crate::access::Standing;
 
 pub use records::Record;
 
@@ -32,6 +34,9 @@ pub enum StoreError {
     /// The thing named does not exist.
     #[error("{0}")]
     NotFound(Missing),
+    /// The rules of [`crate::access`] (or of registration) refuse it; nothing was written.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store cannot take the request now (unreachable, or out of space); nothing was
     /// written. The same request may succeed later.
     #[error("the message store is unavailable")]
@@ -151,6 +156,92 @@ pub struct NewHook {
     pub created_by: String,
 }
 
+/// What lets a new account in ([`Store::create_user`]). The first person on a server with
+/// no accounts always gets in, and becomes its admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// Anyone may sign up (`--registration open`).
+    pub open: bool,
+    /// The SHA-256 of an invitation code; used up by one account if valid.
+    pub invite_hash: Option<String>,
+    /// Invitations work (not `--registration closed`).
+    pub invitations: bool,
+}
+
+impl Admission {
+    /// Anyone gets in.
+    pub const OPEN: Admission = Admission { open: true, invite_hash: None, invitations: true };
+}
+
+/// A change to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Make or unmake a server admin. The last admin is never unmade.
+    Admin(bool),
+    /// Deactivate (every token revoked; messages stay) or reactivate.
+    Active(bool),
+    /// Set or remove the display name.
+    DisplayName(Option<String>),
+    /// A new password hash; every token but `keep` is revoked.
+    Password {
+        /// The argon2 hash.
+        hash: String,
+        /// The token (by hash) of the session that made the change, which goes on.
+        keep: Option<String>,
+    },
+}
+
+/// One session token of a user, as [`Store::sessions`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's hash.
+    pub hash: String,
+    /// Its `User-Agent`, shortened.
+    pub device: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// Its latest use, to the hour.
+    pub last_used_at: Millis,
+}
+
+/// What a link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Makes accounts, up to its number of uses.
+    Invite,
+    /// Sets one account's password, once.
+    Reset,
+}
+
+impl LinkKind {
+    /// Its name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Invite => "invite",
+            LinkKind::Reset => "reset",
+        }
+    }
+}
+
+/// A new invitation or reset link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLink {
+    /// What it does.
+    pub kind: LinkKind,
+    /// Its public id.
+    pub id: String,
+    /// The SHA-256 of its secret code.
+    pub code_hash: String,
+    /// A reset link's account.
+    pub user: Option<String>,
+    /// The admin who made it.
+    pub created_by: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// How many times it works.
+    pub max_uses: u32,
+}
+
 /// The durable state of a Confab deployment.
 ///
 /// Every method is one transaction: it happens entirely or not at all. Methods that name a
@@ -159,14 +250,62 @@ pub struct NewHook {
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     // Accounts and tokens.
 
-    /// Adds a user with an argon2 hash, a member of the lobby; `Conflict` if the name is
-    /// taken.
+    /// Adds a user with an argon2 hash, a member of the lobby, if `admission` lets them in
+    /// (`Forbidden` if not; an invitation it names is used up in the same transaction);
+    /// `Conflict` if the name is taken. Returns whether the user is the admin: the first
+    /// person on the server.
     async fn create_user(
         &self,
         name: &str,
         password_hash: &str,
         now: Millis,
-    ) -> Result<(), StoreError>;
+        admission: &Admission,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether any person (not a bot) has an account.
+    async fn has_people(&self) -> Result<bool, StoreError>;
+
+    /// One account.
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError>;
+
+    /// Every account, by name, with its latest activity.
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Every active account, by name, for showing names.
+    async fn people(&self) -> Result<Vec<Person>, StoreError>;
+
+    /// Changes an account; returns the hashes of the tokens it revoked, whose sessions the
+    /// caller ends. `Forbidden` for unmaking the last admin.
+    async fn update_account(
+        &self,
+        name: &str,
+        change: AccountChange,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// `user`'s tokens that have not expired at `now`, the latest used first.
+    async fn sessions(&self, user: &str, now: Millis) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Stores an invitation or reset link.
+    async fn create_link(&self, link: NewLink, now: Millis) -> Result<(), StoreError>;
+
+    /// Every invitation, the newest first, without its code.
+    async fn invitations(&self) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Revokes an invitation; whether it existed.
+    async fn revoke_invitation(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Uses a reset link: sets its account's password and revokes every token of it, in
+    /// one transaction. Returns the account and the revoked tokens' hashes; `Forbidden` if
+    /// the link is unknown, used, expired, or its account deactivated.
+    async fn redeem_reset(
+        &self,
+        code_hash: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<(String, Vec<String>), StoreError>;
+
+    /// Messages (room and direct, each once) stored since `since`.
+    async fn messages_since(&self, since: Millis) -> Result<u64, StoreError>;
 
     /// A user's password hash, if the user exists.
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
@@ -181,37 +320,69 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// a member of no room; `Conflict` if the name is taken.
     async fn create_bot(&self, name: &str, now: Millis) -> Result<(), StoreError>;
 
-    /// Records a session token (by its hash) for a user, working until `expires_at`.
+    /// Records a session token (by its hash) for a user, working until `expires_at`, made
+    /// by `device`.
     async fn store_token(
         &self,
         token_hash: &str,
         user: &str,
         now: Millis,
         expires_at: Millis,
+        device: &str,
     ) -> Result<(), StoreError>;
 
-    /// The owner of a token that has not expired at `now`.
+    /// The owner of a token that has not expired at `now`, if the account is active.
     async fn token_owner(
         &self,
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<TokenOwner>, StoreError>;
 
-    /// Moves a token's expiry to `expires_at` (never earlier).
-    async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError>;
+    /// Moves a token's expiry to `expires_at` (never earlier), used at `now`.
+    async fn extend_token(
+        &self,
+        token_hash: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError>;
 
     /// Deletes a token; returns its owner, if it existed.
     async fn revoke_token(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
 
     // Rooms.
 
-    /// Creates a room, its creator its first member; `Conflict` if it exists.
-    async fn create_room(&self, name: &str, creator: &str, now: Millis) -> Result<(), StoreError>;
+    /// Creates a room, public or private, its creator its owner; `Conflict` if it exists.
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: &str,
+        now: Millis,
+        private: bool,
+    ) -> Result<(), StoreError>;
+
+    /// `user`'s standing in `room` (`None` if there is no such room).
+    async fn standing(&self, room: &str, user: &str) -> Result<Option<Standing>, StoreError>;
+
+    /// A room's members with their roles, and who is banned from it.
+    async fn members(&self, room: &str) -> Result<RoomMembers, StoreError>;
+
+    /// Makes a change to a room if the rules of [`crate::access`] let `actor` make it, and
+    /// appends it to the room's stream, in one transaction. Returns the stream's new entry.
+    async fn change_room(
+        &self,
+        room: &str,
+        actor: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<ChatMessage, StoreError>;
+
+    /// Every room, private ones included, with member counts, by name.
+    async fn all_rooms(&self) -> Result<Vec<RoomSummary>, StoreError>;
 
     /// Whether a room exists.
     async fn room_exists(&self, name: &str) -> Result<bool, StoreError>;
 
-    /// Who created a room (`None` for the lobby, which nobody owns).
+    /// Who owns a room (`None` for the lobby, which nobody owns).
     async fn room_owner(&self, room: &str) -> Result<Option<String>, StoreError>;
 
     /// How many rooms `user` has created.
@@ -221,13 +392,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn is_member(&self, room: &str, user: &str) -> Result<bool, StoreError>;
 
     /// Makes `user` a member of `room` (no-op if already one); its read marker starts at
-    /// the room's last id.
+    /// the room's last id. `Forbidden` if the rules of [`crate::access`] keep them out.
     async fn join_room(&self, room: &str, user: &str) -> Result<(), StoreError>;
 
-    /// Ends `user`'s membership of `room`.
+    /// Ends `user`'s membership of `room`; `Forbidden` for its owner while others remain.
     async fn leave_room(&self, room: &str, user: &str) -> Result<(), StoreError>;
 
-    /// Every room, with member counts and `user`'s unread counts, by name.
+    /// Every public room and every room `user` is in, with member counts and `user`'s
+    /// unread counts and role, by name.
     async fn rooms_for(&self, user: &str) -> Result<Vec<RoomSummary>, StoreError>;
 
     /// Moves `user`'s read marker in `room` forward to `seq` (never backward, never past
@@ -256,7 +428,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     // Messages.
 
     /// Stores messages, all or none: one transaction for the lot (a STOMP COMMIT), each
-    /// with its room's or inboxes' next ids. A message whose idempotency key was seen is
+    /// with its room's or inboxes' next ids. A room message needs the sender's standing to
+    /// allow posting ([`crate::access`]): a non-member of a public room joins it first;
+    /// anyone else is `Forbidden`. A direct message to a deactivated account is `NotFound`. A message whose idempotency key was seen is
     /// not stored again; the first one is returned, marked as a duplicate.
     ///
     /// Calls commit in the order their futures are first polled: a connection may have

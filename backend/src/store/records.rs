@@ -2,11 +2,24 @@
 //! format, and the way a team moves from the embedded store to PostgreSQL: every id,
 //! password hash and read marker comes across unchanged.
 //!
-//! Records come in dependency order: users, then rooms, memberships, messages, inboxes,
-//! direct messages and read markers.
+//! Records come in dependency order: users, then rooms, memberships, bans, messages,
+//! inboxes, direct messages, read markers, webhooks and links. Fields added since the
+//! first version have defaults, so older exports still import.
 
 use serde::{Deserialize, Serialize};
-use shared::chat::Millis;
+use shared::chat::{Millis, Role, RoomChange};
+
+fn no(value: &bool) -> bool {
+    !value
+}
+
+fn member(role: &Role) -> bool {
+    *role == Role::Member
+}
+
+fn default_role() -> Role {
+    Role::Member
+}
 
 /// One exported row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +34,17 @@ pub enum Record {
         /// When it was created.
         created_at: Millis,
         /// A bot account.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[serde(default, skip_serializing_if = "no")]
         bot: bool,
+        /// A server admin.
+        #[serde(default, skip_serializing_if = "no")]
+        admin: bool,
+        /// Deactivated.
+        #[serde(default, skip_serializing_if = "no")]
+        deactivated: bool,
+        /// The display name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
     },
     /// A room.
     Room {
@@ -34,6 +56,18 @@ pub enum Record {
         created_at: Millis,
         /// The id of its latest message.
         last_seq: u64,
+        /// Private.
+        #[serde(default, skip_serializing_if = "no")]
+        private: bool,
+        /// Archived.
+        #[serde(default, skip_serializing_if = "no")]
+        archived: bool,
+        /// Its title.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        title: String,
+        /// Its topic.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        topic: String,
     },
     /// A user's membership of a room.
     Member {
@@ -43,6 +77,23 @@ pub enum Record {
         user: String,
         /// The read marker.
         last_read: u64,
+        /// Their role.
+        #[serde(default = "default_role", skip_serializing_if = "member")]
+        role: Role,
+        /// Muted.
+        #[serde(default, skip_serializing_if = "no")]
+        muted: bool,
+    },
+    /// A ban from a room.
+    Ban {
+        /// The room.
+        room: String,
+        /// Who is banned.
+        user: String,
+        /// By whom.
+        by: String,
+        /// When.
+        at: Millis,
     },
     /// A room message.
     Message {
@@ -58,6 +109,12 @@ pub enum Record {
         sent_at: Millis,
         /// Its idempotency key, if it had one.
         key: Option<String>,
+        /// The change to the room it records, if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<RoomChange>,
+        /// Deleted (its text is empty).
+        #[serde(default, skip_serializing_if = "no")]
+        deleted: bool,
     },
     /// A user's DM inbox counter.
     Inbox {
@@ -109,6 +166,29 @@ pub enum Record {
         /// When.
         created_at: Millis,
     },
+    /// An invitation or reset link (by the hash of its code).
+    Link {
+        /// The SHA-256 of its code.
+        code_hash: String,
+        /// Its public id.
+        id: String,
+        /// `invite` or `reset`.
+        link: String,
+        /// A reset link's account.
+        user: Option<String>,
+        /// Who made it.
+        created_by: String,
+        /// When.
+        created_at: Millis,
+        /// When it stops working.
+        expires_at: Millis,
+        /// How many times it works.
+        max_uses: u32,
+        /// How many times it worked.
+        uses: u32,
+        /// Revoked.
+        revoked: bool,
+    },
 }
 
 #[cfg(test)]
@@ -117,7 +197,13 @@ mod tests {
 
     #[test]
     fn records_are_tagged_json_lines() {
-        let record = Record::Member { room: "lobby".into(), user: "ann".into(), last_read: 4 };
+        let record = Record::Member {
+            room: "lobby".into(),
+            user: "ann".into(),
+            last_read: 4,
+            role: Role::Member,
+            muted: false,
+        };
         let line = serde_json::to_string(&record).unwrap();
         assert_eq!(line, r#"{"kind":"member","room":"lobby","user":"ann","last_read":4}"#);
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), record);

@@ -482,7 +482,7 @@ mod tests {
             sender: "ann".into(),
             text: "hello".into(),
             sent_at: 5,
-            bot: false,
+            ..ChatMessage::default()
         });
         assert_eq!(
             serde_json::to_string(&message).unwrap(),

@@ -6,6 +6,7 @@
 mod support;
 
 mod abuse;
+mod access;
 mod accounts;
 mod churn;
 mod connect;

@@ -130,7 +130,9 @@ async fn the_openapi_description_matches_the_routes_both_ways() {
             .replace("{room}", "lobby")
             .replace("{peer}", "ann")
             .replace("{id}", "no-such-webhook")
-            .replace("{secret}", "no-such-secret");
+            .replace("{secret}", "no-such-secret")
+            .replace("{name}", "ann")
+            .replace("{action}", "promote");
         let body = (method != "GET" && method != "DELETE").then(|| json!({}));
         let (status, answer) =
             server.request(&method, &concrete, Some(&token), body.as_ref()).await;
@@ -230,6 +232,71 @@ async fn real_answers_match_their_schemas() {
         "post",
         "401",
         server.request("POST", "/api/logout", None, None).await,
+    ));
+    // Accounts and administration (ann, the first account, is the admin).
+    for (path, token) in [
+        ("/api/server", None),
+        ("/api/me", Some(&ann)),
+        ("/api/people", Some(&ann)),
+        ("/api/sessions", Some(&ann)),
+        ("/api/admin/users", Some(&ann)),
+        ("/api/admin/rooms", Some(&ann)),
+        ("/api/admin/stats", Some(&ann)),
+        ("/api/rooms/{room}/members", Some(&ann)),
+    ] {
+        let concrete = path.replace("{room}", "dev");
+        answers.push((
+            path,
+            "get",
+            "200",
+            server.request("GET", &concrete, token.map(String::as_str), None).await,
+        ));
+    }
+    let invite = json!({"max_uses": 2, "expires_in_hours": 24});
+    answers.push((
+        "/api/admin/invitations",
+        "post",
+        "201",
+        server.request("POST", "/api/admin/invitations", Some(&ann), Some(&invite)).await,
+    ));
+    answers.push((
+        "/api/admin/invitations",
+        "get",
+        "200",
+        server.request("GET", "/api/admin/invitations", Some(&ann), None).await,
+    ));
+    answers.push((
+        "/api/admin/users/{name}/reset-link",
+        "post",
+        "201",
+        server.request("POST", "/api/admin/users/bob/reset-link", Some(&ann), None).await,
+    ));
+    answers.push((
+        "/api/rooms/{room}/changes",
+        "post",
+        "201",
+        server
+            .request(
+                "POST",
+                "/api/rooms/dev/changes",
+                Some(&ann),
+                Some(&json!({"type": "topic", "topic": "Builds"})),
+            )
+            .await,
+    ));
+    answers.push((
+        "/api/me",
+        "put",
+        "200",
+        server
+            .request("PUT", "/api/me", Some(&ann), Some(&json!({"display_name": "Ann Lee"})))
+            .await,
+    ));
+    answers.push((
+        "/api/admin/users",
+        "get",
+        "403",
+        server.request("GET", "/api/admin/users", Some(&bob), None).await,
     ));
     for (path, method, status, (got, body)) in answers {
         assert_eq!(got.to_string(), status, "{method} {path}: {body}");

@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use backend::store::postgres::PostgresStore;
 use backend::store::sqlite::{SqliteOptions, SqliteStore};
-use backend::store::{Missing, NEVER, NewHook, NewPost, Record, Store, StoreError, Stored};
+use backend::store::{
+    Admission, Missing, NEVER, NewHook, NewPost, Record, Store, StoreError, Stored,
+};
+
+const OPEN: Admission = Admission::OPEN;
 use shared::chat::LOBBY;
 
 use crate::support::PostgresServer;
@@ -116,8 +120,11 @@ fn room_seq(stored: &Stored) -> (u64, bool) {
 
 async fn accounts(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "hash-a", 1).await.unwrap();
-    assert!(matches!(store.create_user("ann", "hash-b", 2).await, Err(StoreError::Conflict(_))));
+    store.create_user("ann", "hash-a", 1, &OPEN).await.unwrap();
+    assert!(matches!(
+        store.create_user("ann", "hash-b", 2, &OPEN).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.password_hash("ann").await.unwrap().as_deref(), Some("hash-a"));
     assert_eq!(store.password_hash("nobody").await.unwrap(), None);
     assert!(store.user_exists("ann").await.unwrap());
@@ -128,12 +135,12 @@ async fn accounts(fresh: &Fresh) {
 
 async fn tokens_expire_extend_and_revoke(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "hash", 1).await.unwrap();
-    store.store_token("t1", "ann", 100, 1_000).await.unwrap();
+    store.create_user("ann", "hash", 1, &OPEN).await.unwrap();
+    store.store_token("t1", "ann", 100, 1_000, "test").await.unwrap();
     assert_eq!(store.token_owner("t1", 500).await.unwrap().unwrap().user, "ann");
     assert_eq!(store.token_owner("t1", 1_000).await.unwrap(), None, "expired at its time");
-    store.extend_token("t1", 2_000).await.unwrap();
-    store.extend_token("t1", 1_500).await.unwrap();
+    store.extend_token("t1", 2_000, 0).await.unwrap();
+    store.extend_token("t1", 1_500, 0).await.unwrap();
     let owner = store.token_owner("t1", 1_200).await.unwrap().unwrap();
     assert_eq!(owner.expires_at, 2_000, "never shortened");
     assert_eq!(store.revoke_token("t1").await.unwrap().as_deref(), Some("ann"));
@@ -143,10 +150,13 @@ async fn tokens_expire_extend_and_revoke(fresh: &Fresh) {
 
 async fn rooms_and_membership(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "h", 1).await.unwrap();
-    store.create_user("bob", "h", 1).await.unwrap();
-    store.create_room("dev", "ann", 1).await.unwrap();
-    assert!(matches!(store.create_room("dev", "bob", 2).await, Err(StoreError::Conflict(_))));
+    store.create_user("ann", "h", 1, &OPEN).await.unwrap();
+    store.create_user("bob", "h", 1, &OPEN).await.unwrap();
+    store.create_room("dev", "ann", 1, false).await.unwrap();
+    assert!(matches!(
+        store.create_room("dev", "bob", 2, false).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.rooms_created_by("ann").await.unwrap(), 1);
     assert_eq!(store.rooms_created_by("bob").await.unwrap(), 0);
     let rooms = store.rooms_for("bob").await.unwrap();
@@ -167,7 +177,7 @@ async fn rooms_and_membership(fresh: &Fresh) {
 
 async fn room_ids_start_at_one_without_gaps_and_keys_deduplicate(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "h", 1).await.unwrap();
+    store.create_user("ann", "h", 1, &OPEN).await.unwrap();
     let first = post_one(store, room_post(LOBBY, "ann", "one", Some("k1"))).await.unwrap();
     let second = post_one(store, room_post(LOBBY, "ann", "two", None)).await.unwrap();
     let again = post_one(store, room_post(LOBBY, "ann", "one again", Some("k1"))).await.unwrap();
@@ -220,8 +230,8 @@ async fn concurrent_writers_never_share_or_skip_an_id(fresh: &Fresh) {
 
 async fn a_batch_is_stored_whole_or_not_at_all(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "h", 1).await.unwrap();
-    store.create_user("bob", "h", 1).await.unwrap();
+    store.create_user("ann", "h", 1, &OPEN).await.unwrap();
+    store.create_user("bob", "h", 1, &OPEN).await.unwrap();
     let batch = vec![
         room_post(LOBBY, "ann", "first", None),
         dm_post("ann", "bob", "psst", None),
@@ -241,7 +251,7 @@ async fn a_batch_is_stored_whole_or_not_at_all(fresh: &Fresh) {
 async fn direct_messages_land_in_both_inboxes(fresh: &Fresh) {
     let store = fresh.store.as_ref();
     for user in ["ann", "bob"] {
-        store.create_user(user, "h", 1).await.unwrap();
+        store.create_user(user, "h", 1, &OPEN).await.unwrap();
     }
     let Stored::Dm(first) =
         post_one(store, dm_post("ann", "bob", "hi bob", Some("a"))).await.unwrap()
@@ -282,7 +292,7 @@ async fn dm_keys_are_scoped_to_the_conversation(fresh: &Fresh) {
     // Security review M7: one key sent to two people is two messages.
     let store = fresh.store.as_ref();
     for user in ["ann", "bob", "carl"] {
-        store.create_user(user, "h", 1).await.unwrap();
+        store.create_user(user, "h", 1, &OPEN).await.unwrap();
     }
     let to_bob = post_one(store, dm_post("ann", "bob", "hi", Some("1"))).await.unwrap();
     let to_carl = post_one(store, dm_post("ann", "carl", "hi", Some("1"))).await.unwrap();
@@ -298,7 +308,7 @@ async fn a_flood_of_dms_neither_erases_nor_hides_other_conversations(fresh: &Fre
     // other conversations whole, listed, and readable page by page.
     let store = fresh.store.as_ref();
     for user in ["vic", "walt", "spam"] {
-        store.create_user(user, "h", 1).await.unwrap();
+        store.create_user(user, "h", 1, &OPEN).await.unwrap();
     }
     post_one(store, dm_post("walt", "vic", "the real one", None)).await.unwrap();
     post_one(store, dm_post("vic", "walt", "the reply", None)).await.unwrap();
@@ -318,7 +328,7 @@ async fn a_flood_of_dms_neither_erases_nor_hides_other_conversations(fresh: &Fre
 
 async fn history_pages(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "h", 1).await.unwrap();
+    store.create_user("ann", "h", 1, &OPEN).await.unwrap();
     for n in 1..=5 {
         post_one(store, room_post(LOBBY, "ann", &format!("m{n}"), None)).await.unwrap();
     }
@@ -338,9 +348,9 @@ async fn history_pages(fresh: &Fresh) {
 
 async fn read_markers_move_forward_only(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "h", 1).await.unwrap();
-    store.create_user("bob", "h", 1).await.unwrap();
-    store.create_room("dev", "ann", 1).await.unwrap();
+    store.create_user("ann", "h", 1, &OPEN).await.unwrap();
+    store.create_user("bob", "h", 1, &OPEN).await.unwrap();
+    store.create_room("dev", "ann", 1, false).await.unwrap();
     for n in 0..3 {
         post_one(store, room_post("dev", "bob", &format!("m{n}"), None)).await.unwrap();
     }
@@ -354,15 +364,17 @@ async fn read_markers_move_forward_only(fresh: &Fresh) {
     store.mark_room_read("dev", "ann", u64::MAX).await.unwrap();
     let summary = dev(store.rooms_for("ann").await.unwrap());
     assert_eq!((summary.unread, summary.last_seq), (0, 3), "never past the last id");
-    store.join_room("dev", "bob").await.unwrap();
-    assert_eq!(dev(store.rooms_for("bob").await.unwrap()).unread, 0, "joined at the present");
+    // Posting joined bob; carol joins now, at the present.
+    store.create_user("carol", "h", 1, &OPEN).await.unwrap();
+    store.join_room("dev", "carol").await.unwrap();
+    assert_eq!(dev(store.rooms_for("carol").await.unwrap()).unread, 0, "joined at the present");
 }
 
 async fn export_then_import_keeps_everything(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "hash-a", 1).await.unwrap();
-    store.create_user("bob", "hash-b", 2).await.unwrap();
-    store.create_room("dev", "ann", 3).await.unwrap();
+    store.create_user("ann", "hash-a", 1, &OPEN).await.unwrap();
+    store.create_user("bob", "hash-b", 2, &OPEN).await.unwrap();
+    store.create_room("dev", "ann", 3, false).await.unwrap();
     post_one(store, room_post("dev", "ann", "in dev", Some("k"))).await.unwrap();
     post_one(store, room_post(LOBBY, "bob", "hello", None)).await.unwrap();
     post_one(store, dm_post("ann", "bob", "psst", Some("d"))).await.unwrap();
@@ -424,8 +436,8 @@ fn bot_post(room: &str, bot: &str, text: &str) -> NewPost {
 /// its room; a bot's messages say so in history; a deleted webhook is gone, its bot stays.
 async fn bots_and_webhooks(fresh: &Fresh) {
     let store = fresh.store.as_ref();
-    store.create_user("ann", "hash-a", 1).await.unwrap();
-    store.create_room("dev", "ann", 2).await.unwrap();
+    store.create_user("ann", "hash-a", 1, &OPEN).await.unwrap();
+    store.create_room("dev", "ann", 2, false).await.unwrap();
     assert_eq!(store.room_owner("dev").await.unwrap().as_deref(), Some("ann"));
     assert_eq!(store.room_owner(LOBBY).await.unwrap(), None);
     assert!(matches!(store.room_owner("nowhere").await, Err(StoreError::NotFound(_))));
@@ -436,10 +448,10 @@ async fn bots_and_webhooks(fresh: &Fresh) {
     assert_eq!(store.is_bot("nobody").await.unwrap(), None);
     assert!(matches!(store.create_bot("ann", 3).await, Err(StoreError::Conflict(_))));
     assert!(!store.is_member(LOBBY, "deployer").await.unwrap(), "a bot joins rooms itself");
-    store.store_token("bot-token", "deployer", 3, NEVER).await.unwrap();
+    store.store_token("bot-token", "deployer", 3, NEVER, "test").await.unwrap();
     let owner = store.token_owner("bot-token", i64::MAX - 1).await.unwrap().unwrap();
     assert!(owner.bot && owner.user == "deployer");
-    store.store_token("ann-token", "ann", 3, 1_000).await.unwrap();
+    store.store_token("ann-token", "ann", 3, 1_000, "test").await.unwrap();
     assert!(!store.token_owner("ann-token", 4).await.unwrap().unwrap().bot);
 
     store.create_webhook(hook("h1", "dev", "ci", "secret-1"), 5).await.unwrap();
@@ -465,7 +477,7 @@ async fn bots_and_webhooks(fresh: &Fresh) {
     let history = store.room_before("dev", None, 10).await.unwrap();
     let flags: Vec<(&str, bool)> = history.iter().map(|m| (m.text.as_str(), m.bot)).collect();
     assert_eq!(flags, [("build green", true), ("thanks", false)]);
-    store.create_user("bob", "hash-b", 7).await.unwrap();
+    store.create_user("bob", "hash-b", 7, &OPEN).await.unwrap();
     let dm = NewPost::Dm {
         from: "ci".into(),
         to: "bob".into(),

@@ -709,6 +709,10 @@ impl ChatState {
                 self.fail_pending(receipt.as_deref());
                 self.error.set(Some(format!("A message was not sent: {reason}")));
             }
+            Notice::Denied { receipt, reason } => {
+                self.fail_pending(receipt.as_deref());
+                self.error.set(Some(format!("Not allowed: {reason}")));
+            }
             Notice::RateLimited { receipt, retry_after_ms } => {
                 self.fail_pending(receipt.as_deref());
                 let seconds = retry_after_ms.div_ceil(1000);

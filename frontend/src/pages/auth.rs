@@ -22,6 +22,7 @@ pub fn AuthPage(
         let credentials = Credentials {
             username: username.get_untracked().trim().to_lowercase(),
             password: password.get_untracked(),
+            invite: None,
         };
         let registering = registering.get_untracked();
         if registering {

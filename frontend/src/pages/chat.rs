@@ -169,7 +169,7 @@ impl Chat {
 
     /// Creates a room and shows it; returns the server's refusal.
     pub async fn create_room(&self, name: String) -> Result<(), String> {
-        api::create_room(&self.state.token(), &name).await?;
+        api::create_room(&self.state.token(), &name, false).await?;
         self.refresh_rooms().await;
         self.request(Request::Subscribe(name.clone()));
         self.open(Conv::Room(name));

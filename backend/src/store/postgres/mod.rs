@@ -12,22 +12,30 @@
 //! a room's ids have no gaps and no repeats. Rows are locked in one order everywhere (a
 //! DM's two inboxes by name) so that writers on two nodes cannot deadlock on a pair of DMs.
 
+mod accounts;
+mod rooms;
 mod schema;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use shared::api::{DmSummary, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
+use shared::api::{Account, DmSummary, Invitation, Person, RoomMembers, RoomSummary, Webhook};
+use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis, Role, RoomChange};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
-    DmCopies, Missing, NewHook, NewPost, Posted, Record, Store, StoreError, Stored, TokenOwner,
+    AccountChange, Admission, DmCopies, Missing, NewHook, NewLink, NewPost, Posted, Record, Store,
+    StoreError, Stored, TokenOwner, TokenRecord,
 };
+use crate::access::Standing;
+
+/// Any number: the key of the advisory lock that makes sign-ups take turns, so that only
+/// one can be the first.
+const SIGN_UP_LOCK: i64 = 0x7369_676e_7570;
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
@@ -83,14 +91,19 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// A write the writer task runs.
 #[derive(Debug)]
 enum Write {
-    CreateUser { name: String, hash: String, now: Millis },
+    CreateUser { name: String, hash: String, now: Millis, admission: Admission },
+    UpdateAccount { name: String, change: AccountChange },
+    CreateLink { link: NewLink, now: Millis },
+    RevokeInvitation { id: String },
+    RedeemReset { code_hash: String, hash: String, now: Millis },
+    ChangeRoom { room: String, actor: String, change: RoomChange, now: Millis },
     CreateBot { name: String, now: Millis },
     CreateWebhook { hook: NewHook, now: Millis },
     DeleteWebhook { room: String, id: String },
-    StoreToken { hash: String, user: String, now: Millis, expires_at: Millis },
-    ExtendToken { hash: String, expires_at: Millis },
+    StoreToken { hash: String, user: String, now: Millis, expires_at: Millis, device: String },
+    ExtendToken { hash: String, expires_at: Millis, now: Millis },
     RevokeToken { hash: String },
-    CreateRoom { name: String, creator: String, now: Millis },
+    CreateRoom { name: String, creator: String, now: Millis, private: bool },
     JoinRoom { room: String, user: String },
     LeaveRoom { room: String, user: String },
     MarkRoomRead { room: String, user: String, seq: u64 },
@@ -103,6 +116,10 @@ enum Write {
 #[derive(Debug)]
 enum Written {
     Done,
+    Admin(bool),
+    Tokens(Vec<String>),
+    Reset(String, Vec<String>),
+    Changed(ChatMessage),
     Deleted(bool),
     Revoked(Option<String>),
     Stored(Vec<Stored>),
@@ -115,6 +132,8 @@ struct Request {
 
 /// The writer's hot statements, prepared once per connection.
 struct Statements {
+    lock_room: Statement,
+    standing: Statement,
     room_key: Statement,
     post_room: Statement,
     user_exists: Statement,
@@ -125,6 +144,8 @@ struct Statements {
 impl Statements {
     async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
         Ok(Statements {
+            lock_room: client.prepare("SELECT 1 FROM rooms WHERE name = $1 FOR UPDATE").await?,
+            standing: client.prepare(rooms::STANDING).await?,
             room_key: client
                 .prepare(
                     "SELECT seq, text, sent_at FROM messages
@@ -138,7 +159,9 @@ impl Statements {
                      SELECT $1, last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
                 )
                 .await?,
-            user_exists: client.prepare("SELECT 1 FROM users WHERE name = $1").await?,
+            user_exists: client
+                .prepare("SELECT 1 FROM users WHERE name = $1 AND NOT deactivated")
+                .await?,
             dm_key: client
                 .prepare(
                     "SELECT owner, seq, text, sent_at FROM direct_messages
@@ -375,24 +398,62 @@ async fn execute(
 ) -> Result<Written, Failure> {
     let refused = |error| Err(Failure::Refused(error));
     match write {
-        Write::CreateUser { name, hash, now } => {
+        Write::CreateUser { name, hash, now, admission } => {
+            // One sign-up at a time decides who is first.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SIGN_UP_LOCK]).await?;
+            let first = !tx.query_one(accounts::HAS_PEOPLE, &[]).await?.get::<_, bool>(0);
+            if !first && !admission.open {
+                match (&admission.invite_hash, admission.invitations) {
+                    (Some(code), true) => accounts::use_invitation(tx, code, *now).await?,
+                    (Some(_), false) => {
+                        return refused(StoreError::Forbidden(
+                            "this server takes no new accounts".into(),
+                        ));
+                    }
+                    (None, _) => {
+                        return refused(StoreError::Forbidden(
+                            "this server signs people up by invitation: ask an admin for a link"
+                                .into(),
+                        ));
+                    }
+                }
+            }
             let inserted = tx
                 .execute(
-                    "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3)
+                    "INSERT INTO users (name, password_hash, created_at, admin) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
-                    &[name, hash, now],
+                    &[name, hash, now, &first],
                 )
                 .await?;
             if inserted == 0 {
                 return refused(StoreError::Conflict(format!("the name {name:?} is taken")));
             }
-            join_room(tx, LOBBY, name).await?;
+            rooms::add_member(tx, LOBBY, name, Role::Member).await?;
+            return Ok(Written::Admin(first));
+        }
+        Write::UpdateAccount { name, change } => {
+            return Ok(Written::Tokens(accounts::update_account(tx, name, change).await?));
+        }
+        Write::CreateLink { link, now } => accounts::create_link(tx, link, *now).await?,
+        Write::RevokeInvitation { id } => {
+            let revoked = tx
+                .execute("UPDATE links SET revoked = true WHERE id = $1 AND kind = 'invite'", &[id])
+                .await?;
+            return Ok(Written::Deleted(revoked > 0));
+        }
+        Write::RedeemReset { code_hash, hash, now } => {
+            let (user, tokens) = accounts::redeem_reset(tx, code_hash, hash, *now).await?;
+            return Ok(Written::Reset(user, tokens));
+        }
+        Write::ChangeRoom { room, actor, change, now } => {
+            let entry = rooms::change_room(tx, statements, room, actor, change, *now).await?;
+            return Ok(Written::Changed(entry));
         }
         Write::CreateBot { name, now } => create_bot(tx, name, *now).await?,
         Write::CreateWebhook { hook, now } => {
             require_room(tx, &hook.room).await?;
             create_bot(tx, &hook.name, *now).await?;
-            join_room(tx, &hook.room, &hook.name).await?;
+            rooms::add_member(tx, &hook.room, &hook.name, Role::Member).await?;
             tx.execute(
                 "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -405,17 +466,19 @@ async fn execute(
                 tx.execute("DELETE FROM webhooks WHERE room = $1 AND id = $2", &[room, id]).await?;
             return Ok(Written::Deleted(deleted > 0));
         }
-        Write::StoreToken { hash, user, now, expires_at } => {
+        Write::StoreToken { hash, user, now, expires_at, device } => {
             tx.execute(
-                "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                &[hash, user, now, expires_at],
+                "INSERT INTO tokens (token_hash, user_name, created_at, expires_at, device, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $3)",
+                &[hash, user, now, expires_at, device],
             )
             .await?;
         }
-        Write::ExtendToken { hash, expires_at } => {
+        Write::ExtendToken { hash, expires_at, now } => {
             tx.execute(
-                "UPDATE tokens SET expires_at = GREATEST(expires_at, $2) WHERE token_hash = $1",
-                &[hash, expires_at],
+                "UPDATE tokens SET expires_at = GREATEST(expires_at, $2),
+                     last_used_at = GREATEST(last_used_at, $3) WHERE token_hash = $1",
+                &[hash, expires_at, now],
             )
             .await?;
         }
@@ -425,12 +488,12 @@ async fn execute(
                 .await?;
             return Ok(Written::Revoked(row.map(|row| row.get(0))));
         }
-        Write::CreateRoom { name, creator, now } => {
+        Write::CreateRoom { name, creator, now, private } => {
             let inserted = tx
                 .execute(
-                    "INSERT INTO rooms (name, created_by, created_at) VALUES ($1, $2, $3)
+                    "INSERT INTO rooms (name, created_by, created_at, private) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
-                    &[name, creator, now],
+                    &[name, creator, now, private],
                 )
                 .await?;
             if inserted == 0 {
@@ -438,11 +501,27 @@ async fn execute(
                     "a room named {name:?} already exists"
                 )));
             }
-            join_room(tx, name, creator).await?;
+            rooms::add_member(tx, name, creator, Role::Owner).await?;
         }
-        Write::JoinRoom { room, user } => join_room(tx, room, user).await?,
+        Write::JoinRoom { room, user } => {
+            rooms::lock_room(tx, statements, room).await?;
+            rooms::join(tx, statements, room, user).await?;
+        }
         Write::LeaveRoom { room, user } => {
-            require_room(tx, room).await?;
+            rooms::lock_room(tx, statements, room).await?;
+            let row = tx
+                .query_one(
+                    "SELECT (SELECT role FROM memberships WHERE room = $1 AND user_name = $2),
+                            (SELECT COUNT(*) FROM memberships WHERE room = $1 AND user_name <> $2)",
+                    &[room, user],
+                )
+                .await?;
+            let (role, others): (Option<String>, i64) = (row.get(0), row.get(1));
+            if role.as_deref() == Some("owner") && others > 0 {
+                return refused(StoreError::Forbidden(
+                    "you own this room: make another member its owner before leaving".into(),
+                ));
+            }
             tx.execute("DELETE FROM memberships WHERE room = $1 AND user_name = $2", &[room, user])
                 .await?;
         }
@@ -517,19 +596,6 @@ async fn require_room(tx: &impl GenericClient, room: &str) -> Result<(), Failure
     }
 }
 
-async fn join_room(tx: &impl GenericClient, room: &str, user: &str) -> Result<(), Failure> {
-    require_room(tx, room).await?;
-    // A new member has read nothing that came before: start the marker at the present.
-    tx.execute(
-        "INSERT INTO memberships (room, user_name, last_read)
-         SELECT $1, $2, last_seq FROM rooms WHERE name = $1
-         ON CONFLICT DO NOTHING",
-        &[&room, &user],
-    )
-    .await?;
-    Ok(())
-}
-
 async fn post_room(
     tx: &impl GenericClient,
     statements: &Statements,
@@ -545,7 +611,7 @@ async fn post_room(
         sender: sender.to_owned(),
         text,
         sent_at,
-        bot: false,
+        ..ChatMessage::default()
     };
     if let Some(key) = key {
         let earlier = tx.query_opt(&statements.room_key, &[&room, &sender, &key]).await?;
@@ -554,6 +620,7 @@ async fn post_room(
             return Ok(Posted { message, duplicate: true });
         }
     }
+    rooms::check_post(tx, statements, room, sender).await?;
     let row = tx.query_opt(&statements.post_room, &[&room, &sender, &text, &now, &key]).await?;
     let Some(row) = row else {
         return Err(Failure::Refused(StoreError::NotFound(Missing::Room(room.to_owned()))));
@@ -615,35 +682,76 @@ async fn post_dm(
 async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failure> {
     for record in records {
         match record {
-            Record::User { name, password_hash, created_at, bot } => {
+            Record::User {
+                name,
+                password_hash,
+                created_at,
+                bot,
+                admin,
+                deactivated,
+                display_name,
+            } => {
                 tx.execute(
-                    "INSERT INTO users (name, password_hash, created_at, bot) VALUES ($1, $2, $3, $4)",
-                    &[name, password_hash, created_at, bot],
+                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[name, password_hash, created_at, bot, admin, deactivated, display_name],
                 )
                 .await?;
             }
-            Record::Room { name, created_by, created_at, last_seq } => {
+            Record::Room {
+                name,
+                created_by,
+                created_at,
+                last_seq,
+                private,
+                archived,
+                title,
+                topic,
+            } => {
                 tx.execute(
-                    "INSERT INTO rooms (name, created_by, created_at, last_seq) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO rooms (name, created_by, created_at, last_seq, private, archived, title, topic)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      ON CONFLICT (name) DO UPDATE SET created_by = excluded.created_by,
-                         created_at = excluded.created_at, last_seq = excluded.last_seq",
-                    &[name, created_by, created_at, &clamp(*last_seq)],
+                         created_at = excluded.created_at, last_seq = excluded.last_seq,
+                         private = excluded.private, archived = excluded.archived,
+                         title = excluded.title, topic = excluded.topic",
+                    &[
+                        name,
+                        created_by,
+                        created_at,
+                        &clamp(*last_seq),
+                        private,
+                        archived,
+                        title,
+                        topic,
+                    ],
                 )
                 .await?;
             }
-            Record::Member { room, user, last_read } => {
+            Record::Member { room, user, last_read, role, muted } => {
                 tx.execute(
-                    "INSERT INTO memberships (room, user_name, last_read) VALUES ($1, $2, $3)
-                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read",
-                    &[room, user, &clamp(*last_read)],
+                    "INSERT INTO memberships (room, user_name, last_read, role, muted) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read,
+                         role = excluded.role, muted = excluded.muted",
+                    &[room, user, &clamp(*last_read), &role.as_str(), muted],
                 )
                 .await?;
             }
-            Record::Message { room, seq, sender, text, sent_at, key } => {
+            Record::Ban { room, user, by, at } => {
                 tx.execute(
-                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[room, &clamp(*seq), sender, text, sent_at, key],
+                    "INSERT INTO bans (room, user_name, banned_by, banned_at) VALUES ($1, $2, $3, $4)",
+                    &[room, user, by, at],
+                )
+                .await?;
+            }
+            Record::Message { room, seq, sender, text, sent_at, key, change, deleted } => {
+                let change = change
+                    .as_ref()
+                    .map(|change| serde_json::to_string(change).expect("changes serialize"));
+                tx.execute(
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[room, &clamp(*seq), sender, text, sent_at, key, &change, deleted],
                 )
                 .await?;
             }
@@ -677,12 +785,38 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 )
                 .await?;
             }
+            Record::Link {
+                code_hash,
+                id,
+                link,
+                user,
+                created_by,
+                created_at,
+                expires_at,
+                max_uses,
+                uses,
+                revoked,
+            } => {
+                let max_uses = i32::try_from(*max_uses).unwrap_or(i32::MAX);
+                let uses = i32::try_from(*uses).unwrap_or(i32::MAX);
+                tx.execute(
+                    "INSERT INTO links (code_hash, id, kind, user_name, created_by, created_at,
+                         expires_at, max_uses, uses, revoked)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[
+                        code_hash, id, link, user, created_by, created_at, expires_at, &max_uses,
+                        &uses, revoked,
+                    ],
+                )
+                .await?;
+            }
         }
     }
     Ok(())
 }
 
 fn room_message(room: &str, row: &Row) -> ChatMessage {
+    let change: Option<String> = row.get(5);
     ChatMessage {
         seq: seq(row, 0),
         room: room.to_owned(),
@@ -690,6 +824,8 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
         text: row.get(2),
         sent_at: row.get(3),
         bot: row.get(4),
+        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+        deleted: row.get(6),
     }
 }
 
@@ -715,6 +851,30 @@ fn webhook_row(row: &Row) -> Webhook {
     }
 }
 
+fn room_summary(row: &Row) -> RoomSummary {
+    let last_seq = seq(row, 1);
+    let last_read: Option<i64> = row.get(3);
+    let last_read = last_read.map(|read| u64::try_from(read).unwrap_or(0));
+    let role: Option<String> = row.get(8);
+    RoomSummary {
+        name: row.get(0),
+        members: seq(row, 2),
+        joined: last_read.is_some(),
+        last_seq,
+        unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+        private: row.get(4),
+        archived: row.get(5),
+        title: row.get(6),
+        topic: row.get(7),
+        role: role.as_deref().and_then(Role::parse),
+        muted: row.get::<_, Option<bool>>(9).unwrap_or(false),
+    }
+}
+
+fn unexpected<T>(written: Written) -> Result<T, StoreError> {
+    Err(StoreError::Failed(format!("unexpected answer from the writer: {written:?}")))
+}
+
 fn expect_done(written: Written) -> Result<(), StoreError> {
     match written {
         Written::Done => Ok(()),
@@ -729,9 +889,151 @@ impl Store for PostgresStore {
         name: &str,
         password_hash: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        let write = Write::CreateUser { name: name.into(), hash: password_hash.into(), now };
-        expect_done(self.write(write).await?)
+        admission: &Admission,
+    ) -> Result<bool, StoreError> {
+        let write = Write::CreateUser {
+            name: name.into(),
+            hash: password_hash.into(),
+            now,
+            admission: admission.clone(),
+        };
+        match self.write(write).await? {
+            Written::Admin(admin) => Ok(admin),
+            other => unexpected(other),
+        }
+    }
+
+    async fn has_people(&self) -> Result<bool, StoreError> {
+        let rows = self.query(accounts::HAS_PEOPLE, &[]).await?;
+        Ok(rows.first().is_some_and(|row| row.get(0)))
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let sql = format!("{} WHERE u.name = $1", accounts::ACCOUNT);
+        Ok(self.query_opt(&sql, &[&name]).await?.as_ref().map(accounts::account_row))
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("{} ORDER BY u.name", accounts::ACCOUNT);
+        Ok(self.query(&sql, &[]).await?.iter().map(accounts::account_row).collect())
+    }
+
+    async fn people(&self) -> Result<Vec<Person>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT name, display_name, bot FROM users WHERE NOT deactivated ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(accounts::person_row).collect())
+    }
+
+    async fn update_account(
+        &self,
+        name: &str,
+        change: AccountChange,
+    ) -> Result<Vec<String>, StoreError> {
+        match self.write(Write::UpdateAccount { name: name.into(), change }).await? {
+            Written::Tokens(tokens) => Ok(tokens),
+            other => unexpected(other),
+        }
+    }
+
+    async fn sessions(&self, user: &str, now: Millis) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT token_hash, device, created_at, last_used_at FROM tokens
+                 WHERE user_name = $1 AND expires_at > $2 ORDER BY last_used_at DESC, created_at DESC",
+                &[&user, &now],
+            )
+            .await?;
+        Ok(rows.iter().map(accounts::token_row).collect())
+    }
+
+    async fn create_link(&self, link: NewLink, now: Millis) -> Result<(), StoreError> {
+        expect_done(self.write(Write::CreateLink { link, now }).await?)
+    }
+
+    async fn invitations(&self) -> Result<Vec<Invitation>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, created_by, created_at, expires_at, max_uses, uses, revoked FROM links
+                 WHERE kind = 'invite' ORDER BY created_at DESC, id",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(accounts::invitation_row).collect())
+    }
+
+    async fn revoke_invitation(&self, id: &str) -> Result<bool, StoreError> {
+        match self.write(Write::RevokeInvitation { id: id.into() }).await? {
+            Written::Deleted(revoked) => Ok(revoked),
+            other => unexpected(other),
+        }
+    }
+
+    async fn redeem_reset(
+        &self,
+        code_hash: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<(String, Vec<String>), StoreError> {
+        let write =
+            Write::RedeemReset { code_hash: code_hash.into(), hash: password_hash.into(), now };
+        match self.write(write).await? {
+            Written::Reset(user, tokens) => Ok((user, tokens)),
+            other => unexpected(other),
+        }
+    }
+
+    async fn messages_since(&self, since: Millis) -> Result<u64, StoreError> {
+        let rows = self
+            .query(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE sent_at > $1 AND change IS NULL)
+                      + (SELECT COUNT(*) FROM direct_messages WHERE sent_at > $1 AND sender = owner)",
+                &[&since],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |row| seq(row, 0)))
+    }
+
+    async fn standing(&self, room: &str, user: &str) -> Result<Option<Standing>, StoreError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(rooms::STANDING).await?;
+        Ok(rooms::standing(&**client, &statement, room, user).await?)
+    }
+
+    async fn members(&self, room: &str) -> Result<RoomMembers, StoreError> {
+        self.require_room(room).await?;
+        let client = self.pool.get().await?;
+        Ok(rooms::members(&**client, room).await?)
+    }
+
+    async fn change_room(
+        &self,
+        room: &str,
+        actor: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<ChatMessage, StoreError> {
+        let write = Write::ChangeRoom { room: room.into(), actor: actor.into(), change, now };
+        match self.write(write).await? {
+            Written::Changed(entry) => Ok(entry),
+            other => unexpected(other),
+        }
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT r.name, r.last_seq,
+                        (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
+                        NULL::BIGINT, r.private, r.archived, r.title, r.topic, NULL::TEXT, false
+                 FROM rooms r ORDER BY r.name",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(room_summary).collect())
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -750,9 +1052,15 @@ impl Store for PostgresStore {
         user: &str,
         now: Millis,
         expires_at: Millis,
+        device: &str,
     ) -> Result<(), StoreError> {
-        let write =
-            Write::StoreToken { hash: token_hash.into(), user: user.into(), now, expires_at };
+        let write = Write::StoreToken {
+            hash: token_hash.into(),
+            user: user.into(),
+            now,
+            expires_at,
+            device: device.into(),
+        };
         expect_done(self.write(write).await?)
     }
 
@@ -764,15 +1072,21 @@ impl Store for PostgresStore {
         let row = self
             .query_opt(
                 "SELECT t.user_name, t.expires_at, u.bot FROM tokens t JOIN users u ON u.name = t.user_name
-                 WHERE t.token_hash = $1 AND t.expires_at > $2",
+                 WHERE t.token_hash = $1 AND t.expires_at > $2 AND NOT u.deactivated",
                 &[&token_hash, &now],
             )
             .await?;
         Ok(row.map(|row| TokenOwner { user: row.get(0), expires_at: row.get(1), bot: row.get(2) }))
     }
 
-    async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError> {
-        expect_done(self.write(Write::ExtendToken { hash: token_hash.into(), expires_at }).await?)
+    async fn extend_token(
+        &self,
+        token_hash: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let write = Write::ExtendToken { hash: token_hash.into(), expires_at, now };
+        expect_done(self.write(write).await?)
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
@@ -784,8 +1098,14 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn create_room(&self, name: &str, creator: &str, now: Millis) -> Result<(), StoreError> {
-        let write = Write::CreateRoom { name: name.into(), creator: creator.into(), now };
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: &str,
+        now: Millis,
+        private: bool,
+    ) -> Result<(), StoreError> {
+        let write = Write::CreateRoom { name: name.into(), creator: creator.into(), now, private };
         expect_done(self.write(write).await?)
     }
 
@@ -821,27 +1141,14 @@ impl Store for PostgresStore {
             .query(
                 "SELECT r.name, r.last_seq,
                         (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
-                        mine.last_read
+                        mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted
                  FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = $1
+                 WHERE NOT r.private OR mine.user_name IS NOT NULL
                  ORDER BY r.name",
                 &[&user],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let last_seq = seq(row, 1);
-                let last_read: Option<i64> = row.get(3);
-                let last_read = last_read.map(|read| u64::try_from(read).unwrap_or(0));
-                RoomSummary {
-                    name: row.get(0),
-                    members: seq(row, 2),
-                    joined: last_read.is_some(),
-                    last_seq,
-                    unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(room_summary).collect())
     }
 
     async fn mark_room_read(&self, room: &str, user: &str, seq: u64) -> Result<(), StoreError> {
@@ -865,7 +1172,8 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false) FROM messages m
+                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false), m.change, m.deleted
+                 FROM messages m
                  LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq > $2
                  ORDER BY m.seq LIMIT $3",
                 &[&room, &clamp(after), &limit],
@@ -885,7 +1193,8 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false) FROM messages m
+                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false), m.change, m.deleted
+                 FROM messages m
                  LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq < $2
                  ORDER BY m.seq DESC LIMIT $3",
                 &[&room, &before, &limit],
@@ -972,9 +1281,14 @@ impl Store for PostgresStore {
     }
 
     async fn room_owner(&self, room: &str) -> Result<Option<String>, StoreError> {
-        let row = self.query_opt("SELECT created_by FROM rooms WHERE name = $1", &[&room]).await?;
-        row.map(|row| row.get(0))
-            .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
+        self.require_room(room).await?;
+        let row = self
+            .query_opt(
+                "SELECT user_name FROM memberships WHERE room = $1 AND role = 'owner'",
+                &[&room],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     async fn is_bot(&self, name: &str) -> Result<Option<bool>, StoreError> {
@@ -1034,36 +1348,71 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        let tables: [(&str, fn(&Row) -> Record); 8] = [
-            ("SELECT name, password_hash, created_at, bot FROM users ORDER BY name", |row| {
-                Record::User {
+        let tables: [(&str, fn(&Row) -> Record); 10] = [
+            (
+                "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name
+                 FROM users ORDER BY name",
+                |row| Record::User {
                     name: row.get(0),
                     password_hash: row.get(1),
                     created_at: row.get(2),
                     bot: row.get(3),
-                }
-            }),
-            ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
-                Record::Room {
+                    admin: row.get(4),
+                    deactivated: row.get(5),
+                    display_name: row.get(6),
+                },
+            ),
+            (
+                "SELECT name, created_by, created_at, last_seq, private, archived, title, topic
+                 FROM rooms ORDER BY name",
+                |row| Record::Room {
                     name: row.get(0),
                     created_by: row.get(1),
                     created_at: row.get(2),
                     last_seq: seq(row, 3),
-                }
-            }),
-            (
-                "SELECT room, user_name, last_read FROM memberships ORDER BY room, user_name",
-                |row| Record::Member { room: row.get(0), user: row.get(1), last_read: seq(row, 2) },
+                    private: row.get(4),
+                    archived: row.get(5),
+                    title: row.get(6),
+                    topic: row.get(7),
+                },
             ),
             (
-                "SELECT room, seq, sender, text, sent_at, idempotency_key FROM messages ORDER BY room, seq",
-                |row| Record::Message {
+                "SELECT room, user_name, last_read, role, muted FROM memberships ORDER BY room, user_name",
+                |row| {
+                    let role: String = row.get(3);
+                    Record::Member {
+                        room: row.get(0),
+                        user: row.get(1),
+                        last_read: seq(row, 2),
+                        role: Role::parse(&role).unwrap_or(Role::Member),
+                        muted: row.get(4),
+                    }
+                },
+            ),
+            (
+                "SELECT room, user_name, banned_by, banned_at FROM bans ORDER BY room, user_name",
+                |row| Record::Ban {
                     room: row.get(0),
-                    seq: seq(row, 1),
-                    sender: row.get(2),
-                    text: row.get(3),
-                    sent_at: row.get(4),
-                    key: row.get(5),
+                    user: row.get(1),
+                    by: row.get(2),
+                    at: row.get(3),
+                },
+            ),
+            (
+                "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted
+                 FROM messages ORDER BY room, seq",
+                |row| {
+                    let change: Option<String> = row.get(6);
+                    Record::Message {
+                        room: row.get(0),
+                        seq: seq(row, 1),
+                        sender: row.get(2),
+                        text: row.get(3),
+                        sent_at: row.get(4),
+                        key: row.get(5),
+                        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+                        deleted: row.get(7),
+                    }
                 },
             ),
             ("SELECT owner, last_seq FROM inboxes ORDER BY owner", |row| Record::Inbox {
@@ -1096,6 +1445,22 @@ impl Store for PostgresStore {
                     secret_hash: row.get(3),
                     created_by: row.get(4),
                     created_at: row.get(5),
+                },
+            ),
+            (
+                "SELECT code_hash, id, kind, user_name, created_by, created_at, expires_at,
+                        max_uses, uses, revoked FROM links ORDER BY id",
+                |row| Record::Link {
+                    code_hash: row.get(0),
+                    id: row.get(1),
+                    link: row.get(2),
+                    user: row.get(3),
+                    created_by: row.get(4),
+                    created_at: row.get(5),
+                    expires_at: row.get(6),
+                    max_uses: u32::try_from(row.get::<_, i32>(7)).unwrap_or(0),
+                    uses: u32::try_from(row.get::<_, i32>(8)).unwrap_or(0),
+                    revoked: row.get(9),
                 },
             ),
         ];

@@ -85,6 +85,45 @@ const MIGRATIONS: &[&str] = &[
         created_at BIGINT NOT NULL
     );
     CREATE INDEX webhooks_by_room ON webhooks(room, created_at);",
+    // 3: admins, deactivation, display names, sessions' devices, links, private and
+    // archived rooms, roles, bans, mutes, changes in the stream (the embedded store's 5).
+    "ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE users ADD COLUMN deactivated BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    UPDATE users SET admin = true WHERE name =
+        (SELECT name FROM users WHERE NOT bot ORDER BY created_at, name LIMIT 1);
+    ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;
+    UPDATE tokens SET last_used_at = created_at;
+    CREATE TABLE links (
+        code_hash TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        user_name TEXT,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        revoked BOOLEAN NOT NULL DEFAULT false
+    );
+    ALTER TABLE rooms ADD COLUMN private BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE rooms ADD COLUMN archived BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE rooms ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+    ALTER TABLE memberships ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+    ALTER TABLE memberships ADD COLUMN muted BOOLEAN NOT NULL DEFAULT false;
+    UPDATE memberships m SET role = 'owner' FROM rooms r
+        WHERE r.name = m.room AND r.created_by = m.user_name;
+    CREATE TABLE bans (
+        room TEXT NOT NULL REFERENCES rooms(name),
+        user_name TEXT NOT NULL,
+        banned_by TEXT NOT NULL,
+        banned_at BIGINT NOT NULL,
+        PRIMARY KEY (room, user_name)
+    );
+    ALTER TABLE messages ADD COLUMN change TEXT;
+    ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// Brings the schema up to date.

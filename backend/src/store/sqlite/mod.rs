@@ -9,8 +9,10 @@
 //! The file is synced on every commit (`synchronous=FULL`): a RECEIPT means the message is
 //! on disk, and a power cut cannot take back an id a client already holds.
 
+mod accounts;
 pub mod backup;
 mod queries;
+mod rooms;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,11 +21,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
-use shared::api::{DmSummary, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, Millis};
+use shared::api::{Account, DmSummary, Invitation, Person, RoomMembers, RoomSummary, Webhook};
+use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::{NewHook, NewPost, Record, Store, StoreError, Stored, TokenOwner};
+use super::{
+    AccountChange, Admission, NewHook, NewLink, NewPost, Record, Store, StoreError, Stored,
+    TokenOwner, TokenRecord,
+};
+use crate::access::Standing;
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
@@ -279,9 +285,98 @@ impl Store for SqliteStore {
         name: &str,
         password_hash: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        let (name, hash) = (name.to_owned(), password_hash.to_owned());
-        self.write(move |connection| queries::create_user(connection, &name, &hash, now)).await
+        admission: &Admission,
+    ) -> Result<bool, StoreError> {
+        let (name, hash, admission) =
+            (name.to_owned(), password_hash.to_owned(), admission.clone());
+        self.write(move |connection| {
+            queries::create_user(connection, &name, &hash, now, &admission)
+        })
+        .await
+    }
+
+    async fn has_people(&self) -> Result<bool, StoreError> {
+        self.read(accounts::has_people).await
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |connection| accounts::account(connection, &name)).await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.read(accounts::accounts).await
+    }
+
+    async fn people(&self) -> Result<Vec<Person>, StoreError> {
+        self.read(accounts::people).await
+    }
+
+    async fn update_account(
+        &self,
+        name: &str,
+        change: AccountChange,
+    ) -> Result<Vec<String>, StoreError> {
+        let name = name.to_owned();
+        self.write(move |connection| accounts::update_account(connection, &name, &change)).await
+    }
+
+    async fn sessions(&self, user: &str, now: Millis) -> Result<Vec<TokenRecord>, StoreError> {
+        let user = user.to_owned();
+        self.read(move |connection| accounts::sessions(connection, &user, now)).await
+    }
+
+    async fn create_link(&self, link: NewLink, now: Millis) -> Result<(), StoreError> {
+        self.write(move |connection| accounts::create_link(connection, &link, now)).await
+    }
+
+    async fn invitations(&self) -> Result<Vec<Invitation>, StoreError> {
+        self.read(accounts::invitations).await
+    }
+
+    async fn revoke_invitation(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |connection| accounts::revoke_invitation(connection, &id)).await
+    }
+
+    async fn redeem_reset(
+        &self,
+        code_hash: &str,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<(String, Vec<String>), StoreError> {
+        let (code, hash) = (code_hash.to_owned(), password_hash.to_owned());
+        self.write(move |connection| accounts::redeem_reset(connection, &code, &hash, now)).await
+    }
+
+    async fn messages_since(&self, since: Millis) -> Result<u64, StoreError> {
+        self.read(move |connection| accounts::messages_since(connection, since)).await
+    }
+
+    async fn standing(&self, room: &str, user: &str) -> Result<Option<Standing>, StoreError> {
+        let (room, user) = (room.to_owned(), user.to_owned());
+        self.read(move |connection| rooms::standing(connection, &room, &user)).await
+    }
+
+    async fn members(&self, room: &str) -> Result<RoomMembers, StoreError> {
+        let room = room.to_owned();
+        self.read(move |connection| rooms::members(connection, &room)).await
+    }
+
+    async fn change_room(
+        &self,
+        room: &str,
+        actor: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<ChatMessage, StoreError> {
+        let (room, actor) = (room.to_owned(), actor.to_owned());
+        self.write(move |connection| rooms::change_room(connection, &room, &actor, &change, now))
+            .await
+    }
+
+    async fn all_rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
+        self.read(queries::all_rooms).await
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -334,10 +429,11 @@ impl Store for SqliteStore {
         user: &str,
         now: Millis,
         expires_at: Millis,
+        device: &str,
     ) -> Result<(), StoreError> {
-        let (hash, user) = (token_hash.to_owned(), user.to_owned());
+        let (hash, user, device) = (token_hash.to_owned(), user.to_owned(), device.to_owned());
         self.write(move |connection| {
-            queries::store_token(connection, &hash, &user, now, expires_at)
+            queries::store_token(connection, &hash, &user, now, expires_at, &device)
         })
         .await
     }
@@ -351,9 +447,15 @@ impl Store for SqliteStore {
         self.read(move |connection| queries::token_owner(connection, &hash, now)).await
     }
 
-    async fn extend_token(&self, token_hash: &str, expires_at: Millis) -> Result<(), StoreError> {
+    async fn extend_token(
+        &self,
+        token_hash: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let hash = token_hash.to_owned();
-        self.write(move |connection| queries::extend_token(connection, &hash, expires_at)).await
+        self.write(move |connection| queries::extend_token(connection, &hash, expires_at, now))
+            .await
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
@@ -361,9 +463,18 @@ impl Store for SqliteStore {
         self.write(move |connection| queries::revoke_token(connection, &hash)).await
     }
 
-    async fn create_room(&self, name: &str, creator: &str, now: Millis) -> Result<(), StoreError> {
+    async fn create_room(
+        &self,
+        name: &str,
+        creator: &str,
+        now: Millis,
+        private: bool,
+    ) -> Result<(), StoreError> {
         let (name, creator) = (name.to_owned(), creator.to_owned());
-        self.write(move |connection| queries::create_room(connection, &name, &creator, now)).await
+        self.write(move |connection| {
+            queries::create_room(connection, &name, &creator, now, private)
+        })
+        .await
     }
 
     async fn room_exists(&self, name: &str) -> Result<bool, StoreError> {
@@ -519,7 +630,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteOptions { max_bytes: Some(1 << 20) };
         let store = SqliteStore::open(dir.path(), options).unwrap();
-        store.create_user("ann", "hash", 1).await.unwrap();
+        store.create_user("ann", "hash", 1, &Admission::OPEN).await.unwrap();
         let text = "z".repeat(3_900);
         let mut outcome = Ok(Vec::new());
         for _ in 0..1_000 {

@@ -3,34 +3,51 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::api::{DmSummary, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis};
+use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis, Role, RoomChange};
 
 use crate::store::{
-    DmCopies, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored, TokenOwner,
+    Admission, DmCopies, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored, TokenOwner,
 };
 
 /// SQLite stores integers as `i64`: every id a client names is clamped into it.
-fn clamp(seq: u64) -> i64 {
+pub(super) fn clamp(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 // Accounts.
 
-/// Adds a user, a member of the lobby; `Conflict` if the name is taken.
+/// Adds a user, a member of the lobby, if `admission` lets them in; `Conflict` if the name
+/// is taken. The first person is the admin.
 pub(super) fn create_user(
     connection: &Connection,
     name: &str,
     password_hash: &str,
     now: Millis,
-) -> Result<(), StoreError> {
+    admission: &Admission,
+) -> Result<bool, StoreError> {
+    let first = !super::accounts::has_people(connection)?;
+    if !first && !admission.open {
+        match (&admission.invite_hash, admission.invitations) {
+            (Some(hash), true) => super::accounts::use_invitation(connection, hash, now)?,
+            (Some(_), false) => {
+                return Err(StoreError::Forbidden("this server takes no new accounts".into()));
+            }
+            (None, _) => {
+                return Err(StoreError::Forbidden(
+                    "this server signs people up by invitation: ask an admin for a link".into(),
+                ));
+            }
+        }
+    }
     let inserted = connection.execute(
-        "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        params![name, password_hash, now],
+        "INSERT INTO users (name, password_hash, created_at, admin) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![name, password_hash, now, first],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("the name {name:?} is taken")));
     }
-    join_room(connection, LOBBY, name)
+    add_member(connection, LOBBY, name, Role::Member)?;
+    Ok(first)
 }
 
 pub(super) fn is_bot(connection: &Connection, name: &str) -> Result<Option<bool>, StoreError> {
@@ -74,16 +91,26 @@ pub(super) fn user_exists(connection: &Connection, name: &str) -> Result<bool, S
     )?)
 }
 
+fn active_user_exists(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1 AND deactivated = 0)",
+        params![name],
+        |row| row.get(0),
+    )?)
+}
+
 pub(super) fn store_token(
     connection: &Connection,
     token_hash: &str,
     user: &str,
     now: Millis,
     expires_at: Millis,
+    device: &str,
 ) -> Result<(), StoreError> {
     connection.execute(
-        "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash, user, now, expires_at],
+        "INSERT INTO tokens (token_hash, user_name, created_at, expires_at, device, last_used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
+        params![token_hash, user, now, expires_at, device],
     )?;
     Ok(())
 }
@@ -96,7 +123,7 @@ pub(super) fn token_owner(
     Ok(connection
         .query_row(
             "SELECT t.user_name, t.expires_at, u.bot FROM tokens t JOIN users u ON u.name = t.user_name
-             WHERE t.token_hash = ?1 AND t.expires_at > ?2",
+             WHERE t.token_hash = ?1 AND t.expires_at > ?2 AND u.deactivated = 0",
             params![token_hash, now],
             |row| Ok(TokenOwner { user: row.get(0)?, expires_at: row.get(1)?, bot: row.get(2)? }),
         )
@@ -107,10 +134,12 @@ pub(super) fn extend_token(
     connection: &Connection,
     token_hash: &str,
     expires_at: Millis,
+    now: Millis,
 ) -> Result<(), StoreError> {
     connection.execute(
-        "UPDATE tokens SET expires_at = MAX(expires_at, ?2) WHERE token_hash = ?1",
-        params![token_hash, expires_at],
+        "UPDATE tokens SET expires_at = MAX(expires_at, ?2), last_used_at = MAX(last_used_at, ?3)
+         WHERE token_hash = ?1",
+        params![token_hash, expires_at, now],
     )?;
     Ok(())
 }
@@ -135,15 +164,16 @@ pub(super) fn create_room(
     name: &str,
     creator: &str,
     now: Millis,
+    private: bool,
 ) -> Result<(), StoreError> {
     let inserted = connection.execute(
-        "INSERT INTO rooms (name, created_by, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        params![name, creator, now],
+        "INSERT INTO rooms (name, created_by, created_at, private) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![name, creator, now, private],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("a room named {name:?} already exists")));
     }
-    join_room(connection, name, creator)
+    add_member(connection, name, creator, Role::Owner)
 }
 
 pub(super) fn room_exists(connection: &Connection, name: &str) -> Result<bool, StoreError> {
@@ -154,7 +184,7 @@ pub(super) fn room_exists(connection: &Connection, name: &str) -> Result<bool, S
     )?)
 }
 
-fn require_room(connection: &Connection, name: &str) -> Result<(), StoreError> {
+pub(super) fn require_room(connection: &Connection, name: &str) -> Result<(), StoreError> {
     if room_exists(connection, name)? {
         Ok(())
     } else {
@@ -166,10 +196,14 @@ pub(super) fn room_owner(
     connection: &Connection,
     room: &str,
 ) -> Result<Option<String>, StoreError> {
-    connection
-        .query_row("SELECT created_by FROM rooms WHERE name = ?1", params![room], |row| row.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))
+    require_room(connection, room)?;
+    Ok(connection
+        .query_row(
+            "SELECT user_name FROM memberships WHERE room = ?1 AND role = 'owner'",
+            params![room],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 pub(super) fn rooms_created_by(connection: &Connection, user: &str) -> Result<u64, StoreError> {
@@ -192,14 +226,31 @@ pub(super) fn is_member(
     )?)
 }
 
+/// Joins a room if the rules let `user` in.
 pub(super) fn join_room(connection: &Connection, room: &str, user: &str) -> Result<(), StoreError> {
+    let standing = super::rooms::standing(connection, room, user)?
+        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
+    if standing.is_member() {
+        return Ok(());
+    }
+    standing.may_join().map_err(|denied| StoreError::Forbidden(denied.0))?;
+    add_member(connection, room, user, Role::Member)
+}
+
+/// Makes `user` a member with `role`, whatever the rules say (the caller has asked them).
+pub(super) fn add_member(
+    connection: &Connection,
+    room: &str,
+    user: &str,
+    role: Role,
+) -> Result<(), StoreError> {
     require_room(connection, room)?;
     // A new member has read nothing that came before: start the marker at the present.
     connection.execute(
-        "INSERT INTO memberships (room, user_name, last_read)
-         SELECT ?1, ?2, last_seq FROM rooms WHERE name = ?1
+        "INSERT INTO memberships (room, user_name, last_read, role)
+         SELECT ?1, ?2, last_seq, ?3 FROM rooms WHERE name = ?1
          ON CONFLICT DO NOTHING",
-        params![room, user],
+        params![room, user, role.as_str()],
     )?;
     Ok(())
 }
@@ -210,6 +261,17 @@ pub(super) fn leave_room(
     user: &str,
 ) -> Result<(), StoreError> {
     require_room(connection, room)?;
+    let (role, others): (Option<String>, u64) = connection.query_row(
+        "SELECT (SELECT role FROM memberships WHERE room = ?1 AND user_name = ?2),
+                (SELECT COUNT(*) FROM memberships WHERE room = ?1 AND user_name <> ?2)",
+        params![room, user],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if role.as_deref() == Some("owner") && others > 0 {
+        return Err(StoreError::Forbidden(
+            "you own this room: make another member its owner before leaving".into(),
+        ));
+    }
     connection.execute(
         "DELETE FROM memberships WHERE room = ?1 AND user_name = ?2",
         params![room, user],
@@ -224,22 +286,44 @@ pub(super) fn rooms_for(
     let mut statement = connection.prepare_cached(
         "SELECT r.name, r.last_seq,
                 (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
-                mine.last_read
+                mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted
          FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = ?1
+         WHERE r.private = 0 OR mine.user_name IS NOT NULL
          ORDER BY r.name",
     )?;
-    let rows = statement.query_map(params![user], |row| {
-        let last_seq: u64 = row.get(1)?;
-        let last_read: Option<u64> = row.get(3)?;
-        Ok(RoomSummary {
-            name: row.get(0)?,
-            members: row.get(2)?,
-            joined: last_read.is_some(),
-            last_seq,
-            unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
-        })
-    })?;
+    let rows = statement.query_map(params![user], room_summary)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every room, private ones included, as seen by nobody in particular.
+pub(super) fn all_rooms(connection: &Connection) -> Result<Vec<RoomSummary>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT r.name, r.last_seq,
+                (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
+                NULL, r.private, r.archived, r.title, r.topic, NULL, 0
+         FROM rooms r ORDER BY r.name",
+    )?;
+    let rows = statement.query_map([], room_summary)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn room_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RoomSummary> {
+    let last_seq: u64 = row.get(1)?;
+    let last_read: Option<u64> = row.get(3)?;
+    let role: Option<String> = row.get(8)?;
+    Ok(RoomSummary {
+        name: row.get(0)?,
+        members: row.get(2)?,
+        joined: last_read.is_some(),
+        last_seq,
+        unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+        private: row.get(4)?,
+        archived: row.get(5)?,
+        title: row.get(6)?,
+        topic: row.get(7)?,
+        role: role.as_deref().and_then(Role::parse),
+        muted: row.get::<_, Option<bool>>(9)?.unwrap_or(false),
+    })
 }
 
 pub(super) fn mark_room_read(
@@ -272,7 +356,7 @@ pub(super) fn room_after(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0) FROM messages m
+        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0), m.change, m.deleted FROM messages m
          LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
     )?;
     let rows = statement
@@ -288,7 +372,7 @@ pub(super) fn room_before(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0) FROM messages m
+        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0), m.change, m.deleted FROM messages m
          LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
     )?;
     let before = before.map_or(i64::MAX, clamp);
@@ -300,6 +384,7 @@ pub(super) fn room_before(
 }
 
 fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let change: Option<String> = row.get(5)?;
     Ok(ChatMessage {
         seq: row.get(0)?,
         room: room.to_owned(),
@@ -307,6 +392,8 @@ fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMes
         text: row.get(2)?,
         sent_at: row.get(3)?,
         bot: row.get(4)?,
+        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+        deleted: row.get(6)?,
     })
 }
 
@@ -360,7 +447,7 @@ fn post_room(
                         sender: sender.to_owned(),
                         text: row.get(1)?,
                         sent_at: row.get(2)?,
-                        bot: false,
+                        ..ChatMessage::default()
                     })
                 },
             )
@@ -369,6 +456,30 @@ fn post_room(
             return Ok(Posted { message, duplicate: true });
         }
     }
+    let standing = super::rooms::standing(connection, room, sender)?
+        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
+    if !standing.is_member() {
+        // Saying something in a public room joins it, as subscribing does.
+        standing.may_join().map_err(|denied| StoreError::Forbidden(denied.0))?;
+        add_member(connection, room, sender, Role::Member)?;
+    }
+    let member =
+        crate::access::Standing { role: Some(standing.role.unwrap_or(Role::Member)), ..standing };
+    member.may_post().map_err(|denied| StoreError::Forbidden(denied.0))?;
+    let message = append(connection, room, sender, text, None, key, now)?;
+    Ok(Posted { message, duplicate: false })
+}
+
+/// Appends an entry to a room's stream with the room's next id.
+pub(super) fn append(
+    connection: &Connection,
+    room: &str,
+    sender: &str,
+    text: &str,
+    change: Option<&RoomChange>,
+    key: Option<&str>,
+    now: Millis,
+) -> Result<ChatMessage, StoreError> {
     let seq: u64 = connection
         .query_row(
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ?1 RETURNING last_seq",
@@ -377,19 +488,21 @@ fn post_room(
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
+    let json = change.map(|change| serde_json::to_string(change).expect("changes serialize"));
     connection.execute(
-        "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![room, seq, sender, text, now, key],
+        "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![room, seq, sender, text, now, key, json],
     )?;
-    let message = ChatMessage {
+    Ok(ChatMessage {
         seq,
         room: room.to_owned(),
         sender: sender.to_owned(),
         text: text.to_owned(),
         sent_at: now,
-        bot: false,
-    };
-    Ok(Posted { message, duplicate: false })
+        change: change.cloned(),
+        ..ChatMessage::default()
+    })
 }
 
 /// Each participant's inbox holds its own copy, numbered in that inbox.
@@ -401,7 +514,7 @@ fn post_dm(
     key: Option<&str>,
     now: Millis,
 ) -> Result<Posted<DmCopies>, StoreError> {
-    if !user_exists(connection, to)? {
+    if !active_user_exists(connection, to)? {
         return Err(StoreError::NotFound(Missing::User(to.to_owned())));
     }
     if let Some(key) = key {
@@ -556,29 +669,67 @@ pub(super) fn export(
     sink: &mut dyn FnMut(Vec<Record>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     const BATCH: usize = 1000;
-    let tables: [(&str, ToRecord); 8] = [
-        ("SELECT name, password_hash, created_at, bot FROM users ORDER BY name", |row| {
-            Ok(Record::User {
-                name: row.get(0)?,
-                password_hash: row.get(1)?,
-                created_at: row.get(2)?,
-                bot: row.get(3)?,
-            })
-        }),
-        ("SELECT name, created_by, created_at, last_seq FROM rooms ORDER BY name", |row| {
-            Ok(Record::Room {
-                name: row.get(0)?,
-                created_by: row.get(1)?,
-                created_at: row.get(2)?,
-                last_seq: row.get(3)?,
-            })
-        }),
-        ("SELECT room, user_name, last_read FROM memberships ORDER BY room, user_name", |row| {
-            Ok(Record::Member { room: row.get(0)?, user: row.get(1)?, last_read: row.get(2)? })
-        }),
+    let tables: [(&str, ToRecord); 10] = [
         (
-            "SELECT room, seq, sender, text, sent_at, idempotency_key FROM messages ORDER BY room, seq",
+            "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name
+             FROM users ORDER BY name",
             |row| {
+                Ok(Record::User {
+                    name: row.get(0)?,
+                    password_hash: row.get(1)?,
+                    created_at: row.get(2)?,
+                    bot: row.get(3)?,
+                    admin: row.get(4)?,
+                    deactivated: row.get(5)?,
+                    display_name: row.get(6)?,
+                })
+            },
+        ),
+        (
+            "SELECT name, created_by, created_at, last_seq, private, archived, title, topic
+             FROM rooms ORDER BY name",
+            |row| {
+                Ok(Record::Room {
+                    name: row.get(0)?,
+                    created_by: row.get(1)?,
+                    created_at: row.get(2)?,
+                    last_seq: row.get(3)?,
+                    private: row.get(4)?,
+                    archived: row.get(5)?,
+                    title: row.get(6)?,
+                    topic: row.get(7)?,
+                })
+            },
+        ),
+        (
+            "SELECT room, user_name, last_read, role, muted FROM memberships ORDER BY room, user_name",
+            |row| {
+                let role: String = row.get(3)?;
+                Ok(Record::Member {
+                    room: row.get(0)?,
+                    user: row.get(1)?,
+                    last_read: row.get(2)?,
+                    role: Role::parse(&role).unwrap_or(Role::Member),
+                    muted: row.get(4)?,
+                })
+            },
+        ),
+        (
+            "SELECT room, user_name, banned_by, banned_at FROM bans ORDER BY room, user_name",
+            |row| {
+                Ok(Record::Ban {
+                    room: row.get(0)?,
+                    user: row.get(1)?,
+                    by: row.get(2)?,
+                    at: row.get(3)?,
+                })
+            },
+        ),
+        (
+            "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted
+             FROM messages ORDER BY room, seq",
+            |row| {
+                let change: Option<String> = row.get(6)?;
                 Ok(Record::Message {
                     room: row.get(0)?,
                     seq: row.get(1)?,
@@ -586,6 +737,8 @@ pub(super) fn export(
                     text: row.get(3)?,
                     sent_at: row.get(4)?,
                     key: row.get(5)?,
+                    change: change.and_then(|json| serde_json::from_str(&json).ok()),
+                    deleted: row.get(7)?,
                 })
             },
         ),
@@ -624,6 +777,24 @@ pub(super) fn export(
                 })
             },
         ),
+        (
+            "SELECT code_hash, id, kind, user_name, created_by, created_at, expires_at, max_uses,
+                    uses, revoked FROM links ORDER BY id",
+            |row| {
+                Ok(Record::Link {
+                    code_hash: row.get(0)?,
+                    id: row.get(1)?,
+                    link: row.get(2)?,
+                    user: row.get(3)?,
+                    created_by: row.get(4)?,
+                    created_at: row.get(5)?,
+                    expires_at: row.get(6)?,
+                    max_uses: row.get(7)?,
+                    uses: row.get(8)?,
+                    revoked: row.get(9)?,
+                })
+            },
+        ),
     ];
     for (query, to_record) in tables {
         let mut statement = connection.prepare(query)?;
@@ -647,32 +818,72 @@ pub(super) fn export(
 pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), StoreError> {
     for record in records {
         match record {
-            Record::User { name, password_hash, created_at, bot } => {
+            Record::User {
+                name,
+                password_hash,
+                created_at,
+                bot,
+                admin,
+                deactivated,
+                display_name,
+            } => {
                 connection.execute(
-                    "INSERT INTO users (name, password_hash, created_at, bot) VALUES (?1, ?2, ?3, ?4)",
-                    params![name, password_hash, created_at, bot],
+                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![name, password_hash, created_at, bot, admin, deactivated, display_name],
                 )?;
             }
-            Record::Room { name, created_by, created_at, last_seq } => {
+            Record::Room {
+                name,
+                created_by,
+                created_at,
+                last_seq,
+                private,
+                archived,
+                title,
+                topic,
+            } => {
                 connection.execute(
-                    "INSERT INTO rooms (name, created_by, created_at, last_seq) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO rooms (name, created_by, created_at, last_seq, private, archived, title, topic)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (name) DO UPDATE SET created_by = excluded.created_by,
-                         created_at = excluded.created_at, last_seq = excluded.last_seq",
-                    params![name, created_by, created_at, clamp(*last_seq)],
+                         created_at = excluded.created_at, last_seq = excluded.last_seq,
+                         private = excluded.private, archived = excluded.archived,
+                         title = excluded.title, topic = excluded.topic",
+                    params![
+                        name,
+                        created_by,
+                        created_at,
+                        clamp(*last_seq),
+                        private,
+                        archived,
+                        title,
+                        topic
+                    ],
                 )?;
             }
-            Record::Member { room, user, last_read } => {
+            Record::Member { room, user, last_read, role, muted } => {
                 connection.execute(
-                    "INSERT INTO memberships (room, user_name, last_read) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read",
-                    params![room, user, clamp(*last_read)],
+                    "INSERT INTO memberships (room, user_name, last_read, role, muted) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (room, user_name) DO UPDATE SET last_read = excluded.last_read,
+                         role = excluded.role, muted = excluded.muted",
+                    params![room, user, clamp(*last_read), role.as_str(), muted],
                 )?;
             }
-            Record::Message { room, seq, sender, text, sent_at, key } => {
+            Record::Ban { room, user, by, at } => {
                 connection.execute(
-                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![room, clamp(*seq), sender, text, sent_at, key],
+                    "INSERT INTO bans (room, user_name, banned_by, banned_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![room, user, by, at],
+                )?;
+            }
+            Record::Message { room, seq, sender, text, sent_at, key, change, deleted } => {
+                let change = change
+                    .as_ref()
+                    .map(|change| serde_json::to_string(change).expect("changes serialize"));
+                connection.execute(
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![room, clamp(*seq), sender, text, sent_at, key, change, deleted],
                 )?;
             }
             Record::Inbox { owner, last_seq } => {
@@ -701,6 +912,28 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     params![id, room, name, secret_hash, created_by, created_at],
                 )?;
             }
+            Record::Link {
+                code_hash,
+                id,
+                link,
+                user,
+                created_by,
+                created_at,
+                expires_at,
+                max_uses,
+                uses,
+                revoked,
+            } => {
+                connection.execute(
+                    "INSERT INTO links (code_hash, id, kind, user_name, created_by, created_at,
+                         expires_at, max_uses, uses, revoked)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        code_hash, id, link, user, created_by, created_at, expires_at, max_uses,
+                        uses, revoked
+                    ],
+                )?;
+            }
         }
     }
     Ok(())
@@ -715,7 +948,7 @@ pub(super) fn create_webhook(
 ) -> Result<(), StoreError> {
     require_room(connection, &hook.room)?;
     create_bot(connection, &hook.name, now)?;
-    join_room(connection, &hook.room, &hook.name)?;
+    add_member(connection, &hook.room, &hook.name, Role::Member)?;
     connection.execute(
         "INSERT INTO webhooks (id, room, bot_name, secret_hash, created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -90,6 +90,46 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX webhooks_by_room ON webhooks(room, created_at);",
+    // 5: admins, deactivation, display names; sessions' devices; invitation and reset
+    // links; private and archived rooms, roles, bans and mutes; changes in the stream. The
+    // oldest person becomes the admin of a server that had none.
+    "ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN display_name TEXT;
+    UPDATE users SET admin = 1 WHERE name =
+        (SELECT name FROM users WHERE bot = 0 ORDER BY created_at, name LIMIT 1);
+    ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE tokens SET last_used_at = created_at;
+    CREATE TABLE links (
+        code_hash TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        user_name TEXT,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        revoked INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    ALTER TABLE rooms ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+    ALTER TABLE memberships ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+    ALTER TABLE memberships ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
+    UPDATE memberships SET role = 'owner'
+        WHERE user_name = (SELECT created_by FROM rooms WHERE rooms.name = memberships.room);
+    CREATE TABLE bans (
+        room TEXT NOT NULL REFERENCES rooms(name),
+        user_name TEXT NOT NULL,
+        banned_by TEXT NOT NULL,
+        banned_at INTEGER NOT NULL,
+        PRIMARY KEY (room, user_name)
+    ) WITHOUT ROWID;
+    ALTER TABLE messages ADD COLUMN change TEXT;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Brings the schema of `connection` up to date.

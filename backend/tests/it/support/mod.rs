@@ -118,6 +118,8 @@ impl TestServer {
         let mut config = Config::defaults().without_rate_limits();
         config.static_dir = std::env::temp_dir().join("confab-test-no-client");
         config.data = data.path().to_owned();
+        // Tests sign many people up; invitations are tested on their own.
+        config.registration = backend::config::RegistrationMode::Open;
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
