@@ -8,6 +8,7 @@ mod support;
 mod abuse;
 mod access;
 mod accounts;
+mod admin;
 mod churn;
 mod connect;
 mod dms;

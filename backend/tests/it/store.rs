@@ -7,11 +7,12 @@ use std::sync::Arc;
 use backend::store::postgres::PostgresStore;
 use backend::store::sqlite::{SqliteOptions, SqliteStore};
 use backend::store::{
-    Admission, Missing, NEVER, NewHook, NewPost, Record, Store, StoreError, Stored,
+    AccountChange, Admission, LinkKind, Missing, NEVER, NewHook, NewLink, NewPost, Record, Store,
+    StoreError, Stored,
 };
 
 const OPEN: Admission = Admission::OPEN;
-use shared::chat::LOBBY;
+use shared::chat::{LOBBY, Role, RoomChange};
 
 use crate::support::PostgresServer;
 
@@ -381,6 +382,31 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
     store.mark_dm_read("bob", "ann", 1).await.unwrap();
     store.mark_room_read(LOBBY, "ann", 1).await.unwrap();
     store.create_webhook(hook("h1", "dev", "ci", "secret-hash"), 4).await.unwrap();
+    // What issue 11 added: roles, bans, mutes, a private room, changes and a deleted
+    // message in the stream, display names, a deactivated account, links.
+    store.create_user("cat", "hash-c", 5, &OPEN).await.unwrap();
+    store.create_room("board", "bob", 5, true).await.unwrap();
+    let change = |room: &str, actor: &str, change: RoomChange| {
+        let (room, actor) = (room.to_owned(), actor.to_owned());
+        async move { store.change_room(&room, &actor, change, 6).await.unwrap() }
+    };
+    change("dev", "ann", RoomChange::Role { user: "ci".into(), role: Role::Moderator }).await;
+    change("dev", "ann", RoomChange::Banned { user: "cat".into() }).await;
+    change(LOBBY, "ann", RoomChange::Muted { user: "bob".into() }).await;
+    change("dev", "ann", RoomChange::Topic { topic: "builds".into() }).await;
+    change("dev", "ann", RoomChange::Deleted { seq: 1 }).await;
+    store.update_account("bob", AccountChange::DisplayName(Some("Bob B".into()))).await.unwrap();
+    store.update_account("cat", AccountChange::Active(false)).await.unwrap();
+    let link = NewLink {
+        kind: LinkKind::Invite,
+        id: "inv1".into(),
+        code_hash: "code-hash".into(),
+        user: None,
+        created_by: "ann".into(),
+        expires_at: 99,
+        max_uses: 3,
+    };
+    store.create_link(link, 7).await.unwrap();
     let mut records = Vec::new();
     store
         .export(&mut |batch| {
@@ -407,7 +433,14 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
         assert_eq!(again, records, "the same records come back out");
         let next =
             post_one(target.store.as_ref(), room_post("dev", "bob", "next", None)).await.unwrap();
-        assert_eq!(room_seq(&next), (2, false), "ids go on from where they were");
+        assert_eq!(room_seq(&next), (6, false), "ids go on from where they were");
+        let standing = target.store.standing("dev", "cat").await.unwrap().unwrap();
+        assert!(standing.banned);
+        let account = target.store.account("ann").await.unwrap().unwrap();
+        assert!(account.admin, "the first account is the admin, and moves as one");
+        let history = target.store.room_after("dev", 0, 10).await.unwrap();
+        assert!(history[0].deleted && history[0].text.is_empty());
+        assert_eq!(history[3].change, Some(RoomChange::Topic { topic: "builds".into() }));
         assert_eq!(target.store.password_hash("bob").await.unwrap().as_deref(), Some("hash-b"));
         let moved = target.store.webhook("secret-hash").await.unwrap().expect("the webhook moved");
         assert_eq!((moved.room.as_str(), moved.name.as_str()), ("dev", "ci"));
