@@ -4,8 +4,10 @@
 //! The binary (`main.rs`) only parses the command line, binds, and calls [`run`]; tests
 //! call [`run`] on a listener bound to port 0.
 
-pub mod access;
 pub mod auth;
+
+/// The rules of room access, shared with the page.
+pub use shared::access;
 pub mod bots;
 pub mod bus;
 pub mod clock;

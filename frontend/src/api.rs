@@ -6,9 +6,11 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::{
-    ApiError, Credentials, DmPage, DmSummary, MAX_PAGE, NewRoom, ReadMarker, RoomPage, RoomSummary,
-    SessionToken,
+    Account, AdminStats, ApiError, Credentials, DmPage, DmSummary, Invitation, MAX_PAGE, Me,
+    NewInvitation, NewRoom, PasswordChange, PasswordReset, Person, Profile, ReadMarker, ResetLink,
+    RoomMembers, RoomPage, RoomSummary, ServerInfo, SessionSummary, SessionToken,
 };
+use shared::chat::{ChatMessage, RoomChange};
 
 /// A failed call, as a sentence for the page.
 pub type ApiResult<T> = Result<T, String>;
@@ -62,6 +64,104 @@ async fn post_empty<B: Serialize>(path: &str, token: &str, body: Option<&B>) -> 
 
 async fn get<T: DeserializeOwned>(path: &str, token: &str) -> ApiResult<T> {
     read(authorized(Request::get(path), token).send().await).await
+}
+
+async fn delete(path: &str, token: &str) -> ApiResult<()> {
+    read_empty(authorized(Request::delete(path), token).send().await).await
+}
+
+/// How this server lets people in (no sign-in needed).
+pub async fn server_info() -> ApiResult<ServerInfo> {
+    read(Request::get("/api/server").send().await).await
+}
+
+/// The signed-in account.
+pub async fn me(token: &str) -> ApiResult<Me> {
+    get("/api/me", token).await
+}
+
+/// Sets or removes the display name.
+pub async fn set_profile(token: &str, display_name: Option<String>) -> ApiResult<Me> {
+    let request = authorized(Request::put("/api/me"), token)
+        .json(&Profile { display_name })
+        .map_err(|error| error.to_string())?;
+    read(request.send().await).await
+}
+
+/// Every active account's name and display name.
+pub async fn people(token: &str) -> ApiResult<Vec<Person>> {
+    get("/api/people", token).await
+}
+
+/// A new password; the person's other sessions end.
+pub async fn change_password(token: &str, current: String, new: String) -> ApiResult<()> {
+    post_empty("/api/password", token, Some(&PasswordChange { current, new })).await
+}
+
+/// A new password through a reset link; signs in.
+pub async fn reset_password(code: String, password: String) -> ApiResult<SessionToken> {
+    post_json("/api/password/reset", None, &PasswordReset { code, password }).await
+}
+
+/// The person's sessions.
+pub async fn sessions(token: &str) -> ApiResult<Vec<SessionSummary>> {
+    get("/api/sessions", token).await
+}
+
+/// Ends one of the person's sessions.
+pub async fn end_session(token: &str, id: &str) -> ApiResult<()> {
+    delete(&format!("/api/sessions/{id}"), token).await
+}
+
+/// A room's members and bans.
+pub async fn members(token: &str, room: &str) -> ApiResult<RoomMembers> {
+    get(&format!("/api/rooms/{room}/members"), token).await
+}
+
+/// Makes a change to a room; the answer is the entry in its stream.
+pub async fn change_room(token: &str, room: &str, change: &RoomChange) -> ApiResult<ChatMessage> {
+    post_json(&format!("/api/rooms/{room}/changes"), Some(token), change).await
+}
+
+/// Every account (admins).
+pub async fn admin_users(token: &str) -> ApiResult<Vec<Account>> {
+    get("/api/admin/users", token).await
+}
+
+/// `promote`, `demote`, `deactivate` or `reactivate` an account (admins).
+pub async fn admin_user_action(token: &str, name: &str, action: &str) -> ApiResult<()> {
+    post_empty::<()>(&format!("/api/admin/users/{name}/{action}"), token, None).await
+}
+
+/// A password-reset link for an account (admins).
+pub async fn admin_reset_link(token: &str, name: &str) -> ApiResult<ResetLink> {
+    post_json(&format!("/api/admin/users/{name}/reset-link"), Some(token), &()).await
+}
+
+/// Every invitation (admins).
+pub async fn invitations(token: &str) -> ApiResult<Vec<Invitation>> {
+    get("/api/admin/invitations", token).await
+}
+
+/// A new invitation link (admins).
+pub async fn create_invitation(token: &str, max_uses: u32, hours: u32) -> ApiResult<Invitation> {
+    let body = NewInvitation { max_uses, expires_in_hours: hours };
+    post_json("/api/admin/invitations", Some(token), &body).await
+}
+
+/// Revokes an invitation (admins).
+pub async fn revoke_invitation(token: &str, id: &str) -> ApiResult<()> {
+    delete(&format!("/api/admin/invitations/{id}"), token).await
+}
+
+/// Every room, private ones included (admins).
+pub async fn admin_rooms(token: &str) -> ApiResult<Vec<RoomSummary>> {
+    get("/api/admin/rooms", token).await
+}
+
+/// Live figures (admins).
+pub async fn admin_stats(token: &str) -> ApiResult<AdminStats> {
+    get("/api/admin/stats", token).await
 }
 
 /// Creates an account and signs in.

@@ -22,7 +22,9 @@ fn remembered() -> Option<SessionToken> {
 #[component]
 pub fn App() -> impl IntoView {
     let (session, set_session) = signal(remembered());
+    let (ended, set_ended) = signal(None::<String>);
     let signed_in = move |token: SessionToken| {
+        set_ended.set(None);
         if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(&token)) {
             let _ = storage.set_item(SESSION_KEY, &text);
         }
@@ -34,10 +36,18 @@ pub fn App() -> impl IntoView {
         }
         set_session.set(None);
     };
+    // The server ended the session: its token was revoked elsewhere, or an admin
+    // deactivated the account.
+    let session_ended = move || {
+        set_ended.set(Some("You were signed out: this session was ended.".to_owned()));
+        signed_out();
+    };
     view! {
         {move || match session.get() {
-            None => view! { <AuthPage on_signed_in=signed_in /> }.into_any(),
-            Some(token) => view! { <ChatPage session=token on_signed_out=signed_out /> }.into_any(),
+            None => view! { <AuthPage on_signed_in=signed_in ended=ended.get_untracked() /> }.into_any(),
+            Some(token) => view! {
+                <ChatPage session=token on_signed_out=signed_out on_session_ended=session_ended />
+            }.into_any(),
         }}
     }
 }

@@ -155,6 +155,14 @@ pub enum Notice {
         /// Why.
         reason: String,
     },
+    /// Someone added this user to a room (a private room gains members so): subscribe to
+    /// it to see it.
+    Added {
+        /// The room.
+        room: String,
+        /// Who added them.
+        by: String,
+    },
     /// A SEND or SUBSCRIBE was refused by the room's rules (a private room, a ban, a mute,
     /// an archived room); nothing was stored, and no RECEIPT follows. A client that does
     /// not listen for notices gets an ERROR instead.

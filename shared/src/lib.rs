@@ -2,12 +2,14 @@
 //!
 //! - [`stomp`]: typed STOMP 1.2 frames, an incremental decoder and an encoder.
 //! - [`chat`]: the JSON payloads that travel inside STOMP bodies, and the destination names.
+//! - [`access`]: who may read, post in and change a room.
 //! - [`room`]: rooms' roles and the changes made to rooms.
 //! - [`api`]: the JSON bodies of the HTTP API.
 //!
 //! Nothing here performs I/O: bytes go in, frames come out, and the other way round. The
 //! crate builds for native targets and for `wasm32-unknown-unknown`.
 
+pub mod access;
 pub mod api;
 pub mod chat;
 pub mod room;

@@ -3,7 +3,7 @@
 //! with the rules checked in its transaction, then delivered like a message.
 
 use shared::api::RoomMembers;
-use shared::chat::{ChatMessage, Role, RoomChange};
+use shared::chat::{ChatMessage, Notice, Role, RoomChange};
 
 use super::{Engine, EngineError, Missing};
 use crate::access::Standing;
@@ -46,10 +46,19 @@ impl Engine {
         change: RoomChange,
     ) -> Result<ChatMessage, EngineError> {
         change.validate().map_err(EngineError::Invalid)?;
+        let added = match &change {
+            RoomChange::Added { user } => Some(user.clone()),
+            _ => None,
+        };
         let entry = self.inner.store.change_room(room, actor, change, now_millis()).await?;
         let stored = [Stored::Room(Posted { message: entry.clone(), duplicate: false })];
         let publications = self.offer_stored(&stored);
         self.publish_all(publications).await;
+        // The newcomer is not subscribed to the room yet: they hear it on their own queue.
+        if let Some(user) = added {
+            let notice = Notice::Added { room: room.to_owned(), by: actor.to_owned() };
+            self.notify(&user, &notice).await;
+        }
         Ok(entry)
     }
 

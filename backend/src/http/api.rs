@@ -169,8 +169,8 @@ pub(super) fn check_new_password(password: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// The longest invitation or reset code accepted (they are 43 characters).
-pub(super) const MAX_CODE_CHARS: usize = 64;
+/// The longest invitation or reset code accepted (they are 64 characters).
+pub(super) const MAX_CODE_CHARS: usize = 128;
 
 /// `POST /api/register`: creates an account and signs it in. With `--registration invite`
 /// (the default) it needs an invitation's code, unless the server has no account yet: the

@@ -398,7 +398,7 @@ fn translate(frame: Frame) -> Translated {
                 Ok(Notice::RateLimited { retry_after_ms, .. }) => Translated::Send(
                     JsonMessage::error(format!("rate limited: try again in {retry_after_ms} ms")),
                 ),
-                Ok(Notice::NotAccepted { reason, .. }) => {
+                Ok(Notice::NotAccepted { reason, .. } | Notice::Denied { reason, .. }) => {
                     Translated::Send(JsonMessage::error(reason))
                 }
                 _ => Translated::Skip,

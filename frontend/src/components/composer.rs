@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use shared::chat::MAX_MESSAGE_CHARS;
 
+use crate::model::{Conv, roles};
 use crate::pages::chat::Chat;
 
 /// How often, at most, a typing event goes out while the user types.
@@ -40,7 +41,16 @@ pub fn Composer() -> impl IntoView {
     };
     let remaining =
         move || MAX_MESSAGE_CHARS as i64 - draft.with(|text| text.chars().count()) as i64;
+    // Archived, or muted: the composer says so instead of taking messages the server
+    // would refuse.
+    let locked = move || match state.active.get() {
+        Conv::Room(room) => roles::composer_lock(state.room(&room).as_ref()),
+        Conv::Dm(_) => None,
+    };
     view! {
+        <Show when=move || locked().is_none() fallback=move || view! {
+            <p class="composer locked" id="composer-locked" role="status">{locked}</p>
+        }>
         <form class="composer" on:submit=move |event: leptos::ev::SubmitEvent| {
             event.prevent_default();
             send();
@@ -63,5 +73,6 @@ pub fn Composer() -> impl IntoView {
                 </Show>
             </div>
         </form>
+        </Show>
     }
 }

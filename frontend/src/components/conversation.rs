@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::composer::Composer;
 use super::message_list::MessageList;
-use crate::model::Conv;
+use crate::model::{Conv, Panel};
 use crate::pages::chat::Chat;
 
 /// "bob is typing…", "bob and ann are typing…", "several people are typing…".
@@ -32,6 +32,7 @@ pub fn ConversationView() -> impl IntoView {
         Conv::Room(room) if room != shared::chat::LOBBY => Some(room),
         _ => None,
     };
+    let in_room = move || matches!(state.active.get(), Conv::Room(_));
     view! {
         <main class="conversation">
             <Show when=move || state.error.get().is_some()>
@@ -40,11 +41,14 @@ pub fn ConversationView() -> impl IntoView {
                     <button aria-label="Dismiss" on:click=move |_| state.error.set(None)>"×"</button>
                 </div>
             </Show>
-            {move || leave().map(|room| view! {
+            <Show when=in_room>
                 <div class="conversation-tools">
-                    <button class="link" id="leave-room" on:click=move |_| chat.leave_room(room.clone())>"Leave room"</button>
+                    <button class="link" id="room-settings-button" on:click=move |_| state.panel.set(Some(Panel::Room))>"Settings and members"</button>
+                    {move || leave().map(|room| view! {
+                        <button class="link" id="leave-room" on:click=move |_| chat.leave_room(room.clone())>"Leave room"</button>
+                    })}
                 </div>
-            })}
+            </Show>
             {move || {
                 let conv = state.active.get();
                 view! { <MessageList conv=conv /> }

@@ -11,7 +11,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::{avatar_class, clock, day_label, initial};
-use crate::model::{Conv, Line, Page, Pending, PendingState};
+use crate::model::{ChatState, Conv, Line, Page, Pending, PendingState};
 use crate::pages::chat::Chat;
 
 /// Distance from the bottom, in pixels, within which the list follows new messages.
@@ -80,7 +80,7 @@ pub fn MessageList(
                 >
                     <Show when=move || page.collapsed.get().is_none()>
                         <For each=move || page.lines.get() key=Line::key let:line>
-                            {render_line(line)}
+                            {render_line(chat.state, line)}
                         </For>
                     </Show>
                 </div>
@@ -148,24 +148,42 @@ fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
     }
 }
 
-fn render_line(line: Line) -> AnyView {
+fn render_line(state: ChatState, line: Line) -> AnyView {
     match line {
         Line::Notice { text, .. } => view! { <div class="notice"><span>{text}</span></div> }.into_any(),
-        Line::Message { seq, sender, text, sent_at, mine, first_of_day, grouped, bot, .. } => view! {
+        Line::Message { seq, text, sent_at, first_of_day, change: true, .. } => view! {
             {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
-            <article class="message" class:mine=mine class:grouped=grouped data-seq=seq title=clock(sent_at)>
-                <span class=format!("avatar {}", avatar_class(&sender))>{initial(&sender)}</span>
-                <div class="bubble">
-                    <header>
-                        <span class="sender">{sender.clone()}</span>
-                        {bot.then(|| view! { <span class="bot-badge" title="an integration, not a person">"bot"</span> })}
-                        <time>{clock(sent_at)}</time>
-                    </header>
-                    <p class="text">{text}</p>
-                </div>
-            </article>
+            <div class="notice change" data-seq=seq>
+                <span>{text}</span>
+                <time>{clock(sent_at)}</time>
+            </div>
         }
         .into_any(),
+        Line::Message {
+            seq, sender, text, sent_at, mine, first_of_day, grouped, bot, deleted, ..
+        } => {
+            let shown = state.display(&sender);
+            let handle = (shown != sender).then(|| format!("@{sender}"));
+            view! {
+                {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
+                <article class="message" class:mine=mine class:grouped=grouped class:deleted=deleted data-seq=seq title=clock(sent_at)>
+                    <span class=format!("avatar {}", avatar_class(&sender))>{initial(&shown)}</span>
+                    <div class="bubble">
+                        <header>
+                            <span class="sender" title=handle>{shown.clone()}</span>
+                            {bot.then(|| view! { <span class="bot-badge" title="an integration, not a person">"bot"</span> })}
+                            <time>{clock(sent_at)}</time>
+                        </header>
+                        {if deleted {
+                            view! { <p class="text deleted-note">"message deleted"</p> }.into_any()
+                        } else {
+                            view! { <p class="text">{text}</p> }.into_any()
+                        }}
+                    </div>
+                </article>
+            }
+            .into_any()
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! The parts of the chat screen, one component per file.
 
+pub mod admin;
 pub mod composer;
 pub mod conversation;
 pub mod message_list;
+pub mod profile;
+pub mod room_settings;
 pub mod sidebar;
 pub mod status;
 
@@ -39,6 +42,17 @@ pub fn avatar_class(name: &str) -> String {
     let hash =
         name.bytes().fold(7u32, |hash, byte| hash.wrapping_mul(31).wrapping_add(u32::from(byte)));
     format!("hue-{}", hash % 12)
+}
+
+/// A padlock, for private rooms: drawn, not an emoji, so it shows on machines without an
+/// emoji font.
+pub fn lock_icon() -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    view! {
+        <svg class="lock" viewBox="0 0 16 16" role="img" aria-label="private">
+            <path d="M4.5 7V5a3.5 3.5 0 0 1 7 0v2h.5A1 1 0 0 1 13 8v6a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zm1.5 0h4V5a2 2 0 0 0-4 0z" />
+        </svg>
+    }
 }
 
 /// The first letter of a name, capitalised, for avatars.

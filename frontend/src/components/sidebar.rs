@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use shared::chat::validate_name;
 
-use super::{avatar_class, initial};
-use crate::model::Conv;
+use super::{avatar_class, initial, lock_icon};
+use crate::model::{Conv, Panel, roles};
 use crate::pages::chat::Chat;
 
 /// An unread badge; nothing when zero.
@@ -29,7 +29,7 @@ pub fn Sidebar() -> impl IntoView {
             .get()
             .into_iter()
             .filter(|room| room.joined)
-            .map(|room| room.name)
+            .map(|room| (room.name.clone(), roles::room_label(&room), room.private, room.archived))
             .collect::<Vec<_>>()
     };
     let others =
@@ -44,8 +44,9 @@ pub fn Sidebar() -> impl IntoView {
             <section>
                 <h2>"Rooms"</h2>
                 <ul id="rooms" class="nav">
-                    <For each=joined key=|name| name.clone() let:name>
+                    <For each=joined key=|room| room.clone() let:room>
                         {
+                            let (name, label, private, archived) = room;
                             let conv = Conv::Room(name.clone());
                             let unread = state.conv(&conv).unread;
                             let active = {
@@ -54,10 +55,11 @@ pub fn Sidebar() -> impl IntoView {
                             };
                             view! {
                                 <li>
-                                    <button class="nav-item" class:active=active data-room=name.clone()
+                                    <button class="nav-item" class:active=active class:archived=archived data-room=name.clone()
+                                        title=if private { "A private room" } else { "" }
                                         on:click=move |_| chat.open(conv.clone())>
-                                        <span class="hash">"#"</span>
-                                        <span class="name">{name.clone()}</span>
+                                        <span class="hash">{if private { lock_icon().into_any() } else { "#".into_any() }}</span>
+                                        <span class="name">{label}</span>
                                         <Badge count=unread.into() />
                                     </button>
                                 </li>
@@ -77,7 +79,7 @@ pub fn Sidebar() -> impl IntoView {
                                         move |_| chat.join_room(name.clone())
                                     }>
                                     <span class="hash">"#"</span>
-                                    <span class="name">{room.name.clone()}</span>
+                                    <span class="name">{roles::room_label(&room)}</span>
                                     <span class="count">{room.members}</span>
                                 </button>
                             </li>
@@ -104,7 +106,7 @@ pub fn Sidebar() -> impl IntoView {
                                     <button class="nav-item" class:active=active data-peer=peer.clone()
                                         on:click=move |_| chat.open(conv.clone())>
                                         <span class=format!("avatar tiny {}", avatar_class(&peer))>{initial(&peer)}</span>
-                                        <span class="name">{peer.clone()}</span>
+                                        <span class="name">{let peer = peer.clone(); move || state.display(&peer)}</span>
                                         <Badge count=unread.into() />
                                     </button>
                                 </li>
@@ -121,12 +123,13 @@ pub fn Sidebar() -> impl IntoView {
                             {
                                 let is_me = name == state.me();
                                 let peer = name.clone();
+                                let shown = name.clone();
                                 view! {
                                     <li>
                                         <button class="member" disabled=is_me title=if is_me { "You" } else { "Send a direct message" }
                                             on:click=move |_| chat.open(Conv::Dm(peer.clone()))>
                                             <span class=format!("avatar small {}", avatar_class(&name))>{initial(&name)}</span>
-                                            <span class="member-name">{name.clone()}</span>
+                                            <span class="member-name">{move || state.display(&shown)}</span>
                                             {is_me.then(|| view! { <span class="you">"you"</span> })}
                                         </button>
                                     </li>
@@ -138,7 +141,13 @@ pub fn Sidebar() -> impl IntoView {
             </Show>
             <footer class="me">
                 <span class=format!("avatar small {}", avatar_class(&me))>{initial(&me)}</span>
-                <span id="me">{me.clone()}</span>
+                <button id="me" class="link me-name" title="Your profile, password and sessions"
+                    on:click=move |_| chat.state.panel.set(Some(Panel::Profile))>
+                    {let me = me.clone(); move || state.display(&me)}
+                </button>
+                <Show when=move || state.admin.get()>
+                    <button id="open-admin" class="link" on:click=move |_| chat.state.panel.set(Some(Panel::Admin))>"Admin"</button>
+                </Show>
                 <button id="sign-out" class="link" on:click=move |_| chat.sign_out()>"Sign out"</button>
             </footer>
         </aside>
@@ -151,6 +160,7 @@ fn NewRoom() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let (open, set_open) = signal(false);
     let (name, set_name) = signal(String::new());
+    let (private, set_private) = signal(false);
     let (problem, set_problem) = signal(None::<String>);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
@@ -160,9 +170,10 @@ fn NewRoom() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            match chat.create_room(room).await {
+            match chat.create_room(room, private.get_untracked()).await {
                 Ok(()) => {
                     set_name.set(String::new());
+                    set_private.set(false);
                     set_open.set(false);
                     set_problem.set(None);
                 }
@@ -178,6 +189,11 @@ fn NewRoom() -> impl IntoView {
                 <input id="new-room-name" type="text" maxlength="32" placeholder="room-name" autofocus
                     prop:value=name on:input=move |event| { set_name.set(event_target_value(&event)); set_problem.set(None); } />
                 <button type="submit">"Create"</button>
+                <label class="private-choice">
+                    <input id="new-room-private" type="checkbox" prop:checked=private
+                        on:change=move |event| set_private.set(event_target_checked(&event)) />
+                    " Private: only people added can see it"
+                </label>
                 <Show when=move || problem.get().is_some()>
                     <p class="problem" role="alert">{move || problem.get()}</p>
                 </Show>

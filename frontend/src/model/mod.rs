@@ -4,13 +4,14 @@
 //! calls write them through the methods here, so each rule lives in one place: where a
 //! message goes, when a pending message is confirmed, what counts as unread.
 
+pub mod roles;
 mod sequence;
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use shared::api::{DmSummary, RoomSummary, SessionToken};
-use shared::chat::{ChatMessage, DirectMessage, Millis, Notice, RoomEvent};
+use shared::api::{DmSummary, Person, RoomSummary, SessionToken};
+use shared::chat::{ChatMessage, DirectMessage, Millis, Notice, RoomChange, RoomEvent};
 
 pub use sequence::{Sequence, Step};
 
@@ -33,6 +34,17 @@ pub enum Status {
         /// Seconds until the next attempt.
         retry_in_secs: u32,
     },
+}
+
+/// A panel over the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    /// The active room's settings and members.
+    Room,
+    /// The person's profile, password and sessions.
+    Profile,
+    /// The admin's people, invitations, rooms and figures.
+    Admin,
 }
 
 /// A conversation the page can show.
@@ -72,6 +84,10 @@ pub struct Said {
     pub sent_at: Millis,
     /// The sender is a bot.
     pub bot: bool,
+    /// A change to the room, not something said: shown as a line of its own.
+    pub change: Option<RoomChange>,
+    /// Deleted: the text is gone.
+    pub deleted: bool,
 }
 
 impl From<ChatMessage> for Said {
@@ -82,6 +98,8 @@ impl From<ChatMessage> for Said {
             text: message.text,
             sent_at: message.sent_at,
             bot: message.bot,
+            change: message.change,
+            deleted: message.deleted,
         }
     }
 }
@@ -94,6 +112,8 @@ impl From<DirectMessage> for Said {
             text: message.text,
             sent_at: message.sent_at,
             bot: message.bot,
+            change: None,
+            deleted: false,
         }
     }
 }
@@ -122,6 +142,10 @@ pub enum Line {
         grouped: bool,
         /// Sent by a bot (an integration), not a person: labelled so.
         bot: bool,
+        /// A change to the room ("ann banned bob"), shown as a line, not a bubble.
+        change: bool,
+        /// Deleted: shown as "message deleted".
+        deleted: bool,
     },
     /// Someone came or went; the connection came back.
     Notice {
@@ -136,10 +160,11 @@ impl Line {
     /// A key for keyed lists that changes whenever the line's look does.
     pub fn key(&self) -> String {
         match self {
-            Line::Message { seq, first_of_day, grouped, .. } => format!(
-                "m{seq}{}{}",
+            Line::Message { seq, first_of_day, grouped, deleted, .. } => format!(
+                "m{seq}{}{}{}",
                 if *first_of_day { "d" } else { "" },
-                if *grouped { "g" } else { "" }
+                if *grouped { "g" } else { "" },
+                if *deleted { "x" } else { "" }
             ),
             Line::Notice { id, .. } => format!("n{id}"),
         }
@@ -155,10 +180,11 @@ impl Line {
     /// Sets the separator and grouping marks of a message from what comes before it: the
     /// line right before, and the day of the last message before.
     fn label(&mut self, before: Option<&Line>, day_before: Option<i64>) {
-        if let Line::Message { sender, sent_at, day, first_of_day, grouped, .. } = self {
+        if let Line::Message { sender, sent_at, day, first_of_day, grouped, change, .. } = self {
             *first_of_day = day_before != Some(*day);
             *grouped = !*first_of_day
-                && matches!(before, Some(Line::Message { sender: previous, sent_at: then, .. })
+                && !*change
+                && matches!(before, Some(Line::Message { sender: previous, sent_at: then, change: false, .. })
                     if previous == sender && *sent_at - *then < GROUP_MILLIS);
         }
     }
@@ -236,6 +262,8 @@ pub struct ConvState {
     pub unread: RwSignal<u64>,
     /// The highest id reported as read.
     pub read_seq: RwSignal<u64>,
+    /// Bumped by every change to the room in its stream (for its settings panel).
+    pub changed: RwSignal<u64>,
     /// A room's stream, put in id order (unused for DM conversations, whose ids come from
     /// the one inbox stream).
     sequence: StoredValue<Sequence<ChatMessage>>,
@@ -256,6 +284,7 @@ impl ConvState {
             last_seq: RwSignal::new(0),
             unread: RwSignal::new(0),
             read_seq: RwSignal::new(0),
+            changed: RwSignal::new(0),
             sequence: StoredValue::new(Sequence::default()),
         }
     }
@@ -267,6 +296,27 @@ impl ConvState {
                 page.lines.with_untracked(|lines| lines.iter().find_map(Line::seq))
             })
         })
+    }
+
+    /// Shows the message with this id as deleted, if it is loaded.
+    fn delete_line(&self, seq: u64) {
+        for page in self.pages.get_untracked() {
+            let found =
+                page.lines.with_untracked(|lines| lines.iter().any(|l| l.seq() == Some(seq)));
+            if found {
+                page.lines.update(|lines| {
+                    for line in lines.iter_mut() {
+                        if let Line::Message { seq: id, text, deleted, .. } = line
+                            && *id == seq
+                        {
+                            text.clear();
+                            *deleted = true;
+                        }
+                    }
+                });
+                return;
+            }
+        }
     }
 
     /// The newest line, and the local day of the newest message.
@@ -394,6 +444,16 @@ pub struct ChatState {
     pub rooms_stale: RwSignal<u64>,
     /// Streams with ids missing, to fetch over HTTP; the chat page takes them.
     pub gaps: RwSignal<Vec<Gap>>,
+    /// Rooms whose stream said the user was removed; the chat page checks the room list.
+    pub removals: RwSignal<Vec<String>>,
+    /// Rooms someone added the user to; the chat page subscribes to them.
+    pub added: RwSignal<Vec<String>>,
+    /// Display names by user name.
+    pub people: RwSignal<HashMap<String, String>>,
+    /// The user is a server admin.
+    pub admin: RwSignal<bool>,
+    /// The panel open over the chat, if any.
+    pub panel: RwSignal<Option<Panel>>,
     /// The DM inbox's stream, put in id order.
     inbox: StoredValue<Sequence<DirectMessage>>,
     conversations: StoredValue<HashMap<Conv, ConvState>>,
@@ -417,6 +477,11 @@ impl ChatState {
             inbox_seq: RwSignal::new(0),
             rooms_stale: RwSignal::new(0),
             gaps: RwSignal::new(Vec::new()),
+            removals: RwSignal::new(Vec::new()),
+            added: RwSignal::new(Vec::new()),
+            people: RwSignal::new(HashMap::new()),
+            admin: RwSignal::new(false),
+            panel: RwSignal::new(None),
             inbox: StoredValue::new(Sequence::default()),
             conversations: StoredValue::new(HashMap::new()),
             next_id: StoredValue::new(0),
@@ -427,6 +492,25 @@ impl ChatState {
     /// The signed-in user.
     pub fn me(&self) -> String {
         self.session.with_value(|session| session.username.clone())
+    }
+
+    /// What to call someone: their display name if they have one, else their user name.
+    pub fn display(&self, name: &str) -> String {
+        self.people.with(|people| people.get(name).cloned()).unwrap_or_else(|| name.to_owned())
+    }
+
+    /// Takes in everyone's display names.
+    pub fn set_people(&self, people: Vec<Person>) {
+        let names = people
+            .into_iter()
+            .filter_map(|person| person.display_name.map(|display| (person.name, display)))
+            .collect();
+        self.people.set(names);
+    }
+
+    /// A room's summary from the room list.
+    pub fn room(&self, name: &str) -> Option<RoomSummary> {
+        self.rooms.with(|rooms| rooms.iter().find(|room| room.name == name).cloned())
     }
 
     /// The session token.
@@ -507,7 +591,7 @@ impl ChatState {
         let older: Vec<Line> = messages
             .into_iter()
             .filter(|said| oldest.is_none_or(|oldest| said.seq < oldest))
-            .map(|Said { seq, sender, text, sent_at, bot }| Line::Message {
+            .map(|Said { seq, sender, text, sent_at, bot, change, deleted }| Line::Message {
                 seq,
                 mine: sender == me,
                 sender,
@@ -517,6 +601,8 @@ impl ChatState {
                 first_of_day: false,
                 grouped: false,
                 bot,
+                change: change.is_some(),
+                deleted,
             })
             .collect();
         let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
@@ -541,6 +627,9 @@ impl ChatState {
         let conv = Conv::Room(room.to_owned());
         let state = self.conv(&conv);
         for (_, message) in step.apply {
+            if let Some(change) = &message.change {
+                self.room_changed(room, change);
+            }
             self.append(&conv, Said::from(message));
         }
         // The resume point is the sequence's, which may be ahead of any line shown (a room
@@ -608,7 +697,7 @@ impl ChatState {
     /// Adds a stored message at the end, unless it is already there (a history page may
     /// have brought it first). Returns whether it was new.
     fn append(&self, conv: &Conv, said: Said) -> bool {
-        let Said { seq, sender, text, sent_at, bot } = said;
+        let Said { seq, sender, text, sent_at, bot, change, deleted } = said;
         let state = self.conv(conv);
         // Messages come here in id order (their stream's sequence sees to that); anything at
         // or below the highest id shown is a copy.
@@ -637,6 +726,8 @@ impl ChatState {
             first_of_day: false,
             grouped: false,
             bot,
+            change: change.is_some(),
+            deleted,
         };
         let (before, day_before) = state.newest();
         line.label(before.as_ref(), day_before);
@@ -690,6 +781,22 @@ impl ChatState {
         }
     }
 
+    /// What a change in a room's stream means for the page: a deleted message loses its
+    /// text; anyone removed stops seeing the room (after the room list says so: a replayed
+    /// old removal of someone who came back changes nothing); everything else is in the
+    /// room list and the member list, which are loaded again.
+    fn room_changed(&self, room: &str, change: &RoomChange) {
+        let state = self.conv(&Conv::Room(room.to_owned()));
+        if let RoomChange::Deleted { seq } = change {
+            state.delete_line(*seq);
+        }
+        if change.removes() == Some(self.me().as_str()) {
+            self.removals.update(|removals| removals.push(room.to_owned()));
+        }
+        state.changed.update(|changed| *changed += 1);
+        self.rooms_changed();
+    }
+
     /// Folds one direct message into the state.
     pub fn apply_dm(&self, message: DirectMessage) {
         let step = self.inbox.try_update_value(|inbox| inbox.offer(message.seq, message));
@@ -708,6 +815,11 @@ impl ChatState {
             Notice::NotAccepted { receipt, reason } => {
                 self.fail_pending(receipt.as_deref());
                 self.error.set(Some(format!("A message was not sent: {reason}")));
+            }
+            Notice::Added { room, by } => {
+                self.added.update(|added| added.push(room.clone()));
+                let conv = Conv::Room(room.clone());
+                self.notice(&conv, format!("{} added you to this room", self.display(&by)));
             }
             Notice::Denied { receipt, reason } => {
                 self.fail_pending(receipt.as_deref());

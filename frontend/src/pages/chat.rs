@@ -3,13 +3,17 @@
 
 use leptos::prelude::*;
 use shared::api::SessionToken;
-use shared::chat::{LOBBY, validate_text};
+use shared::chat::{LOBBY, RoomChange, validate_name, validate_text, validate_username};
 
 use crate::api;
+use crate::components::admin::AdminPanel;
 use crate::components::conversation::ConversationView;
+use crate::components::lock_icon;
+use crate::components::profile::ProfilePanel;
+use crate::components::room_settings::RoomSettings;
 use crate::components::sidebar::Sidebar;
 use crate::components::status::StatusBadge;
-use crate::model::{ChatState, Conv, Gap, PendingState, Said};
+use crate::model::{ChatState, Conv, Gap, Panel, PendingState, Said, roles};
 use crate::stomp_client::{Connection, Request};
 
 /// The page's actions, shared with every component through context.
@@ -30,6 +34,7 @@ impl Chat {
     /// Shows a conversation, loading its latest history the first time.
     pub fn open(&self, conv: Conv) {
         let state = self.state;
+        set_location_hash(&conv);
         state.active.set(conv.clone());
         let conv_state = state.conv(&conv);
         conv_state.unread.set(0);
@@ -167,9 +172,9 @@ impl Chat {
         });
     }
 
-    /// Creates a room and shows it; returns the server's refusal.
-    pub async fn create_room(&self, name: String) -> Result<(), String> {
-        api::create_room(&self.state.token(), &name, false).await?;
+    /// Creates a room, public or private, and shows it; returns the server's refusal.
+    pub async fn create_room(&self, name: String, private: bool) -> Result<(), String> {
+        api::create_room(&self.state.token(), &name, private).await?;
         self.refresh_rooms().await;
         self.request(Request::Subscribe(name.clone()));
         self.open(Conv::Room(name));
@@ -190,6 +195,52 @@ impl Chat {
         });
     }
 
+    /// Asks the server for a change to a room; the room's stream brings it back to every
+    /// page, this one included.
+    pub async fn change_room(&self, room: &str, change: RoomChange) -> Result<(), String> {
+        api::change_room(&self.state.token(), room, &change).await.map(drop)
+    }
+
+    /// Loads everyone's display names again.
+    pub async fn refresh_people(&self) {
+        if let Ok(people) = api::people(&self.state.token()).await {
+            self.state.set_people(people);
+        }
+    }
+
+    /// The stream said the user was removed from these rooms: if the room list agrees,
+    /// the room goes, and the page says so.
+    async fn removed(&self, rooms: Vec<String>) {
+        self.refresh_rooms().await;
+        let joined = self.state.joined_rooms();
+        for room in rooms.into_iter().filter(|room| !joined.contains(room)) {
+            self.request(Request::Unsubscribe(room.clone()));
+            if self.state.active.get_untracked() == Conv::Room(room.clone()) {
+                self.open(Conv::Room(LOBBY.to_owned()));
+            }
+            self.state.error.set(Some(format!("You are no longer a member of #{room}.")));
+        }
+    }
+
+    /// Opens what the address names (`#/room/<name>`, `#/dm/<name>`): a room the user is
+    /// not in is joined if the server lets them, or the page says why not.
+    async fn open_from_location(&self) {
+        let Some(conv) = location_conv() else { return };
+        match &conv {
+            Conv::Room(room) if !self.state.joined_rooms().contains(room) => {
+                if let Err(error) = api::join_room(&self.state.token(), room).await {
+                    self.state.error.set(Some(format!("Cannot open #{room}: {error}")));
+                    set_location_hash(&self.state.active.get_untracked());
+                    return;
+                }
+                self.refresh_rooms().await;
+                self.request(Request::Subscribe(room.clone()));
+                self.open(conv);
+            }
+            _ => self.open(conv),
+        }
+    }
+
     /// Revokes the token and returns to the sign-in page.
     pub fn sign_out(&self) {
         let chat = *self;
@@ -201,16 +252,68 @@ impl Chat {
     }
 }
 
+/// The conversation the address names: `#/room/<name>` or `#/dm/<name>`.
+fn location_conv() -> Option<Conv> {
+    let hash = window().location().hash().ok()?;
+    let path = hash.strip_prefix("#/")?;
+    let (kind, name) = path.split_once('/')?;
+    match kind {
+        "room" if validate_name(name).is_ok() => Some(Conv::Room(name.to_owned())),
+        "dm" if validate_username(name).is_ok() => Some(Conv::Dm(name.to_owned())),
+        _ => None,
+    }
+}
+
+/// Puts the conversation in the address, so that it can be linked to and survives a reload.
+fn set_location_hash(conv: &Conv) {
+    let hash = match conv {
+        Conv::Room(room) => format!("#/room/{room}"),
+        Conv::Dm(peer) => format!("#/dm/{peer}"),
+    };
+    if window().location().hash().ok().as_deref() != Some(hash.as_str())
+        && let Ok(history) = window().history()
+    {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&hash));
+    }
+}
+
 /// Loads the user's rooms and conversations, then connects.
 async fn load(chat: Chat) -> Result<(), String> {
     let token = chat.state.token();
-    let (rooms, dms) = futures::join!(api::rooms(&token), api::dms(&token));
+    let (rooms, dms, me, people) =
+        futures::join!(api::rooms(&token), api::dms(&token), api::me(&token), api::people(&token));
     chat.state.set_rooms(rooms?);
     chat.state.set_dms(dms?);
+    chat.state.admin.set(me?.admin);
+    chat.state.set_people(people?);
     let active = chat.state.active.get_untracked();
     chat.load_older(active).await;
     chat.mark_read();
+    chat.open_from_location().await;
     Ok(())
+}
+
+/// The header's title: a room's title (or name), with a lock when it is private; a
+/// person's display name.
+fn conversation_title(state: ChatState) -> AnyView {
+    match state.active.get() {
+        Conv::Room(name) => match state.room(&name) {
+            Some(room) if room.private => {
+                view! { {lock_icon()} " " {roles::room_label(&room)} }.into_any()
+            }
+            Some(room) => format!("# {}", roles::room_label(&room)).into_any(),
+            None => format!("# {name}").into_any(),
+        },
+        Conv::Dm(peer) => format!("@ {}", state.display(&peer)).into_any(),
+    }
+}
+
+/// The active room's topic, if it has one.
+fn conversation_topic(state: ChatState) -> Option<String> {
+    match state.active.get() {
+        Conv::Room(name) => state.room(&name).map(|room| room.topic).filter(|t| !t.is_empty()),
+        Conv::Dm(_) => None,
+    }
 }
 
 /// The chat screen for a signed-in user.
@@ -218,12 +321,15 @@ async fn load(chat: Chat) -> Result<(), String> {
 pub fn ChatPage(
     /// The session.
     session: SessionToken,
-    /// Called when the session ends: signed out here, or the token was revoked.
+    /// Called when the person signs out here.
     on_signed_out: impl Fn() + Send + Sync + Copy + 'static,
+    /// Called when the server ends the session: the token was revoked, or the account
+    /// deactivated.
+    on_session_ended: impl Fn() + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
     let state = ChatState::new(session, Conv::Room(LOBBY.to_owned()));
     let (loaded_tx, loaded_rx) = futures::channel::oneshot::channel::<()>();
-    let connection = Connection::start(state, on_signed_out, async move {
+    let connection = Connection::start(state, on_session_ended, async move {
         let _ = loaded_rx.await;
     });
     let chat = Chat {
@@ -254,6 +360,32 @@ pub fn ChatPage(
         }
         stale
     });
+    // The stream said the user was removed from a room.
+    Effect::new(move |_| {
+        let removals = state.removals.get();
+        if !removals.is_empty() {
+            state.removals.set(Vec::new());
+            leptos::task::spawn_local(async move { chat.removed(removals).await });
+        }
+    });
+    // A link to a room or a person, followed within the page.
+    let hash_listener = window_event_listener(leptos::ev::hashchange, move |_| {
+        leptos::task::spawn_local(async move { chat.open_from_location().await });
+    });
+    on_cleanup(move || hash_listener.remove());
+    // Someone added the user to a room: it appears, live.
+    Effect::new(move |_| {
+        let added = state.added.get();
+        if !added.is_empty() {
+            state.added.set(Vec::new());
+            leptos::task::spawn_local(async move {
+                chat.refresh_rooms().await;
+                for room in added {
+                    chat.request(Request::Subscribe(room));
+                }
+            });
+        }
+    });
     // A stream skipped ids: fetch them (see `model::sequence`).
     Effect::new(move |_| {
         let gaps = state.gaps.get();
@@ -275,11 +407,20 @@ pub fn ChatPage(
             <header class="topbar">
                 <button class="menu" aria-label="Rooms and people" on:click=move |_| set_sidebar_open.update(|open| *open = !*open)>"☰"</button>
                 <div class="brand"><span class="logo">"◆"</span>" Confab"</div>
-                <h1 class="room" id="conversation-title">{move || state.active.get().title()}</h1>
+                <div class="heading">
+                    <h1 class="room" id="conversation-title">{move || conversation_title(state)}</h1>
+                    {move || conversation_topic(state).map(|topic| view! { <p class="topic" id="room-topic">{topic}</p> })}
+                </div>
                 <StatusBadge status=state.status />
             </header>
             <Sidebar />
             <ConversationView />
+            {move || match (state.panel.get(), state.active.get()) {
+                (Some(Panel::Room), Conv::Room(room)) => Some(view! { <RoomSettings room=room /> }.into_any()),
+                (Some(Panel::Profile), _) => Some(view! { <ProfilePanel /> }.into_any()),
+                (Some(Panel::Admin), _) => Some(view! { <AdminPanel /> }.into_any()),
+                _ => None,
+            }}
         </div>
     }
 }

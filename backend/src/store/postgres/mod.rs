@@ -473,12 +473,23 @@ async fn execute(
                 &[hash, user, now, expires_at, device],
             )
             .await?;
+            tx.execute(
+                "UPDATE users SET last_active = GREATEST(last_active, $2) WHERE name = $1",
+                &[user, now],
+            )
+            .await?;
         }
         Write::ExtendToken { hash, expires_at, now } => {
             tx.execute(
                 "UPDATE tokens SET expires_at = GREATEST(expires_at, $2),
                      last_used_at = GREATEST(last_used_at, $3) WHERE token_hash = $1",
                 &[hash, expires_at, now],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE users SET last_active = GREATEST(last_active, $2)
+                 WHERE name = (SELECT user_name FROM tokens WHERE token_hash = $1)",
+                &[hash, now],
             )
             .await?;
         }

@@ -90,6 +90,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE users ADD COLUMN deactivated BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE users ADD COLUMN display_name TEXT;
+    ALTER TABLE users ADD COLUMN last_active BIGINT;
+    UPDATE users SET last_active = (SELECT MAX(t.created_at) FROM tokens t WHERE t.user_name = users.name);
     UPDATE users SET admin = true WHERE name =
         (SELECT name FROM users WHERE NOT bot ORDER BY created_at, name LIMIT 1);
     ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';

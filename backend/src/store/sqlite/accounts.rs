@@ -33,8 +33,7 @@ pub(super) fn use_invitation(
 }
 
 const ACCOUNT: &str = "SELECT u.name, u.display_name, u.admin, u.bot, u.deactivated, u.created_at,
-        (SELECT MAX(t.last_used_at) FROM tokens t WHERE t.user_name = u.name)
-     FROM users u";
+        u.last_active FROM users u";
 
 fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {

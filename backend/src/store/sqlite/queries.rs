@@ -112,6 +112,10 @@ pub(super) fn store_token(
          VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
         params![token_hash, user, now, expires_at, device],
     )?;
+    connection.execute(
+        "UPDATE users SET last_active = MAX(COALESCE(last_active, 0), ?2) WHERE name = ?1",
+        params![user, now],
+    )?;
     Ok(())
 }
 
@@ -140,6 +144,11 @@ pub(super) fn extend_token(
         "UPDATE tokens SET expires_at = MAX(expires_at, ?2), last_used_at = MAX(last_used_at, ?3)
          WHERE token_hash = ?1",
         params![token_hash, expires_at, now],
+    )?;
+    connection.execute(
+        "UPDATE users SET last_active = MAX(COALESCE(last_active, 0), ?2)
+         WHERE name = (SELECT user_name FROM tokens WHERE token_hash = ?1)",
+        params![token_hash, now],
     )?;
     Ok(())
 }

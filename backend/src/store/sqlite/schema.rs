@@ -96,6 +96,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE users ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE users ADD COLUMN display_name TEXT;
+    ALTER TABLE users ADD COLUMN last_active INTEGER;
+    UPDATE users SET last_active = (SELECT MAX(t.created_at) FROM tokens t WHERE t.user_name = users.name);
     UPDATE users SET admin = 1 WHERE name =
         (SELECT name FROM users WHERE bot = 0 ORDER BY created_at, name LIMIT 1);
     ALTER TABLE tokens ADD COLUMN device TEXT NOT NULL DEFAULT '';

@@ -1,14 +1,15 @@
 //! Who may do what in a room: the one set of rules, pure, that every path asks (STOMP
 //! SUBSCRIBE and SEND, the HTTP history, room and member calls, moderation).
 //!
-//! The store evaluates these rules inside the transaction that acts on them: a person
-//! banned a moment ago cannot slip a message in, and a moderator demoted a moment ago
-//! cannot ban anyone. Like `clock` and `metrics`, any layer may use this module.
+//! The server's store evaluates these rules inside the transaction that acts on them: a
+//! person banned a moment ago cannot slip a message in, and a moderator demoted a moment
+//! ago cannot ban anyone. The page asks the same rules which buttons to show; the server's
+//! answer is the one that counts.
 //!
 //! Server admins are not room members by right: they see private rooms only by their own
 //! membership. In public rooms (and the lobby, which nobody owns) they act above owners.
 
-use shared::chat::{Role, RoomChange};
+use crate::chat::{Role, RoomChange};
 
 /// One person's standing in one room, as the store reads it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
