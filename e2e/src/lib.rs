@@ -415,6 +415,17 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens `url` on the sign-up form: the first account of a new server opens there by
+    /// itself; otherwise the form is switched to it.
+    pub async fn open_sign_up(&self, url: &str) -> Result<()> {
+        self.client.goto(url).await?;
+        let submit = self.client.wait().for_element(Locator::Css("#submit")).await?;
+        if submit.text().await? == "Sign in" {
+            self.click("#switch-mode").await?;
+        }
+        Ok(())
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) -> Result<()> {
         self.client.wait().for_element(Locator::Css(css)).await?.click().await?;

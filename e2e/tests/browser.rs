@@ -9,8 +9,7 @@ const PASSWORD: &str = "a long enough password";
 
 /// Opens the page and creates an account.
 async fn sign_up(browser: &Browser, confab: &Confab, name: &str) -> Result<()> {
-    browser.client.goto(&confab.url()).await?;
-    browser.click("#switch-mode").await?;
+    browser.open_sign_up(&confab.url()).await?;
     fill_in_and_submit(browser, name).await
 }
 
@@ -230,8 +229,7 @@ async fn the_page_fits_a_phone() -> Result<()> {
     let confab = Confab::start(&[]).await?;
     let driver = ChromeDriver::start().await?;
     let phone = driver.browser_sized(390, 800).await?;
-    phone.client.goto(&confab.url()).await?;
-    phone.click("#switch-mode").await?;
+    phone.open_sign_up(&confab.url()).await?;
     phone.type_into("#username", "dora").await?;
     phone.type_into("#password", PASSWORD).await?;
     phone.click("#submit").await?;

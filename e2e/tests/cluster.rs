@@ -336,8 +336,7 @@ async fn two_browsers_on_different_nodes_behind_the_balancer() -> Result<()> {
     let mut pages = Vec::new();
     for name in ["hal", "ida"] {
         let browser = driver.browser().await?;
-        browser.client.goto(&cluster.balancer.url()).await?;
-        browser.click("#switch-mode").await?;
+        browser.open_sign_up(&cluster.balancer.url()).await?;
         browser.type_into("#username", name).await?;
         browser.type_into("#password", e2e::PASSWORD).await?;
         browser.click("#submit").await?;

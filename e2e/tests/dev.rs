@@ -25,8 +25,7 @@ impl Drop for DevLoop {
 }
 
 async fn sign_up(browser: &Browser, url: &str, name: &str) -> Result<()> {
-    browser.client.goto(url).await?;
-    browser.click("#switch-mode").await?;
+    browser.open_sign_up(url).await?;
     browser.type_into("#username", name).await?;
     browser.type_into("#password", e2e::PASSWORD).await?;
     browser.click("#submit").await?;
@@ -47,6 +46,8 @@ async fn the_development_loop_chats() -> Result<()> {
         .arg("--data")
         .arg(data.path())
         .current_dir(workspace_root())
+        // Two people sign up freely here; invitations have their own browser test.
+        .env("CONFAB_REGISTRATION", "open")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)

@@ -33,7 +33,7 @@ fn forget_link() {
 #[component]
 pub fn AuthPage(
     /// Called with the new session.
-    on_signed_in: impl Fn(SessionToken) + Copy + 'static,
+    on_signed_in: impl Fn(SessionToken) + Copy + Send + Sync + 'static,
     /// Why the last session ended, if the server ended it.
     ended: Option<String>,
 ) -> impl IntoView {
@@ -52,6 +52,9 @@ pub fn AuthPage(
     let (password, set_password) = signal(String::new());
     let (problem, set_problem) = signal(ended);
     let (busy, set_busy) = signal(false);
+    // The form waits for the server's sign-up rules, so that it opens in the right mode
+    // and never changes under the person's hands.
+    let (ready, set_ready) = signal(false);
     leptos::task::spawn_local(async move {
         if let Ok(server) = api::server_info().await {
             // A new server: the first person sets it up.
@@ -60,6 +63,7 @@ pub fn AuthPage(
             }
             set_info.set(Some(server));
         }
+        set_ready.set(true);
     });
     let first = move || info.get().is_some_and(|info| info.first_account);
     let open = move || info.get().is_some_and(|info| info.registration == Registration::Open);
@@ -129,7 +133,8 @@ pub fn AuthPage(
     };
     view! {
         <main class="welcome">
-            <form class="card" on:submit=submit>
+            <Show when=move || ready.get() fallback=|| view! { <div class="card"><div class="brand"><span class="logo">"◆"</span>" Confab"</div></div> }>
+            <form class="card" on:submit=submit.clone()>
                 <div class="brand"><span class="logo">"◆"</span>" Confab"</div>
                 <h1 id="auth-heading">{heading}</h1>
                 <p class="hint">{hint}</p>
@@ -183,6 +188,7 @@ pub fn AuthPage(
                     </p>
                 </Show>
             </form>
+            </Show>
         </main>
     }
 }
