@@ -358,3 +358,129 @@ async fn two_browsers_on_different_nodes_behind_the_balancer() -> Result<()> {
     }
     Ok(())
 }
+
+/// The ERROR a fresh connection of `user` on node `index` gets for `frame`.
+async fn refusal(
+    cluster: &Cluster,
+    index: usize,
+    user: &str,
+    token: &str,
+    frame: shared::stomp::ClientFrame,
+) -> Result<String> {
+    let mut client = on_node(cluster, index, user, token).await?;
+    client.send_frame(frame).await?;
+    loop {
+        if let shared::stomp::ServerFrame::Error { message, .. } = client.next_frame().await? {
+            return Ok(message.unwrap_or_default());
+        }
+    }
+}
+
+fn subscribe_frame(room: &str, since: Option<&str>) -> shared::stomp::ClientFrame {
+    shared::stomp::ClientFrame::Subscribe {
+        destination: format!("/topic/room.{room}"),
+        id: "s".into(),
+        ack: shared::stomp::AckMode::Auto,
+        receipt: None,
+        headers: since.map(|since| ("since", since)).into_iter().collect(),
+    }
+}
+
+fn send_frame(destination: &str, content_type: &str, body: &str) -> shared::stomp::ClientFrame {
+    shared::stomp::ClientFrame::Send {
+        destination: destination.into(),
+        transaction: None,
+        receipt: None,
+        headers: [("content-type", content_type)].into_iter().collect(),
+        body: bytes::Bytes::from(body.to_owned()),
+    }
+}
+
+/// Issue 11, item 4, on three nodes: a private room's outsider, a banned person and a muted
+/// one are refused on every path whichever node they use, and a ban made through one node
+/// ends the banned person's subscription on another at the ban's entry.
+#[tokio::test]
+async fn room_rules_hold_on_every_node() -> Result<()> {
+    let cluster = Cluster::start(3).await?;
+    let lb = cluster.balancer.addr;
+    let (ann, bob, cat) =
+        (register(lb, "ann").await?, register(lb, "bob").await?, register(lb, "cat").await?);
+    let node = |index: usize| cluster.nodes[index].addr;
+    let create = |name: &str, private: bool| serde_json::json!({"name": name, "private": private});
+    let (status, _) =
+        e2e::http_json(node(0), "POST", "/api/rooms", Some(&ann), Some(&create("board", true)))
+            .await?;
+    ensure!(status == 201);
+    let (status, _) =
+        e2e::http_json(node(0), "POST", "/api/rooms", Some(&ann), Some(&create("dev", false)))
+            .await?;
+    ensure!(status == 201);
+    let mut ann_a = on_node(&cluster, 0, "ann", &ann).await?;
+    ann_a.say("/app/room.board", "the budget", None).await?;
+
+    // The outsider, through every node.
+    for index in 0..3 {
+        let (status, body) =
+            e2e::http_json(node(index), "GET", "/api/rooms/board/messages", Some(&cat), None)
+                .await?;
+        ensure!(status == 403 && !body.to_string().contains("budget"), "{status} {body}");
+        for frame in [
+            subscribe_frame("board", None),
+            subscribe_frame("board", Some("0")),
+            send_frame("/app/room.board", "text/plain", "let me in"),
+            send_frame("/topic/room.board", "text/plain", "let me in"),
+        ] {
+            let error = refusal(&cluster, index, "cat", &cat, frame).await?;
+            ensure!(error == "no such room, or it is private", "node {index}: {error}");
+        }
+    }
+
+    // A ban made on node 0 ends cat's subscription on node 1 at the ban's entry.
+    let mut cat_b = on_node(&cluster, 1, "cat", &cat).await?;
+    cat_b.subscribe("/topic/room.dev", "dev", &[]).await?;
+    let mut bob_c = on_node(&cluster, 2, "bob", &bob).await?;
+    bob_c.subscribe("/topic/room.dev", "dev", &[]).await?;
+    let ban = serde_json::json!({"type": "banned", "user": "cat"});
+    let (status, entry) =
+        e2e::http_json(node(0), "POST", "/api/rooms/dev/changes", Some(&ann), Some(&ban)).await?;
+    ensure!(status == 201, "{entry}");
+    for client in [&mut cat_b, &mut bob_c] {
+        wait_for_event(
+            client,
+            |e| matches!(e, RoomEvent::Message(m) if m.text == "ann banned cat"),
+        )
+        .await?;
+    }
+    ann_a.say("/app/room.dev", "after the ban", None).await?;
+    wait_for_event(&mut bob_c, |e| matches!(e, RoomEvent::Message(m) if m.text == "after the ban"))
+        .await?;
+    ensure!(
+        cat_b.body_within(Duration::from_millis(500)).await?.is_none(),
+        "cat hears nothing more"
+    );
+    for index in 0..3 {
+        for frame in
+            [subscribe_frame("dev", Some("1")), send_frame("/app/room.dev", "text/plain", "back")]
+        {
+            let error = refusal(&cluster, index, "cat", &cat, frame).await?;
+            ensure!(error == "you are banned from this room", "node {index}: {error}");
+        }
+    }
+
+    // A mute made on node 1 holds on node 2; reading still works on node 0.
+    let mute = serde_json::json!({"type": "muted", "user": "bob"});
+    let (status, _) =
+        e2e::http_json(node(1), "POST", "/api/rooms/dev/changes", Some(&ann), Some(&mute)).await?;
+    ensure!(status == 201);
+    for frame in [
+        send_frame("/app/room.dev", "text/plain", "hello?"),
+        send_frame("/app/room.dev", "application/json", r#"{"type":"typing"}"#),
+    ] {
+        let error = refusal(&cluster, 2, "bob", &bob, frame).await?;
+        ensure!(error == "you are muted in this room", "{error}");
+    }
+    let (status, _) =
+        e2e::http_json(node(0), "GET", "/api/rooms/dev/messages", Some(&bob), None).await?;
+    ensure!(status == 200, "muted people read");
+    Ok(())
+}
