@@ -465,15 +465,34 @@ fn post_room(
             return Ok(Posted { message, duplicate: true });
         }
     }
-    let standing = super::rooms::standing(connection, room, sender)?
-        .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
-    if !standing.is_member() {
-        // Saying something in a public room joins it, as subscribing does.
-        standing.may_join().map_err(|denied| StoreError::Forbidden(denied.0))?;
-        add_member(connection, room, sender, Role::Member)?;
-    }
-    let member =
-        crate::access::Standing { role: Some(standing.role.unwrap_or(Role::Member)), ..standing };
+    // A member's post, the common case, needs one lookup: a member is never banned (a ban
+    // ends the membership in its transaction, and nobody banned joins or is added).
+    let mut statement = connection.prepare_cached(
+        "SELECT m.muted, r.archived, r.private FROM memberships m JOIN rooms r ON r.name = m.room
+         WHERE m.room = ?1 AND m.user_name = ?2",
+    )?;
+    let member = statement
+        .query_row(params![room, sender], |row| {
+            Ok(crate::access::Standing {
+                muted: row.get(0)?,
+                archived: row.get(1)?,
+                private: row.get(2)?,
+                role: Some(Role::Member),
+                ..crate::access::Standing::default()
+            })
+        })
+        .optional()?;
+    let member = match member {
+        Some(member) => member,
+        None => {
+            let standing = super::rooms::standing(connection, room, sender)?
+                .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
+            // Saying something in a public room joins it, as subscribing does.
+            standing.may_join().map_err(|denied| StoreError::Forbidden(denied.0))?;
+            add_member(connection, room, sender, Role::Member)?;
+            crate::access::Standing { role: Some(Role::Member), ..standing }
+        }
+    };
     member.may_post().map_err(|denied| StoreError::Forbidden(denied.0))?;
     let message = append(connection, room, sender, text, None, key, now)?;
     Ok(Posted { message, duplicate: false })
