@@ -203,15 +203,11 @@ impl Session {
             // Checked on copies (the body is shared, not copied): a SEND that does not
             // qualify is handled as it came.
             let checked = match &parsed {
-                Ok(ClientFrame::Send { destination, headers, body, .. }) => Send::check(
-                    &self.broker.canonical(destination),
-                    headers.clone(),
-                    body.clone(),
-                    self.broker.config().generic_topics,
-                )
-                .ok()
-                .filter(Send::stores)
-                .filter(|send| self.charge(send.charge()).is_ok()),
+                Ok(ClientFrame::Send { destination, headers, body, .. }) => self
+                    .check_send(destination, headers.clone(), body.clone())
+                    .ok()
+                    .filter(Send::stores)
+                    .filter(|send| self.charge(send.charge()).is_ok()),
                 _ => None,
             };
             match checked {
@@ -340,23 +336,13 @@ impl Session {
                 ..
             } => {
                 // Checked now, not at COMMIT: a transaction holds only frames that can run.
-                let send = Send::check(
-                    &self.broker.canonical(&destination),
-                    headers,
-                    body,
-                    self.broker.config().generic_topics,
-                )?;
+                let send = self.check_send(&destination, headers, body)?;
                 self.charge(send.charge())?;
                 self.enlist(&transaction, Enlisted::Send(send))?;
                 Ok(Sent::Done)
             }
             ClientFrame::Send { destination, headers, body, .. } => {
-                let send = Send::check(
-                    &self.broker.canonical(&destination),
-                    headers,
-                    body,
-                    self.broker.config().generic_topics,
-                )?;
+                let send = self.check_send(&destination, headers, body)?;
                 self.charge(send.charge())?;
                 send.run(self.broker.engine(), login, self.bot).await
             }
@@ -468,6 +454,17 @@ impl Session {
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// A SEND's destination (after prefix aliases) and content, checked.
+    fn check_send(
+        &self,
+        destination: &str,
+        headers: Headers,
+        body: Bytes,
+    ) -> Result<Send, Refusal> {
+        let topics = self.broker.config().generic_topics;
+        Send::check(&self.broker.canonical(destination), headers, body, topics)
     }
 
     /// Takes a token for `charge` from the user's buckets.

@@ -157,7 +157,7 @@ pub fn RoomSettings(
                     })
                 }}
             </div>
-            <Show when=move || adding().is_some_and(|viewer| roles::may_add(&viewer))>
+            <Show when=move || !lobby && adding().is_some_and(|viewer| roles::may_add(&viewer))>
                 <form class="panel-form inline" on:submit=add.clone()>
                     <input id="add-member" type="text" maxlength="32" placeholder="user name"
                         prop:value=newcomer on:input=move |event| set_newcomer.set(event_target_value(&event)) />
