@@ -133,3 +133,59 @@ async fn a_newcomer_sets_up_a_team_server_with_no_command_line() -> Result<()> {
     }
     Ok(())
 }
+
+/// A reset link from the admin panel sets bob's password and signs him in; his display
+/// name, set in his profile, is what others see on his messages; he ends his other session.
+#[tokio::test]
+async fn a_reset_link_a_display_name_and_sessions_in_the_page() -> Result<()> {
+    let confab = Confab::start(&[]).await?;
+    let driver = ChromeDriver::start().await?;
+    let ann = driver.browser().await?;
+    ann.open_sign_up(&confab.url()).await?;
+    create_account(&ann, "ann").await?;
+    let old = driver.browser().await?;
+    old.open_sign_up(&confab.url()).await?;
+    create_account(&old, "bob").await?;
+
+    ann.click("#open-admin").await?;
+    ann.click("li[data-person=bob] button[data-action=reset]").await?;
+    eventually("the reset link", || async {
+        Ok(value(&ann, "#new-link").await.ok().filter(|link| link.contains("/reset/")))
+    })
+    .await?;
+    let link = value(&ann, "#new-link").await?;
+    ann.click("#admin .close").await?;
+
+    // The link: a new password, and every other session of bob's ends.
+    let bob = driver.browser().await?;
+    bob.client.goto(&link).await?;
+    bob.wait_for_text("#auth-heading", "Choose a new password").await?;
+    bob.type_into("#password", "a brand new secret").await?;
+    bob.click("#submit").await?;
+    bob.wait_for_text("#status", "Online").await?;
+    old.wait_for_text("#auth-heading", "Welcome back").await?;
+    ensure_url_forgot_the_code(&bob).await?;
+
+    // A display name, seen by others on his messages.
+    bob.click("#me").await?;
+    bob.type_into("#display-name", "Bob Builder").await?;
+    bob.click("#save-display-name").await?;
+    bob.wait_for_text("#profile .note", "Saved").await?;
+    bob.wait_for_text("#sessions li", "Chrome on Linux").await?;
+    bob.screenshot("team-profile").await?;
+    bob.click("#profile .close").await?;
+    bob.type_into("#draft", "can we fix it?\u{E007}").await?;
+    ann.client.refresh().await?;
+    ann.wait_for_text("#messages .message .sender", "Bob Builder").await?;
+    for page in [ann, bob, old] {
+        page.close().await?;
+    }
+    Ok(())
+}
+
+/// After a link is used, the address bar no longer holds its code.
+async fn ensure_url_forgot_the_code(browser: &Browser) -> Result<()> {
+    let url = browser.client.current_url().await?;
+    anyhow::ensure!(!url.path().starts_with("/reset/"), "the address still holds the code: {url}");
+    Ok(())
+}

@@ -18,6 +18,21 @@ fn when(millis: shared::chat::Millis) -> String {
     format!("{} {}", day_label(millis), clock(millis))
 }
 
+/// A small button: one type for every such button of the panels, so that each adds no
+/// rendering code of its own to the page's wasm.
+pub fn chip(label: &str, action: &str, harsh: bool, on_click: Callback<()>) -> AnyView {
+    view! {
+        <button class="chip" class:harsh=harsh data-action=action.to_owned()
+            on:click=move |_| on_click.run(())>{label.to_owned()}</button>
+    }
+    .into_any()
+}
+
+/// A small label (a role, a state).
+pub fn tag(text: &str, extra: &str) -> AnyView {
+    view! { <span class=format!("role {extra}")>{text.to_owned()}</span> }.into_any()
+}
+
 /// The admin panel.
 #[component]
 pub fn AdminPanel() -> impl IntoView {
@@ -122,12 +137,18 @@ pub fn AdminPanel() -> impl IntoView {
                 <p class="problem" role="alert" id="admin-problem">{move || problem.get()}</p>
             </Show>
             <div class="figures" id="figures">
-                {move || stats.get().map(|stats| view! {
-                    <div><strong>{stats.connections}</strong><span>"connections now"</span></div>
-                    <div><strong>{stats.online}</strong><span>"people online"</span></div>
-                    <div><strong>{stats.messages_last_hour}</strong><span>"messages in the last hour"</span></div>
-                    <div><strong>{stats.accounts}</strong><span>"accounts"</span></div>
-                    <div><strong>{stats.rooms}</strong><span>"rooms"</span></div>
+                {move || stats.get().map(|stats| {
+                    [
+                        (stats.connections, "connections now"),
+                        (stats.online, "people online"),
+                        (stats.messages_last_hour, "messages in the last hour"),
+                        (stats.accounts, "accounts"),
+                        (stats.rooms, "rooms"),
+                    ]
+                    .into_iter()
+                    .map(|(figure, what)| view! { <div><strong>{figure}</strong><span>{what}</span></div> })
+                    .collect_view()
+                    .into_any()
                 })}
             </div>
             <h3>"Invite people"</h3>
@@ -151,25 +172,26 @@ pub fn AdminPanel() -> impl IntoView {
                             }
                         } />
                 </div>
-            })}
+            }.into_any())}
             <ul class="member-list" id="invitations">
                 <For each=move || invitations.get() key=|i| format!("{}{}{}", i.id, i.uses, i.revoked) let:invitation>
                     {
                         let id = invitation.id.clone();
                         let live = !invitation.revoked && invitation.uses < invitation.max_uses;
+                        let state = if invitation.revoked {
+                            tag("revoked", "")
+                        } else if live {
+                            chip("Revoke", "revoke", true, Callback::new(move |()| revoke(id.clone())))
+                        } else {
+                            tag("used up", "")
+                        };
                         view! {
                             <li data-invitation=invitation.id.clone()>
                                 <span class="member-name">{format!("{} of {} used", invitation.uses, invitation.max_uses)}</span>
-                                <span class="when">"by " {invitation.created_by.clone()} ", until " {when(invitation.expires_at)}</span>
-                                {if invitation.revoked {
-                                    view! { <span class="role">"revoked"</span> }.into_any()
-                                } else if live {
-                                    view! { <button class="chip harsh" on:click=move |_| revoke(id.clone())>"Revoke"</button> }.into_any()
-                                } else {
-                                    view! { <span class="role">"used up"</span> }.into_any()
-                                }}
+                                <span class="when">{format!("by {}, until {}", invitation.created_by, when(invitation.expires_at))}</span>
+                                {state}
                             </li>
-                        }
+                        }.into_any()
                     }
                 </For>
             </ul>
@@ -179,40 +201,48 @@ pub fn AdminPanel() -> impl IntoView {
                     {
                         let name = account.name.clone();
                         let me = name == state.me();
-                        let (promote, deactivate, reset_name) = (name.clone(), name.clone(), name.clone());
+                        let mut tags = Vec::new();
+                        if account.admin { tags.push(tag("admin", "")); }
+                        if account.bot { tags.push(tag("bot", "")); }
+                        if account.deactivated { tags.push(tag("deactivated", "muted-tag")); }
+                        let mut actions = Vec::new();
+                        if !account.bot && !me && !account.deactivated {
+                            let (action, label) = if account.admin { ("demote", "Remove admin") } else { ("promote", "Make admin") };
+                            let name = name.clone();
+                            actions.push(chip(label, action, false, Callback::new(move |()| act(name.clone(), action))));
+                        }
+                        if !account.bot && !account.deactivated {
+                            let name = name.clone();
+                            actions.push(chip("Reset link", "reset", false, Callback::new(move |()| reset(name.clone()))));
+                        }
+                        if !me {
+                            let (action, label) = if account.deactivated { ("reactivate", "Reactivate") } else { ("deactivate", "Deactivate") };
+                            let name = name.clone();
+                            actions.push(chip(label, action, !account.deactivated, Callback::new(move |()| act(name.clone(), action))));
+                        }
+                        let shown = account.display_name.clone().map_or(name.clone(), |display| format!("{display} (@{name})"));
+                        let active = account.last_active.map_or("never signed in".to_owned(), |at| format!("active {}", when(at)));
                         view! {
                             <li data-person=name.clone() class:inactive=account.deactivated>
-                                <span class="member-name">{account.display_name.clone().map_or(name.clone(), |display| format!("{display} (@{name})"))}</span>
-                                {account.admin.then(|| view! { <span class="role">"admin"</span> })}
-                                {account.bot.then(|| view! { <span class="role">"bot"</span> })}
-                                {account.deactivated.then(|| view! { <span class="role muted-tag">"deactivated"</span> })}
-                                <span class="when">{account.last_active.map_or("never signed in".to_owned(), |at| format!("active {}", when(at)))}</span>
-                                <span class="member-actions">
-                                    {(!account.bot && !me && !account.deactivated).then(|| {
-                                        let action = if account.admin { "demote" } else { "promote" };
-                                        view! { <button class="chip" data-action=action on:click=move |_| act(promote.clone(), action)>{if account.admin { "Remove admin" } else { "Make admin" }}</button> }
-                                    })}
-                                    {(!account.bot && !account.deactivated).then(|| view! {
-                                        <button class="chip" data-action="reset" on:click=move |_| reset(reset_name.clone())>"Reset link"</button>
-                                    })}
-                                    {(!me).then(|| {
-                                        let action = if account.deactivated { "reactivate" } else { "deactivate" };
-                                        view! { <button class="chip" class:harsh=!account.deactivated data-action=action on:click=move |_| act(deactivate.clone(), action)>{if account.deactivated { "Reactivate" } else { "Deactivate" }}</button> }
-                                    })}
-                                </span>
+                                <span class="member-name">{shown}</span>
+                                {tags}
+                                <span class="when">{active}</span>
+                                <span class="member-actions">{actions}</span>
                             </li>
-                        }
+                        }.into_any()
                     }
                 </For>
             </ul>
             <h3>"Rooms"</h3>
             <ul class="member-list" id="admin-rooms">
                 <For each=move || rooms.get() key=|room| format!("{}{}{}{}", room.name, room.members, room.private, room.archived) let:room>
-                    <li data-room=room.name.clone()>
-                        <span class="member-name">{if room.private { lock_icon().into_any() } else { "# ".into_any() }} {roles::room_label(&room)}</span>
-                        {room.archived.then(|| view! { <span class="role">"archived"</span> })}
-                        <span class="when">{format!("{} members, {} entries", room.members, room.last_seq)}</span>
-                    </li>
+                    {view! {
+                        <li data-room=room.name.clone()>
+                            <span class="member-name">{if room.private { lock_icon().into_any() } else { "# ".into_any() }} {roles::room_label(&room)}</span>
+                            {room.archived.then(|| tag("archived", ""))}
+                            <span class="when">{format!("{} members, {} entries", room.members, room.last_seq)}</span>
+                        </li>
+                    }.into_any()}
                 </For>
             </ul>
         </section>

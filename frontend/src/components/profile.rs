@@ -6,6 +6,7 @@ use shared::api::{MIN_PASSWORD_CHARS, SessionSummary};
 
 use super::clock;
 use crate::api;
+use crate::model::device::device_label;
 use crate::pages::chat::Chat;
 
 /// The profile panel.
@@ -108,7 +109,7 @@ pub fn ProfilePanel() -> impl IntoView {
                         let id = session.id.clone();
                         view! {
                             <li data-session=session.id.clone()>
-                                <span class="member-name" title=session.device.clone()>{session.device.clone()}</span>
+                                <span class="member-name" title=session.device.clone()>{device_label(&session.device)}</span>
                                 <span class="when">"used " {clock(session.last_used_at)}</span>
                                 {if session.current {
                                     view! { <span class="role">"this one"</span> }.into_any()

@@ -4,6 +4,7 @@
 //! calls write them through the methods here, so each rule lives in one place: where a
 //! message goes, when a pending message is confirmed, what counts as unread.
 
+pub mod device;
 pub mod roles;
 mod sequence;
 
