@@ -210,6 +210,13 @@ pub async fn incoming(
         return Err(not_found());
     }
     let hook = state.engine.store().webhook(&token_hash(&secret)).await?.ok_or_else(not_found)?;
+    // A deactivated bot posts nothing, by token or by webhook.
+    if state.engine.store().account(&hook.name).await?.is_none_or(|bot| bot.deactivated) {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "this webhook's bot is deactivated: an admin can reactivate it",
+        ));
+    }
     let text = body.message();
     if text.is_empty() {
         return Err(HttpError::bad_request("the body has no text"));

@@ -218,6 +218,17 @@ async fn webhooks_post_as_their_bot(setup: Setup) {
     }
     assert_eq!(seen, ["disk 91% full", "CPU high"]);
 
+    // An admin (ann, the first account) deactivates the bot: its webhook posts nothing
+    // until the bot is reactivated.
+    let deactivate = "/api/admin/users/grafana/deactivate";
+    assert_eq!(server.request("POST", deactivate, Some(&ann), None).await.0, 204);
+    let (status, _, body) = server.post_text(&url, r#"{"text": "muted?"}"#, &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("deactivated"), "{body}");
+    let reactivate = "/api/admin/users/grafana/reactivate";
+    assert_eq!(server.request("POST", reactivate, Some(&ann), None).await.0, 204);
+    assert_eq!(server.post_text(&url, r#"{"text": "back"}"#, &[]).await.0, 201);
+
     // Listed for the owner, without the secret; deleted, the URL is dead.
     let (status, listed) =
         server.request("GET", "/api/rooms/alerts/webhooks", Some(&ann), None).await;
