@@ -396,3 +396,31 @@ async fn admin_endpoints_are_for_admins_only() {
     let (_, stats) = server.request("GET", "/api/admin/stats", Some(&ann), None).await;
     assert_eq!((stats["accounts"].as_u64(), stats["rooms"].as_u64()), (Some(2), Some(2)));
 }
+
+/// Reset codes cannot be guessed at speed: the endpoint shares sign-up's limit per client
+/// address, and says when to try again.
+#[tokio::test]
+async fn reset_attempts_are_limited_per_address() {
+    let server = TestServer::start().await;
+    let guess = json!({"code": "a-guessed-code", "password": "a long new password"});
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let body = guess.to_string();
+        let (status, head, _) = server
+            .request_with_headers(
+                "POST",
+                "/api/password/reset",
+                None,
+                Some(&body),
+                "application/json",
+                &[],
+            )
+            .await;
+        if status == 429 {
+            assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses[..20].iter().all(|&status| status == 403), "{statuses:?}");
+    assert_eq!(statuses[20..], [429; 5], "{statuses:?}");
+}
