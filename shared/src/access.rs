@@ -236,6 +236,17 @@ pub fn may_change(actor: &Standing, change: &RoomChange, subject: Subject) -> Re
             }
             _ => deny("no such message"),
         },
+        RoomChange::Edited { .. } => match subject {
+            Subject::Message { exists: true, own: true } => actor.may_post(),
+            Subject::Message { exists: true, own: false } => {
+                deny("only its author may edit a message")
+            }
+            _ => deny("no such message"),
+        },
+        RoomChange::Reacted { .. } => match subject {
+            Subject::Message { exists: true, .. } => actor.may_post(),
+            _ => deny("no such message"),
+        },
     }
 }
 
@@ -312,6 +323,26 @@ mod tests {
         assert!(may_change(&member(Role::Moderator), &delete, theirs).is_ok());
         let gone = Subject::Message { exists: false, own: false };
         assert!(may_change(&member(Role::Owner), &delete, gone).is_err());
+    }
+
+    #[test]
+    fn authors_edit_and_members_who_may_post_react() {
+        let edit = RoomChange::Edited { seq: 3, text: "fixed".into() };
+        let react = RoomChange::Reacted { seq: 3, emoji: "👍".into(), on: true };
+        let mine = Subject::Message { exists: true, own: true };
+        let theirs = Subject::Message { exists: true, own: false };
+        let gone = Subject::Message { exists: false, own: false };
+        assert!(may_change(&member(Role::Member), &edit, mine).is_ok());
+        assert!(may_change(&member(Role::Owner), &edit, theirs).is_err(), "owners delete, not edit");
+        assert!(may_change(&member(Role::Member), &edit, gone).is_err());
+        assert!(may_change(&member(Role::Member), &react, theirs).is_ok());
+        assert!(may_change(&member(Role::Member), &react, gone).is_err());
+        let muted = Standing { muted: true, ..member(Role::Member) };
+        assert!(may_change(&muted, &edit, mine).is_err());
+        assert!(may_change(&muted, &react, theirs).is_err());
+        assert!(may_change(&Standing::default(), &react, theirs).is_err(), "members only");
+        let banned = Standing { banned: true, ..Standing::default() };
+        assert!(may_change(&banned, &react, theirs).is_err());
     }
 
     #[test]

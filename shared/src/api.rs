@@ -271,6 +271,9 @@ pub struct RoomSummary {
     pub last_seq: u64,
     /// Messages after the asking user's read marker (0 unless joined).
     pub unread: u64,
+    /// Of those, the ones that mention the asking user.
+    #[serde(default)]
+    pub mentions: u64,
     /// Invisible to non-members.
     #[serde(default)]
     pub private: bool,
@@ -339,6 +342,9 @@ pub const DEFAULT_REPLAY: usize = 50;
 pub struct NewMessage {
     /// What to say.
     pub text: String,
+    /// The id of the message this answers (rooms only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
 }
 
 /// `POST /api/rooms/{room}/webhooks`: a new incoming webhook, posting as the bot `name`.

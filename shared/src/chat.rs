@@ -102,6 +102,135 @@ pub struct ChatMessage {
     /// The message was deleted: `text` is empty, and the store keeps nothing of it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// The message this one answers, as it reads now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// The room's members it mentions with `@name`, as the server found them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// When its author last changed its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// Reactions, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+impl ChatMessage {
+    /// Whether this is something said, not a change to the room or to a message.
+    pub fn is_said(&self) -> bool {
+        self.change.is_none()
+    }
+}
+
+/// The message a reply answers: enough to show a snippet without loading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// Its id in the room.
+    pub seq: u64,
+    /// Who said it.
+    pub sender: String,
+    /// Its text's first [`QUOTE_CHARS`] characters (empty once deleted).
+    pub text: String,
+    /// It was deleted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+/// How much of an answered message a reply carries.
+pub const QUOTE_CHARS: usize = 140;
+
+/// One emoji given to a message, and by whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// Who gave it, in the order they did.
+    pub users: Vec<String>,
+}
+
+/// Different emoji on one message, at most.
+pub const MAX_REACTIONS: usize = 20;
+
+/// Applies a reaction change to a message's reactions: idempotent, so that a change
+/// applied twice (a replay, a history page and a live event) leaves the same result.
+pub fn react(reactions: &mut Vec<Reaction>, user: &str, emoji: &str, on: bool) {
+    let position = reactions.iter().position(|reaction| reaction.emoji == emoji);
+    match (position, on) {
+        (Some(index), true) => {
+            let users = &mut reactions[index].users;
+            if !users.iter().any(|name| name == user) {
+                users.push(user.to_owned());
+            }
+        }
+        (None, true) => {
+            reactions.push(Reaction { emoji: emoji.to_owned(), users: vec![user.to_owned()] })
+        }
+        (Some(index), false) => {
+            reactions[index].users.retain(|name| name != user);
+            if reactions[index].users.is_empty() {
+                reactions.remove(index);
+            }
+        }
+        (None, false) => {}
+    }
+}
+
+/// The most characters of one reaction (an emoji with its modifiers and joiners).
+const MAX_EMOJI_CHARS: usize = 12;
+
+/// Checks a reaction: one emoji (a short run of non-ASCII symbols, with the joiners,
+/// selectors and keycaps emoji are made of), no letters, spaces or control characters.
+pub fn validate_emoji(emoji: &str) -> Result<(), String> {
+    let count = emoji.chars().count();
+    if count == 0 || count > MAX_EMOJI_CHARS {
+        return Err(format!("a reaction is one emoji (1 to {MAX_EMOJI_CHARS} characters)"));
+    }
+    let keycap = emoji.contains('\u{20E3}');
+    let fits = |c: char| {
+        if c.is_ascii() {
+            keycap && (c.is_ascii_digit() || c == '#' || c == '*')
+        } else {
+            !c.is_alphabetic() && !c.is_whitespace() && !is_forbidden(c)
+        }
+    };
+    if emoji.chars().all(fits) && emoji.chars().any(|c| !c.is_ascii()) {
+        Ok(())
+    } else {
+        Err("a reaction is one emoji, not text".into())
+    }
+}
+
+/// The most people one message mentions.
+pub const MAX_MENTIONS: usize = 50;
+
+/// The user names `text` mentions as `@name`, each once, in order of first mention. An
+/// `@` inside a word (an e-mail address) or in code is no mention; the server keeps those
+/// that name members of the room.
+pub fn mentioned(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut in_code = false;
+    let mut previous = ' ';
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        if c == '`' {
+            in_code = !in_code;
+        } else if c == '@' && !in_code && !(previous.is_alphanumeric() || previous == '_') {
+            let end = rest
+                .find(|c: char| !matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-'))
+                .unwrap_or(rest.len());
+            let name = rest[..end].trim_end_matches('-').to_ascii_lowercase();
+            if validate_username(&name).is_ok() && !names.contains(&name) {
+                names.push(name);
+                if names.len() == MAX_MENTIONS {
+                    break;
+                }
+            }
+        }
+        previous = c;
+    }
+    names
 }
 
 fn is_false(value: &bool) -> bool {
@@ -204,9 +333,49 @@ pub enum ClientEvent {
     Message {
         /// The text, 1 to [`MAX_MESSAGE_CHARS`] characters.
         text: String,
+        /// The id of the message this answers (rooms only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
     },
     /// I am typing (rooms only).
     Typing,
+    /// Change the text of one's own message (rooms only).
+    Edit {
+        /// The message's id.
+        seq: u64,
+        /// The new text.
+        text: String,
+    },
+    /// Delete a message: one's own, or any as a moderator (rooms only).
+    Delete {
+        /// The message's id.
+        seq: u64,
+    },
+    /// Give (`on`) or take back a reaction (rooms only).
+    React {
+        /// The message's id.
+        seq: u64,
+        /// The emoji.
+        emoji: String,
+        /// Given or taken back.
+        on: bool,
+    },
+}
+
+impl ClientEvent {
+    /// The change to the room an edit, a deletion or a reaction asks for.
+    pub fn change(&self) -> Option<RoomChange> {
+        match self {
+            ClientEvent::Edit { seq, text } => {
+                Some(RoomChange::Edited { seq: *seq, text: text.clone() })
+            }
+            ClientEvent::Delete { seq } => Some(RoomChange::Deleted { seq: *seq }),
+            ClientEvent::React { seq, emoji, on } => {
+                Some(RoomChange::Reacted { seq: *seq, emoji: emoji.clone(), on: *on })
+            }
+            ClientEvent::Message { .. } | ClientEvent::Typing => None,
+        }
+    }
 }
 
 /// A STOMP destination, as Confab interprets it.
@@ -385,4 +554,52 @@ fn is_forbidden(c: char) -> bool {
 /// Characters that take no space: a message of only these looks empty.
 fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_names_after_an_at_sign_outside_words_and_code() {
+        assert_eq!(mentioned("hi @ann and @Bob, @ann again"), ["ann", "bob"]);
+        assert_eq!(mentioned("mail ann@example.com"), Vec::<String>::new());
+        assert_eq!(mentioned("`@ann` is code, @carol- is not"), ["carol"]);
+        assert_eq!(mentioned("@al is too short, (@dave_2) fits"), ["dave_2"]);
+        assert_eq!(mentioned("@"), Vec::<String>::new());
+        let many: String = (0..80).map(|n| format!("@user{n} ")).collect();
+        assert_eq!(mentioned(&many).len(), MAX_MENTIONS);
+    }
+
+    #[test]
+    fn reactions_say_what_is_there_now() {
+        let mut reactions = Vec::new();
+        react(&mut reactions, "ann", "👍", true);
+        react(&mut reactions, "ann", "👍", true);
+        react(&mut reactions, "bob", "👍", true);
+        react(&mut reactions, "bob", "🎉", true);
+        assert_eq!(reactions[0].users, ["ann", "bob"]);
+        react(&mut reactions, "ann", "👍", false);
+        react(&mut reactions, "bob", "👍", false);
+        react(&mut reactions, "bob", "👍", false);
+        assert_eq!(reactions, [Reaction { emoji: "🎉".into(), users: vec!["bob".into()] }]);
+    }
+
+    #[test]
+    fn reactions_are_emoji_not_text() {
+        for good in ["👍", "🎉", "❤️", "👩‍💻", "🇫🇷", "1️⃣", "✅", "👍🏽"] {
+            assert_eq!(validate_emoji(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a", "ok", "👍 ", "é", "<b>", "\u{202E}👍", &"👍".repeat(13), "1"] {
+            assert!(validate_emoji(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_events_read_as_tagged_json() {
+        let edit: ClientEvent = serde_json::from_str(r#"{"type":"edit","seq":4,"text":"x"}"#).unwrap();
+        assert_eq!(edit.change(), Some(RoomChange::Edited { seq: 4, text: "x".into() }));
+        let message: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"hi"}"#).unwrap();
+        assert_eq!(message, ClientEvent::Message { text: "hi".into(), reply_to: None });
+    }
 }

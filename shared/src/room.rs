@@ -122,6 +122,23 @@ pub enum RoomChange {
         /// Its id in the room.
         seq: u64,
     },
+    /// Its author changed a message's text.
+    Edited {
+        /// The message's id in the room.
+        seq: u64,
+        /// The new text (empty once the message is deleted).
+        text: String,
+    },
+    /// Someone added (`on`) or took back a reaction to a message. Applying it twice is
+    /// harmless: it says what the reaction is now, not to toggle it.
+    Reacted {
+        /// The message's id in the room.
+        seq: u64,
+        /// The emoji.
+        emoji: String,
+        /// Whether the reaction is there now.
+        on: bool,
+    },
 }
 
 impl RoomChange {
@@ -141,7 +158,20 @@ impl RoomChange {
             | RoomChange::Archived
             | RoomChange::Unarchived
             | RoomChange::Privacy { .. }
-            | RoomChange::Deleted { .. } => None,
+            | RoomChange::Deleted { .. }
+            | RoomChange::Edited { .. }
+            | RoomChange::Reacted { .. } => None,
+        }
+    }
+
+    /// The message the change is about: a deletion, an edit or a reaction. Such entries
+    /// change a message's look; the page shows no line of their own.
+    pub fn message(&self) -> Option<u64> {
+        match self {
+            RoomChange::Deleted { seq }
+            | RoomChange::Edited { seq, .. }
+            | RoomChange::Reacted { seq, .. } => Some(*seq),
+            _ => None,
         }
     }
 
@@ -171,6 +201,10 @@ impl RoomChange {
             RoomChange::Role { role: Role::Owner, .. } => {
                 Err("ownership passes with {\"type\":\"owner\",\"user\":...}".into())
             }
+            RoomChange::Edited { text, .. } => {
+                crate::chat::validate_text(text).map_err(|reason| reason.to_string())
+            }
+            RoomChange::Reacted { emoji, .. } => crate::chat::validate_emoji(emoji),
             _ => Ok(()),
         }
     }
@@ -202,6 +236,11 @@ impl RoomChange {
             RoomChange::Privacy { private: false } => format!("{actor} made the room public"),
             RoomChange::Owner { .. } => format!("{actor} made {target} the owner"),
             RoomChange::Deleted { .. } => format!("{actor} deleted a message"),
+            RoomChange::Edited { .. } => format!("{actor} edited a message"),
+            RoomChange::Reacted { emoji, on: true, .. } => format!("{actor} reacted {emoji}"),
+            RoomChange::Reacted { emoji, on: false, .. } => {
+                format!("{actor} took back {emoji}")
+            }
         }
     }
 }

@@ -395,6 +395,27 @@ impl Engine {
         Ok(RoomPage { messages, more })
     }
 
+    /// A page of a room's history with `around` in its middle (half the page up to it,
+    /// the rest after it), to show a message far back with its context; `more` if older
+    /// messages come before the page.
+    pub async fn room_page_around(
+        &self,
+        room: &str,
+        around: u64,
+        limit: usize,
+    ) -> Result<RoomPage, EngineError> {
+        let older = limit.div_ceil(2);
+        let mut messages =
+            self.inner.store.room_before(room, Some(around.saturating_add(1)), older + 1).await?;
+        let more = messages.len() > older;
+        if more {
+            messages.remove(0);
+        }
+        let newer = limit - messages.len();
+        messages.extend(self.inner.store.room_after(room, around, newer).await?);
+        Ok(RoomPage { messages, more })
+    }
+
     /// A page of the conversation between `user` and `peer` before `before`.
     pub async fn dm_page(
         &self,
@@ -444,6 +465,7 @@ impl Engine {
         sender: &Identity,
         text: &str,
         key: Option<&str>,
+        reply_to: Option<u64>,
     ) -> Result<Posted<ChatMessage>, EngineError> {
         let post = NewPost::Room {
             room: room.to_owned(),
@@ -451,6 +473,7 @@ impl Engine {
             text: text.to_owned(),
             key: key.map(str::to_owned),
             bot: sender.bot,
+            reply_to,
         };
         match self.post(vec![post]).await?.pop() {
             Some(Stored::Room(posted)) => Ok(posted),

@@ -432,6 +432,7 @@ mod tests {
                 text: format!("m{n}"),
                 key: None,
                 bot: false,
+                reply_to: None,
             };
             let Some(Stored::Room(posted)) = store.post(vec![post], 1).await.unwrap().pop() else {
                 panic!("a room message");

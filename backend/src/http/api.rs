@@ -291,6 +291,7 @@ pub(super) fn peer_name(path: Result<Path<String>, PathRejection>) -> Result<Str
 pub struct PageQuery {
     before: Option<u64>,
     after: Option<u64>,
+    around: Option<u64>,
     limit: Option<usize>,
 }
 
@@ -314,6 +315,14 @@ impl PageQuery {
             return Err(HttpError::bad_request("give before or after, not both"));
         }
         self.after.map(|after| valid_seq("after", after)).transpose()
+    }
+
+    /// `around`, which excludes `before` and `after`.
+    pub(super) fn around(&self) -> Result<Option<u64>, HttpError> {
+        if self.around.is_some() && (self.after.is_some() || self.before.is_some()) {
+            return Err(HttpError::bad_request("give around alone, without before or after"));
+        }
+        self.around.map(|around| valid_seq("around", around)).transpose()
     }
 
     pub(super) fn limit(&self) -> Result<usize, HttpError> {

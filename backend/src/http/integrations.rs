@@ -13,7 +13,7 @@ use serde::Deserialize;
 use shared::api::{NewMessage, NewWebhook, Webhook};
 use shared::chat::{ChatMessage, DirectMessage, validate_name, validate_text, validate_username};
 
-use super::api::{AuthUser, peer_name, room_name};
+use super::api::{AuthUser, peer_name, room_name, valid_seq};
 use super::error::{HttpError, JsonBody};
 use crate::AppState;
 use crate::auth::token_hash;
@@ -75,7 +75,13 @@ pub async fn post_room_message(
         ));
     }
     charge(&state, &user.identity.name)?;
-    let posted = state.engine.post_room(&room, &user.identity, &body.text, key.as_deref()).await?;
+    if let Some(seq) = body.reply_to {
+        valid_seq("reply_to", seq)?;
+    }
+    let posted = state
+        .engine
+        .post_room(&room, &user.identity, &body.text, key.as_deref(), body.reply_to)
+        .await?;
     Ok((created(posted.duplicate), Json(posted.message)))
 }
 
@@ -225,7 +231,7 @@ pub async fn incoming(
     let key = idempotency_key(&headers)?;
     charge(&state, &hook.name)?;
     let bot = Identity { name: hook.name, bot: true };
-    let posted = state.engine.post_room(&hook.room, &bot, &text, key.as_deref()).await?;
+    let posted = state.engine.post_room(&hook.room, &bot, &text, key.as_deref(), None).await?;
     Ok((created(posted.duplicate), "ok"))
 }
 

@@ -95,10 +95,12 @@ pub async fn room_messages(
     let (room, limit, engine) = (room_name(path)?, query.limit()?, state.engine);
     let after = query.after()?;
     let before = query.before()?;
+    let around = query.around()?;
     engine.readable(&room, user.name()).await?;
-    Ok(Json(match after {
-        Some(after) => engine.room_page_after(&room, after, limit).await?,
-        None => engine.room_page(&room, before, limit).await?,
+    Ok(Json(match (after, around) {
+        (Some(after), _) => engine.room_page_after(&room, after, limit).await?,
+        (None, Some(around)) => engine.room_page_around(&room, around, limit).await?,
+        (None, None) => engine.room_page(&room, before, limit).await?,
     }))
 }
 

@@ -3,7 +3,9 @@
 //! transactions, receipts or the connection's state.
 
 use bytes::Bytes;
-use shared::chat::{ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, validate_text};
+use shared::chat::{
+    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, validate_emoji, validate_text,
+};
 use shared::stomp::Headers;
 
 use super::rates::Charge;
@@ -90,9 +92,17 @@ impl Send {
             Destination::AppDm(to) => {
                 let key = idempotency_key(&headers)?;
                 match chat_event(&headers, &body)? {
-                    ClientEvent::Message { text } => Ok(Send::Dm { to, text, key }),
+                    ClientEvent::Message { text, reply_to: None } => {
+                        Ok(Send::Dm { to, text, key })
+                    }
+                    ClientEvent::Message { reply_to: Some(_), .. } => {
+                        Err(Refusal::new("replies are for rooms: a direct message has no reply_to"))
+                    }
                     ClientEvent::Typing => {
                         Err(Refusal::new("typing events go to /app/room.<room>"))
+                    }
+                    ClientEvent::Edit { .. } | ClientEvent::Delete { .. } | ClientEvent::React { .. } => {
+                        Err(Refusal::new("edits, deletions and reactions are for room messages"))
                     }
                 }
             }
@@ -149,8 +159,11 @@ impl Send {
                     room.len()
                         + key.as_ref().map_or(0, String::len)
                         + match event {
-                            ClientEvent::Message { text } => text.len(),
-                            ClientEvent::Typing => 0,
+                            ClientEvent::Message { text, .. } | ClientEvent::Edit { text, .. } => {
+                                text.len()
+                            }
+                            ClientEvent::React { emoji, .. } => emoji.len(),
+                            ClientEvent::Typing | ClientEvent::Delete { .. } => 0,
                         }
                 }
                 Send::Dm { to, text, key } => {
@@ -175,13 +188,16 @@ impl Send {
     /// What to store, for the SENDs that store a message.
     pub fn to_post(&self, sender: &str, bot: bool) -> Option<NewPost> {
         match self {
-            Send::Room { room, event: ClientEvent::Message { text }, key } => Some(NewPost::Room {
-                room: room.clone(),
-                sender: sender.to_owned(),
-                text: text.clone(),
-                key: key.clone(),
-                bot,
-            }),
+            Send::Room { room, event: ClientEvent::Message { text, reply_to }, key } => {
+                Some(NewPost::Room {
+                    room: room.clone(),
+                    sender: sender.to_owned(),
+                    text: text.clone(),
+                    key: key.clone(),
+                    bot,
+                    reply_to: *reply_to,
+                })
+            }
             Send::Dm { to, text, key } => Some(NewPost::Dm {
                 from: sender.to_owned(),
                 to: to.clone(),
@@ -207,10 +223,15 @@ impl Send {
                 standing.may_post().map_err(|denied| EngineError::Forbidden(denied.0))?;
                 engine.typing(&room, login).await;
             }
+            Send::Room { room, event, .. } => {
+                if let Some(change) = event.change() {
+                    engine.change_room(&room, login, change).await?;
+                }
+            }
             Send::Topic { destination, headers, body } => {
                 engine.publish_topic(&destination, &headers, &body).await;
             }
-            Send::Room { .. } | Send::Dm { .. } => {}
+            Send::Dm { .. } => {}
         }
         Ok(Sent::Done)
     }
@@ -383,6 +404,7 @@ fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
         "text/plain" => ClientEvent::Message {
             text: String::from_utf8(body.to_vec())
                 .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
+            reply_to: None,
         },
         other => {
             return Err(Refusal::new(format!(
@@ -390,8 +412,12 @@ fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
             )));
         }
     };
-    if let ClientEvent::Message { text } = &event {
-        validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
+    match &event {
+        ClientEvent::Message { text, .. } | ClientEvent::Edit { text, .. } => {
+            validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
+        }
+        ClientEvent::React { emoji, .. } => validate_emoji(emoji).map_err(Refusal::new)?,
+        ClientEvent::Typing | ClientEvent::Delete { .. } => {}
     }
     Ok(event)
 }

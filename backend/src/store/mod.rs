@@ -19,7 +19,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use shared::api::{Account, DmSummary, Invitation, Person, RoomMembers, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
+use shared::chat::{ChatMessage, DirectMessage, Millis, Reaction, RoomChange};
 
 use crate::access::Standing;
 
@@ -56,6 +56,8 @@ pub enum Missing {
     Room(String),
     /// A user, by name.
     User(String),
+    /// A message of a room, by id: absent, deleted, or not something said.
+    Message(u64),
 }
 
 impl fmt::Display for Missing {
@@ -63,6 +65,7 @@ impl fmt::Display for Missing {
         match self {
             Missing::Room(name) => write!(f, "no room named {name:?}"),
             Missing::User(name) => write!(f, "no user named {name:?}"),
+            Missing::Message(seq) => write!(f, "no message {seq} in this room"),
         }
     }
 }
@@ -93,6 +96,9 @@ pub enum NewPost {
         /// The sender is a bot (told to readers; not stored with the message: it is the
         /// account's).
         bot: bool,
+        /// The message of the room it answers: `NotFound` unless it is something said and
+        /// not deleted.
+        reply_to: Option<u64>,
     },
     /// A direct message, stored in both participants' inboxes.
     Dm {
@@ -107,6 +113,44 @@ pub enum NewPost {
         /// The sender is a bot.
         bot: bool,
     },
+}
+
+/// How a message's mentions are stored: each name between spaces (` ann bob `), so that
+/// "mentions ann" is a substring test with no false match; `None` for none.
+pub(crate) fn mentions_column(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| format!(" {} ", names.join(" ")))
+}
+
+/// The names of a stored mentions column.
+pub(crate) fn mentions_of(column: Option<String>) -> Vec<String> {
+    column.map(|names| names.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// How a message's reactions are stored: JSON, `None` for none.
+pub(crate) fn reactions_column(reactions: &[Reaction]) -> Option<String> {
+    (!reactions.is_empty())
+        .then(|| serde_json::to_string(reactions).expect("reactions serialize"))
+}
+
+/// The reactions of a stored reactions column (none if it cannot be read).
+pub(crate) fn reactions_of(column: Option<String>) -> Vec<Reaction> {
+    column.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
+}
+
+/// A message takes at most [`shared::chat::MAX_REACTIONS`] different emoji.
+pub(crate) fn check_new_reaction(
+    reactions: &[Reaction],
+    emoji: &str,
+    on: bool,
+) -> Result<(), StoreError> {
+    let new = on && !reactions.iter().any(|reaction| reaction.emoji == emoji);
+    if new && reactions.len() >= shared::chat::MAX_REACTIONS {
+        return Err(StoreError::Forbidden(format!(
+            "a message has at most {} different reactions",
+            shared::chat::MAX_REACTIONS
+        )));
+    }
+    Ok(())
 }
 
 /// Both inboxes' copies of a direct message.

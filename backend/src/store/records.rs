@@ -7,7 +7,7 @@
 //! first version have defaults, so older exports still import.
 
 use serde::{Deserialize, Serialize};
-use shared::chat::{Millis, Role, RoomChange};
+use shared::chat::{Millis, Reaction, Role, RoomChange};
 
 fn no(value: &bool) -> bool {
     !value
@@ -115,6 +115,18 @@ pub enum Record {
         /// Deleted (its text is empty).
         #[serde(default, skip_serializing_if = "no")]
         deleted: bool,
+        /// The message it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+        /// The members it mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
+        /// When its text was last edited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_at: Option<Millis>,
+        /// Its reactions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reactions: Vec<Reaction>,
     },
     /// A user's DM inbox counter.
     Inbox {

@@ -95,6 +95,7 @@ fn room_post(room: &str, sender: &str, text: &str, key: Option<&str>) -> NewPost
         text: text.into(),
         key: key.map(str::to_owned),
         bot: false,
+        reply_to: None,
     }
 }
 
@@ -462,7 +463,14 @@ fn hook(id: &str, room: &str, name: &str, secret_hash: &str) -> NewHook {
 }
 
 fn bot_post(room: &str, bot: &str, text: &str) -> NewPost {
-    NewPost::Room { room: room.into(), sender: bot.into(), text: text.into(), key: None, bot: true }
+    NewPost::Room {
+        room: room.into(),
+        sender: bot.into(),
+        text: text.into(),
+        key: None,
+        bot: true,
+        reply_to: None,
+    }
 }
 
 /// Bots have no password and tokens that never expire; a webhook makes its bot a member of

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use shared::api::{Account, DmSummary, Invitation, Person, RoomMembers, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis, Role, RoomChange};
+use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis, Quote, Role, RoomChange};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -29,7 +29,8 @@ use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
     AccountChange, Admission, DmCopies, Missing, NewHook, NewLink, NewPost, Posted, Record, Store,
-    StoreError, Stored, TokenOwner, TokenRecord,
+    StoreError, Stored, TokenOwner, TokenRecord, mentions_column, mentions_of, reactions_column,
+    reactions_of,
 };
 use crate::access::Standing;
 
@@ -155,8 +156,8 @@ impl Statements {
             post_room: client
                 .prepare(
                     "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq)
-                     INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key)
-                     SELECT $1, last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
+                     INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, reply_to, mentions)
+                     SELECT $1, last_seq, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq",
                 )
                 .await?,
             user_exists: client
@@ -550,10 +551,10 @@ async fn execute(
             let mut stored = Vec::with_capacity(posts.len());
             for post in posts {
                 stored.push(match post {
-                    NewPost::Room { room, sender, text, key, bot } => {
+                    NewPost::Room { room, sender, text, key, bot, reply_to } => {
+                        let entry = (text.as_str(), key.as_deref(), *reply_to);
                         let mut posted =
-                            post_room(tx, statements, room, sender, text, key.as_deref(), *now)
-                                .await?;
+                            post_room(tx, statements, room, sender, entry, *now).await?;
                         posted.message.bot = *bot;
                         Stored::Room(posted)
                     }
@@ -607,15 +608,16 @@ async fn require_room(tx: &impl GenericClient, room: &str) -> Result<(), Failure
     }
 }
 
+/// Stores a room message: `entry` is its text, idempotency key and the message it answers.
 async fn post_room(
     tx: &impl GenericClient,
     statements: &Statements,
     room: &str,
     sender: &str,
-    text: &str,
-    key: Option<&str>,
+    entry: (&str, Option<&str>, Option<u64>),
     now: Millis,
 ) -> Result<Posted<ChatMessage>, Failure> {
+    let (text, key, reply_to) = entry;
     let message = |seq: u64, text: String, sent_at: Millis| ChatMessage {
         seq,
         room: room.to_owned(),
@@ -632,11 +634,27 @@ async fn post_room(
         }
     }
     rooms::check_post(tx, statements, room, sender).await?;
-    let row = tx.query_opt(&statements.post_room, &[&room, &sender, &text, &now, &key]).await?;
+    let quote = match reply_to {
+        Some(answered) => match rooms::quote(tx, room, answered).await? {
+            Some(quote) => Some(quote),
+            None => return Err(Failure::Refused(StoreError::NotFound(Missing::Message(answered)))),
+        },
+        None => None,
+    };
+    let mentions = rooms::mentions_in(tx, room, text).await?;
+    let row = tx
+        .query_opt(
+            &statements.post_room,
+            &[&room, &sender, &text, &now, &key, &reply_to.map(clamp), &mentions_column(&mentions)],
+        )
+        .await?;
     let Some(row) = row else {
         return Err(Failure::Refused(StoreError::NotFound(Missing::Room(room.to_owned()))));
     };
-    Ok(Posted { message: message(seq(&row, 0), text.to_owned(), now), duplicate: false })
+    let mut stored = message(seq(&row, 0), text.to_owned(), now);
+    stored.reply_to = quote;
+    stored.mentions = mentions;
+    Ok(Posted { message: stored, duplicate: false })
 }
 
 async fn post_dm(
@@ -755,14 +773,43 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 )
                 .await?;
             }
-            Record::Message { room, seq, sender, text, sent_at, key, change, deleted } => {
+            Record::Message {
+                room,
+                seq,
+                sender,
+                text,
+                sent_at,
+                key,
+                change,
+                deleted,
+                reply_to,
+                mentions,
+                edited_at,
+                reactions,
+            } => {
+                let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
                     .as_ref()
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 tx.execute(
-                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[room, &clamp(*seq), sender, text, sent_at, key, &change, deleted],
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted,
+                         target, reply_to, mentions, edited_at, reactions)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    &[
+                        room,
+                        &clamp(*seq),
+                        sender,
+                        text,
+                        sent_at,
+                        key,
+                        &change,
+                        deleted,
+                        &target,
+                        &reply_to.map(clamp),
+                        &mentions_column(mentions),
+                        edited_at,
+                        &reactions_column(reactions),
+                    ],
                 )
                 .await?;
             }
@@ -826,8 +873,17 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
     Ok(())
 }
 
+/// A room's messages as readers get them: in their current state, with the snippet of
+/// the message each answers.
+const MESSAGE_COLUMNS: &str = "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false),
+        m.change, m.deleted, m.reply_to, q.sender, left(q.text, 140), q.deleted,
+        m.mentions, m.edited_at, m.reactions
+    FROM messages m LEFT JOIN users u ON u.name = m.sender
+    LEFT JOIN messages q ON q.room = m.room AND q.seq = m.reply_to";
+
 fn room_message(room: &str, row: &Row) -> ChatMessage {
     let change: Option<String> = row.get(5);
+    let reply_to: Option<i64> = row.get(7);
     ChatMessage {
         seq: seq(row, 0),
         room: room.to_owned(),
@@ -837,6 +893,15 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
         bot: row.get(4),
         change: change.and_then(|json| serde_json::from_str(&json).ok()),
         deleted: row.get(6),
+        reply_to: reply_to.map(|answered| Quote {
+            seq: u64::try_from(answered).unwrap_or(0),
+            sender: row.get::<_, Option<String>>(8).unwrap_or_default(),
+            text: row.get::<_, Option<String>>(9).unwrap_or_default(),
+            deleted: row.get::<_, Option<bool>>(10).unwrap_or(true),
+        }),
+        mentions: mentions_of(row.get(11)),
+        edited_at: row.get(12),
+        reactions: reactions_of(row.get(13)),
     }
 }
 
@@ -872,7 +937,8 @@ fn room_summary(row: &Row) -> RoomSummary {
         members: seq(row, 2),
         joined: last_read.is_some(),
         last_seq,
-        unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+        unread: row.get::<_, Option<i64>>(10).map_or(0, |count| u64::try_from(count).unwrap_or(0)),
+        mentions: row.get::<_, Option<i64>>(11).map_or(0, |count| u64::try_from(count).unwrap_or(0)),
         private: row.get(4),
         archived: row.get(5),
         title: row.get(6),
@@ -1152,8 +1218,15 @@ impl Store for PostgresStore {
             .query(
                 "SELECT r.name, r.last_seq,
                         (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
-                        mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted
+                        mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted,
+                        unread.said, unread.mentions
                  FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = $1
+                 LEFT JOIN (SELECT x.room, COUNT(*) AS said,
+                                COUNT(*) FILTER (WHERE position(' ' || $1 || ' ' IN COALESCE(x.mentions, '')) > 0) AS mentions
+                            FROM messages x JOIN memberships me ON me.room = x.room AND me.user_name = $1
+                            WHERE x.seq > me.last_read AND x.change IS NULL AND NOT x.deleted
+                              AND x.sender <> $1
+                            GROUP BY x.room) unread ON unread.room = r.name
                  WHERE NOT r.private OR mine.user_name IS NOT NULL
                  ORDER BY r.name",
                 &[&user],
@@ -1183,10 +1256,7 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false), m.change, m.deleted
-                 FROM messages m
-                 LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq > $2
-                 ORDER BY m.seq LIMIT $3",
+                &format!("{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"),
                 &[&room, &clamp(after), &limit],
             )
             .await?;
@@ -1204,10 +1274,7 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false), m.change, m.deleted
-                 FROM messages m
-                 LEFT JOIN users u ON u.name = m.sender WHERE m.room = $1 AND m.seq < $2
-                 ORDER BY m.seq DESC LIMIT $3",
+                &format!("{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"),
                 &[&room, &before, &limit],
             )
             .await?;
@@ -1410,10 +1477,12 @@ impl Store for PostgresStore {
                 },
             ),
             (
-                "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted
+                "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted,
+                        reply_to, mentions, edited_at, reactions
                  FROM messages ORDER BY room, seq",
                 |row| {
                     let change: Option<String> = row.get(6);
+                    let reply_to: Option<i64> = row.get(8);
                     Record::Message {
                         room: row.get(0),
                         seq: seq(row, 1),
@@ -1423,6 +1492,10 @@ impl Store for PostgresStore {
                         key: row.get(5),
                         change: change.and_then(|json| serde_json::from_str(&json).ok()),
                         deleted: row.get(7),
+                        reply_to: reply_to.and_then(|seq| u64::try_from(seq).ok()),
+                        mentions: mentions_of(row.get(9)),
+                        edited_at: row.get(10),
+                        reactions: reactions_of(row.get(11)),
                     }
                 },
             ),

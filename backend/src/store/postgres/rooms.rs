@@ -5,12 +5,16 @@
 //! that a post racing a ban on another node is either stored before the ban or refused.
 
 use shared::api::{Member, RoomMembers};
-use shared::chat::{ChatMessage, LOBBY, Millis, Role, RoomChange};
+use shared::chat::{
+    ChatMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned,
+};
 use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use super::{Failure, Statements, clamp, seq};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{Missing, StoreError};
+use crate::store::{
+    Missing, StoreError, check_new_reaction, mentions_column, reactions_column, reactions_of,
+};
 
 fn refused<T>(error: StoreError) -> Result<T, Failure> {
     Err(Failure::Refused(error))
@@ -157,11 +161,11 @@ async fn subject(
     actor: &str,
     change: &RoomChange,
 ) -> Result<Subject, tokio_postgres::Error> {
-    if let RoomChange::Deleted { seq } = change {
+    if let Some(seq) = change.message() {
         let row = client
             .query_opt(
                 "SELECT sender, deleted OR change IS NOT NULL FROM messages WHERE room = $1 AND seq = $2",
-                &[&room, &clamp(*seq)],
+                &[&room, &clamp(seq)],
             )
             .await?;
         return Ok(match row {
@@ -181,22 +185,62 @@ async fn subject(
     Ok(Subject::Person(standing))
 }
 
-/// Appends an entry to a room's stream with its next id.
+/// The message `seq` of a room as a reply quotes it, if it is something said and not
+/// deleted.
+pub(super) async fn quote(
+    client: &impl GenericClient,
+    room: &str,
+    seq: u64,
+) -> Result<Option<Quote>, tokio_postgres::Error> {
+    let limit = i32::try_from(QUOTE_CHARS).unwrap_or(i32::MAX);
+    let row = client
+        .query_opt(
+            "SELECT sender, left(text, $3) FROM messages
+             WHERE room = $1 AND seq = $2 AND change IS NULL AND NOT deleted",
+            &[&room, &clamp(seq), &limit],
+        )
+        .await?;
+    Ok(row.map(|row| Quote { seq, sender: row.get(0), text: row.get(1), deleted: false }))
+}
+
+/// The members of `room` among the names `text` mentions, in the order mentioned.
+pub(super) async fn mentions_in(
+    client: &impl GenericClient,
+    room: &str,
+    text: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let mut names = mentioned(text);
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let rows = client
+        .query(
+            "SELECT user_name FROM memberships WHERE room = $1 AND user_name = ANY($2)",
+            &[&room, &names],
+        )
+        .await?;
+    let members: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    names.retain(|name| members.contains(name));
+    Ok(names)
+}
+
+/// Appends a change to a room's stream with its next id.
 pub(super) async fn append(
     client: &impl GenericClient,
     room: &str,
     sender: &str,
     text: &str,
-    change: Option<&RoomChange>,
+    change: &RoomChange,
     now: Millis,
 ) -> Result<ChatMessage, Failure> {
-    let json = change.map(|change| serde_json::to_string(change).expect("changes serialize"));
+    let json = serde_json::to_string(change).expect("changes serialize");
+    let target = change.message().map(clamp);
     let row = client
         .query_opt(
             "WITH next AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE name = $1 RETURNING last_seq)
-             INSERT INTO messages (room, seq, sender, text, sent_at, change)
-             SELECT $1, last_seq, $2, $3, $4, $5 FROM next RETURNING seq",
-            &[&room, &sender, &text, &now, &json],
+             INSERT INTO messages (room, seq, sender, text, sent_at, change, target)
+             SELECT $1, last_seq, $2, $3, $4, $5, $6 FROM next RETURNING seq",
+            &[&room, &sender, &text, &now, &json, &target],
         )
         .await?;
     let Some(row) = row else {
@@ -208,7 +252,7 @@ pub(super) async fn append(
         sender: sender.to_owned(),
         text: text.to_owned(),
         sent_at: now,
-        change: change.cloned(),
+        change: Some(change.clone()),
         ..ChatMessage::default()
     })
 }
@@ -302,15 +346,53 @@ pub(super) async fn change_room(
                 .await?;
         }
         RoomChange::Deleted { seq } => {
-            // The text is gone from the store, not only hidden.
+            // The text is gone from the store, not only hidden: the message's, and that of
+            // every edit of it.
             client
                 .execute(
-                    "UPDATE messages SET text = '', deleted = true WHERE room = $1 AND seq = $2",
+                    "UPDATE messages SET text = '', deleted = true, mentions = NULL, reactions = NULL
+                     WHERE room = $1 AND seq = $2",
                     &[&room, &clamp(*seq)],
+                )
+                .await?;
+            client
+                .execute(
+                    "UPDATE messages SET change = jsonb_set(change::jsonb, '{text}', '\"\"')::text
+                     WHERE room = $1 AND target = $2 AND change::jsonb ->> 'type' = 'edited'",
+                    &[&room, &clamp(*seq)],
+                )
+                .await?;
+        }
+        RoomChange::Edited { seq, text } => {
+            let mentions = mentions_in(client, room, text).await?;
+            client
+                .execute(
+                    "UPDATE messages SET text = $3, edited_at = $4, mentions = $5
+                     WHERE room = $1 AND seq = $2",
+                    &[&room, &clamp(*seq), text, &now, &mentions_column(&mentions)],
+                )
+                .await?;
+        }
+        RoomChange::Reacted { seq, emoji, on } => {
+            let row = client
+                .query_one(
+                    "SELECT reactions FROM messages WHERE room = $1 AND seq = $2",
+                    &[&room, &clamp(*seq)],
+                )
+                .await?;
+            let mut reactions = reactions_of(row.get(0));
+            if let Err(error) = check_new_reaction(&reactions, emoji, *on) {
+                return refused(error);
+            }
+            shared::chat::react(&mut reactions, actor, emoji, *on);
+            client
+                .execute(
+                    "UPDATE messages SET reactions = $3 WHERE room = $1 AND seq = $2",
+                    &[&room, &clamp(*seq), &reactions_column(&reactions)],
                 )
                 .await?;
         }
     }
     let line = change.describe(actor, str::to_owned);
-    append(client, room, actor, &line, Some(change), now).await
+    append(client, room, actor, &line, change, now).await
 }

@@ -126,6 +126,16 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE messages ADD COLUMN change TEXT;
     ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;",
+    // 4: replies, mentions, edits and reactions; a change entry about a message names it
+    // in `target` (as in the embedded store's migration 6).
+    "ALTER TABLE messages ADD COLUMN reply_to BIGINT;
+    ALTER TABLE messages ADD COLUMN mentions TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at BIGINT;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    ALTER TABLE messages ADD COLUMN target BIGINT;
+    UPDATE messages SET target = (change::jsonb ->> 'seq')::bigint
+        WHERE change::jsonb ->> 'type' = 'deleted';
+    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;",
 ];
 
 /// Brings the schema up to date.

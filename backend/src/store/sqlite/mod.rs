@@ -640,6 +640,7 @@ mod tests {
                 text: text.clone(),
                 key: None,
                 bot: false,
+                reply_to: None,
             };
             outcome = store.post(vec![post], 1).await;
             if outcome.is_err() {

@@ -3,10 +3,13 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::api::{DmSummary, RoomSummary, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, LOBBY, Millis, Role, RoomChange};
+use shared::chat::{
+    ChatMessage, DirectMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned,
+};
 
 use crate::store::{
     Admission, DmCopies, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored, TokenOwner,
+    mentions_column, mentions_of, reactions_column, reactions_of,
 };
 
 /// SQLite stores integers as `i64`: every id a client names is clamped into it.
@@ -295,8 +298,15 @@ pub(super) fn rooms_for(
     let mut statement = connection.prepare_cached(
         "SELECT r.name, r.last_seq,
                 (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
-                mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted
+                mine.last_read, r.private, r.archived, r.title, r.topic, mine.role, mine.muted,
+                unread.said, unread.mentions
          FROM rooms r LEFT JOIN memberships mine ON mine.room = r.name AND mine.user_name = ?1
+         LEFT JOIN (SELECT x.room, COUNT(*) AS said,
+                        SUM(instr(COALESCE(x.mentions, ''), ' ' || ?1 || ' ') > 0) AS mentions
+                    FROM messages x JOIN memberships me ON me.room = x.room AND me.user_name = ?1
+                    WHERE x.seq > me.last_read AND x.change IS NULL AND x.deleted = 0
+                      AND x.sender <> ?1
+                    GROUP BY x.room) unread ON unread.room = r.name
          WHERE r.private = 0 OR mine.user_name IS NOT NULL
          ORDER BY r.name",
     )?;
@@ -309,7 +319,7 @@ pub(super) fn all_rooms(connection: &Connection) -> Result<Vec<RoomSummary>, Sto
     let mut statement = connection.prepare_cached(
         "SELECT r.name, r.last_seq,
                 (SELECT COUNT(*) FROM memberships m WHERE m.room = r.name),
-                NULL, r.private, r.archived, r.title, r.topic, NULL, 0
+                NULL, r.private, r.archived, r.title, r.topic, NULL, 0, NULL, NULL
          FROM rooms r ORDER BY r.name",
     )?;
     let rows = statement.query_map([], room_summary)?;
@@ -325,7 +335,8 @@ fn room_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<RoomSummary> {
         members: row.get(2)?,
         joined: last_read.is_some(),
         last_seq,
-        unread: last_read.map_or(0, |read| last_seq.saturating_sub(read)),
+        unread: row.get::<_, Option<u64>>(10)?.unwrap_or(0),
+        mentions: row.get::<_, Option<u64>>(11)?.unwrap_or(0),
         private: row.get(4)?,
         archived: row.get(5)?,
         title: row.get(6)?,
@@ -365,8 +376,7 @@ pub(super) fn room_after(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0), m.change, m.deleted FROM messages m
-         LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+        &format!("{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"),
     )?;
     let rows = statement
         .query_map(params![room, clamp(after), limit as i64], |row| room_message(room, row))?;
@@ -381,8 +391,7 @@ pub(super) fn room_before(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(
-        "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0), m.change, m.deleted FROM messages m
-         LEFT JOIN users u ON u.name = m.sender WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+        &format!("{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"),
     )?;
     let before = before.map_or(i64::MAX, clamp);
     let rows =
@@ -392,8 +401,17 @@ pub(super) fn room_before(
     Ok(messages)
 }
 
+/// A room's messages as readers get them: in their current state, with the snippet of
+/// the message each answers.
+const MESSAGE_COLUMNS: &str = "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0),
+        m.change, m.deleted, m.reply_to, q.sender, substr(q.text, 1, 140), q.deleted,
+        m.mentions, m.edited_at, m.reactions
+    FROM messages m LEFT JOIN users u ON u.name = m.sender
+    LEFT JOIN messages q ON q.room = m.room AND q.seq = m.reply_to";
+
 fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     let change: Option<String> = row.get(5)?;
+    let reply_to: Option<u64> = row.get(7)?;
     Ok(ChatMessage {
         seq: row.get(0)?,
         room: room.to_owned(),
@@ -403,7 +421,54 @@ fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMes
         bot: row.get(4)?,
         change: change.and_then(|json| serde_json::from_str(&json).ok()),
         deleted: row.get(6)?,
+        reply_to: match reply_to {
+            Some(seq) => Some(Quote {
+                seq,
+                sender: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                text: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                deleted: row.get::<_, Option<bool>>(10)?.unwrap_or(true),
+            }),
+            None => None,
+        },
+        mentions: mentions_of(row.get(11)?),
+        edited_at: row.get(12)?,
+        reactions: reactions_of(row.get(13)?),
     })
+}
+
+/// The message `seq` of a room as a reply quotes it, if it is something said and not
+/// deleted.
+pub(super) fn quote(
+    connection: &Connection,
+    room: &str,
+    seq: u64,
+) -> Result<Option<Quote>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT sender, substr(text, 1, ?3) FROM messages
+             WHERE room = ?1 AND seq = ?2 AND change IS NULL AND deleted = 0",
+            params![room, clamp(seq), QUOTE_CHARS as i64],
+            |row| Ok(Quote { seq, sender: row.get(0)?, text: row.get(1)?, deleted: false }),
+        )
+        .optional()?)
+}
+
+/// The members of `room` among the names `text` mentions.
+pub(super) fn mentions_in(
+    connection: &Connection,
+    room: &str,
+    text: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM memberships WHERE room = ?1 AND user_name = ?2)",
+    )?;
+    let mut found = Vec::new();
+    for name in mentioned(text) {
+        if statement.query_row(params![room, name], |row| row.get::<_, bool>(0))? {
+            found.push(name);
+        }
+    }
+    Ok(found)
 }
 
 // Posting.
@@ -417,8 +482,9 @@ pub(super) fn post(
     posts
         .iter()
         .map(|post| match post {
-            NewPost::Room { room, sender, text, key, bot } => {
-                post_room(connection, room, sender, text, key.as_deref(), now).map(|mut posted| {
+            NewPost::Room { room, sender, text, key, bot, reply_to } => {
+                let entry = Entry { text, key: key.as_deref(), reply_to: *reply_to, change: None };
+                post_room(connection, room, sender, entry, now).map(|mut posted| {
                     posted.message.bot = *bot;
                     Stored::Room(posted)
                 })
@@ -440,25 +506,17 @@ fn post_room(
     connection: &Connection,
     room: &str,
     sender: &str,
-    text: &str,
-    key: Option<&str>,
+    entry: Entry<'_>,
     now: Millis,
 ) -> Result<Posted<ChatMessage>, StoreError> {
-    if let Some(key) = key {
+    if let Some(key) = entry.key {
         let earlier = connection
             .query_row(
-                "SELECT seq, text, sent_at FROM messages WHERE room = ?1 AND sender = ?2 AND idempotency_key = ?3",
+                &format!(
+                    "{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.sender = ?2 AND m.idempotency_key = ?3"
+                ),
                 params![room, sender, key],
-                |row| {
-                    Ok(ChatMessage {
-                        seq: row.get(0)?,
-                        room: room.to_owned(),
-                        sender: sender.to_owned(),
-                        text: row.get(1)?,
-                        sent_at: row.get(2)?,
-                        ..ChatMessage::default()
-                    })
-                },
+                |row| room_message(room, row),
             )
             .optional()?;
         if let Some(message) = earlier {
@@ -494,20 +552,40 @@ fn post_room(
         }
     };
     member.may_post().map_err(|denied| StoreError::Forbidden(denied.0))?;
-    let message = append(connection, room, sender, text, None, key, now)?;
+    let message = append(connection, room, sender, entry, now)?;
     Ok(Posted { message, duplicate: false })
 }
 
-/// Appends an entry to a room's stream with the room's next id.
+/// What [`append`] adds to a room's stream besides its sender and time.
+pub(super) struct Entry<'a> {
+    /// The text (for a change, the line that describes it).
+    pub text: &'a str,
+    /// The idempotency key.
+    pub key: Option<&'a str>,
+    /// The message it answers.
+    pub reply_to: Option<u64>,
+    /// The change it records.
+    pub change: Option<&'a RoomChange>,
+}
+
+/// Appends an entry to a room's stream with the room's next id: a message's reply and
+/// mentions are resolved in the same transaction.
 pub(super) fn append(
     connection: &Connection,
     room: &str,
     sender: &str,
-    text: &str,
-    change: Option<&RoomChange>,
-    key: Option<&str>,
+    entry: Entry<'_>,
     now: Millis,
 ) -> Result<ChatMessage, StoreError> {
+    let Entry { text, key, reply_to, change } = entry;
+    let quote = match reply_to {
+        Some(seq) => Some(
+            quote(connection, room, seq)?
+                .ok_or(StoreError::NotFound(Missing::Message(seq)))?,
+        ),
+        None => None,
+    };
+    let mentions = if change.is_none() { mentions_in(connection, room, text)? } else { Vec::new() };
     let seq: u64 = connection
         .query_row(
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = ?1 RETURNING last_seq",
@@ -517,11 +595,23 @@ pub(super) fn append(
         .optional()?
         .ok_or_else(|| StoreError::NotFound(Missing::Room(room.to_owned())))?;
     let json = change.map(|change| serde_json::to_string(change).expect("changes serialize"));
-    connection.execute(
-        "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![room, seq, sender, text, now, key, json],
+    let target = change.and_then(RoomChange::message).map(clamp);
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, target, reply_to, mentions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
+    statement.execute(params![
+        room,
+        seq,
+        sender,
+        text,
+        now,
+        key,
+        json,
+        target,
+        reply_to.map(clamp),
+        mentions_column(&mentions)
+    ])?;
     Ok(ChatMessage {
         seq,
         room: room.to_owned(),
@@ -529,6 +619,8 @@ pub(super) fn append(
         text: text.to_owned(),
         sent_at: now,
         change: change.cloned(),
+        reply_to: quote,
+        mentions,
         ..ChatMessage::default()
     })
 }
@@ -754,7 +846,8 @@ pub(super) fn export(
             },
         ),
         (
-            "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted
+            "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted,
+                    reply_to, mentions, edited_at, reactions
              FROM messages ORDER BY room, seq",
             |row| {
                 let change: Option<String> = row.get(6)?;
@@ -767,6 +860,10 @@ pub(super) fn export(
                     key: row.get(5)?,
                     change: change.and_then(|json| serde_json::from_str(&json).ok()),
                     deleted: row.get(7)?,
+                    reply_to: row.get(8)?,
+                    mentions: mentions_of(row.get(9)?),
+                    edited_at: row.get(10)?,
+                    reactions: reactions_of(row.get(11)?),
                 })
             },
         ),
@@ -904,14 +1001,43 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     params![room, user, by, at],
                 )?;
             }
-            Record::Message { room, seq, sender, text, sent_at, key, change, deleted } => {
+            Record::Message {
+                room,
+                seq,
+                sender,
+                text,
+                sent_at,
+                key,
+                change,
+                deleted,
+                reply_to,
+                mentions,
+                edited_at,
+                reactions,
+            } => {
+                let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
                     .as_ref()
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 connection.execute(
-                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![room, clamp(*seq), sender, text, sent_at, key, change, deleted],
+                    "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted,
+                         target, reply_to, mentions, edited_at, reactions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        room,
+                        clamp(*seq),
+                        sender,
+                        text,
+                        sent_at,
+                        key,
+                        change,
+                        deleted,
+                        target,
+                        reply_to.map(clamp),
+                        mentions_column(mentions),
+                        edited_at,
+                        reactions_column(reactions)
+                    ],
                 )?;
             }
             Record::Inbox { owner, last_seq } => {

@@ -6,9 +6,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use shared::api::{Member, RoomMembers};
 use shared::chat::{ChatMessage, LOBBY, Millis, Role, RoomChange};
 
-use super::queries::{add_member, append, clamp, require_room};
+use super::queries::{Entry, add_member, append, clamp, mentions_in, require_room};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{Missing, StoreError};
+use crate::store::{
+    Missing, StoreError, check_new_reaction, mentions_column, reactions_column, reactions_of,
+};
 
 /// `user`'s standing in `room`; `None` if there is no such room.
 pub(super) fn standing(
@@ -67,11 +69,11 @@ fn subject(
     actor: &str,
     change: &RoomChange,
 ) -> Result<Subject, StoreError> {
-    if let RoomChange::Deleted { seq } = change {
+    if let Some(seq) = change.message() {
         let sender: Option<(String, bool)> = connection
             .query_row(
                 "SELECT sender, deleted OR change IS NOT NULL FROM messages WHERE room = ?1 AND seq = ?2",
-                params![room, clamp(*seq)],
+                params![room, clamp(seq)],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
@@ -163,13 +165,42 @@ pub(super) fn change_room(
             )?;
         }
         RoomChange::Deleted { seq } => {
-            // The text is gone from the store, not only hidden.
+            // The text is gone from the store, not only hidden: the message's, and that of
+            // every edit of it.
             connection.execute(
-                "UPDATE messages SET text = '', deleted = 1 WHERE room = ?1 AND seq = ?2",
+                "UPDATE messages SET text = '', deleted = 1, mentions = NULL, reactions = NULL
+                 WHERE room = ?1 AND seq = ?2",
                 params![room, clamp(*seq)],
+            )?;
+            connection.execute(
+                "UPDATE messages SET change = json_set(change, '$.text', '')
+                 WHERE room = ?1 AND target = ?2 AND json_extract(change, '$.type') = 'edited'",
+                params![room, clamp(*seq)],
+            )?;
+        }
+        RoomChange::Edited { seq, text } => {
+            let mentions = mentions_in(connection, room, text)?;
+            connection.execute(
+                "UPDATE messages SET text = ?3, edited_at = ?4, mentions = ?5 WHERE room = ?1 AND seq = ?2",
+                params![room, clamp(*seq), text, now, mentions_column(&mentions)],
+            )?;
+        }
+        RoomChange::Reacted { seq, emoji, on } => {
+            let column: Option<String> = connection.query_row(
+                "SELECT reactions FROM messages WHERE room = ?1 AND seq = ?2",
+                params![room, clamp(*seq)],
+                |row| row.get(0),
+            )?;
+            let mut reactions = reactions_of(column);
+            check_new_reaction(&reactions, emoji, *on)?;
+            shared::chat::react(&mut reactions, actor, emoji, *on);
+            connection.execute(
+                "UPDATE messages SET reactions = ?3 WHERE room = ?1 AND seq = ?2",
+                params![room, clamp(*seq), reactions_column(&reactions)],
             )?;
         }
     }
     let line = change.describe(actor, str::to_owned);
-    append(connection, room, actor, &line, Some(change), None, now)
+    let entry = Entry { text: &line, key: None, reply_to: None, change: Some(change) };
+    append(connection, room, actor, entry, now)
 }

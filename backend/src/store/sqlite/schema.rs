@@ -132,6 +132,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE messages ADD COLUMN change TEXT;
     ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
+    // 6: replies, mentions, edits and reactions. A change entry about a message (an edit,
+    // a reaction, a deletion) names it in `target`, so that deleting a message finds the
+    // edits that carry its old text.
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    ALTER TABLE messages ADD COLUMN mentions TEXT;
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE messages ADD COLUMN reactions TEXT;
+    ALTER TABLE messages ADD COLUMN target INTEGER;
+    UPDATE messages SET target = json_extract(change, '$.seq')
+        WHERE json_extract(change, '$.type') = 'deleted';
+    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;",
 ];
 
 /// Brings the schema of `connection` up to date.
