@@ -55,6 +55,15 @@ pub enum Request {
         key: String,
         /// The text.
         text: String,
+        /// The message it answers.
+        reply_to: Option<u64>,
+    },
+    /// Edit, delete or react to a message of a room.
+    Change {
+        /// The room.
+        room: String,
+        /// The edit, deletion or reaction.
+        event: ClientEvent,
     },
     /// Tell a room that the user is typing.
     Typing(String),
@@ -160,7 +169,7 @@ fn room_subscription(state: ChatState, room: &str) -> ClientFrame {
     subscribe_frame(Destination::room(room), Conv::subscription_id(room), since)
 }
 
-fn send_frame(conv: &Conv, key: String, text: String) -> ClientFrame {
+fn send_frame(conv: &Conv, key: String, text: String, reply_to: Option<u64>) -> ClientFrame {
     let destination = match conv {
         Conv::Room(room) => Destination::app_room(room),
         Conv::Dm(peer) => Destination::app_dm(peer),
@@ -172,7 +181,19 @@ fn send_frame(conv: &Conv, key: String, text: String) -> ClientFrame {
         transaction: None,
         receipt: Some(format!("send:{key}")),
         headers,
-        body: Bytes::from(serde_json::to_vec(&ClientEvent::Message { text }).unwrap_or_default()),
+        body: Bytes::from(
+            serde_json::to_vec(&ClientEvent::Message { text, reply_to }).unwrap_or_default(),
+        ),
+    }
+}
+
+fn event_frame(room: &str, event: &ClientEvent) -> ClientFrame {
+    ClientFrame::Send {
+        destination: Destination::app_room(room),
+        transaction: None,
+        receipt: None,
+        headers: [("content-type", "application/json")].into_iter().collect(),
+        body: Bytes::from(serde_json::to_vec(event).unwrap_or_default()),
     }
 }
 
@@ -250,7 +271,7 @@ async fn run_session(
                             frames.extend(state.joined_rooms().iter().map(|room| room_subscription(state, room)));
                             for (conv, pending) in state.unconfirmed() {
                                 state.mark_sent(&conv, &pending.key);
-                                frames.push(send_frame(&conv, pending.key, pending.text));
+                                frames.push(send_frame(&conv, pending.key, pending.text, pending.reply_to));
                             }
                             for frame in frames {
                                 if let Err(reason) = write(&mut sink, frame).await {
@@ -290,17 +311,12 @@ async fn run_session(
                     continue;
                 }
                 let frame = match request {
-                    Request::Send { conv, key, text } => {
+                    Request::Send { conv, key, text, reply_to } => {
                         state.mark_sent(&conv, &key);
-                        send_frame(&conv, key, text)
+                        send_frame(&conv, key, text, reply_to)
                     }
-                    Request::Typing(room) => ClientFrame::Send {
-                        destination: Destination::app_room(&room),
-                        transaction: None,
-                        receipt: None,
-                        headers: [("content-type", "application/json")].into_iter().collect(),
-                        body: Bytes::from(serde_json::to_vec(&ClientEvent::Typing).unwrap_or_default()),
-                    },
+                    Request::Change { room, event } => event_frame(&room, &event),
+                    Request::Typing(room) => event_frame(&room, &ClientEvent::Typing),
                     Request::Subscribe(room) => room_subscription(state, &room),
                     Request::Unsubscribe(room) => ClientFrame::Unsubscribe {
                         id: Conv::subscription_id(&room),

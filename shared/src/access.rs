@@ -333,7 +333,10 @@ mod tests {
         let theirs = Subject::Message { exists: true, own: false };
         let gone = Subject::Message { exists: false, own: false };
         assert!(may_change(&member(Role::Member), &edit, mine).is_ok());
-        assert!(may_change(&member(Role::Owner), &edit, theirs).is_err(), "owners delete, not edit");
+        assert!(
+            may_change(&member(Role::Owner), &edit, theirs).is_err(),
+            "owners delete, not edit"
+        );
         assert!(may_change(&member(Role::Member), &edit, gone).is_err());
         assert!(may_change(&member(Role::Member), &react, theirs).is_ok());
         assert!(may_change(&member(Role::Member), &react, gone).is_err());

@@ -587,7 +587,8 @@ mod tests {
 
     #[test]
     fn reactions_are_emoji_not_text() {
-        for good in ["👍", "🎉", "❤️", "👩‍💻", "🇫🇷", "1️⃣", "✅", "👍🏽"] {
+        for good in ["👍", "🎉", "❤️", "👩‍💻", "🇫🇷", "1️⃣", "✅", "👍🏽"]
+        {
             assert_eq!(validate_emoji(good), Ok(()), "{good}");
         }
         for bad in ["", "a", "ok", "👍 ", "é", "<b>", "\u{202E}👍", &"👍".repeat(13), "1"] {
@@ -597,9 +598,11 @@ mod tests {
 
     #[test]
     fn client_events_read_as_tagged_json() {
-        let edit: ClientEvent = serde_json::from_str(r#"{"type":"edit","seq":4,"text":"x"}"#).unwrap();
+        let edit: ClientEvent =
+            serde_json::from_str(r#"{"type":"edit","seq":4,"text":"x"}"#).unwrap();
         assert_eq!(edit.change(), Some(RoomChange::Edited { seq: 4, text: "x".into() }));
-        let message: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"hi"}"#).unwrap();
+        let message: ClientEvent =
+            serde_json::from_str(r#"{"type":"message","text":"hi"}"#).unwrap();
         assert_eq!(message, ClientEvent::Message { text: "hi".into(), reply_to: None });
     }
 }

@@ -396,23 +396,21 @@ impl Engine {
     }
 
     /// A page of a room's history with `around` in its middle (half the page up to it,
-    /// the rest after it), to show a message far back with its context; `more` if older
-    /// messages come before the page.
+    /// the rest after it; more of one side near the other's end), to show a message far
+    /// back with its context; `more` if older messages come before the page.
     pub async fn room_page_around(
         &self,
         room: &str,
         around: u64,
         limit: usize,
     ) -> Result<RoomPage, EngineError> {
-        let older = limit.div_ceil(2);
-        let mut messages =
-            self.inner.store.room_before(room, Some(around.saturating_add(1)), older + 1).await?;
-        let more = messages.len() > older;
-        if more {
-            messages.remove(0);
-        }
-        let newer = limit - messages.len();
-        messages.extend(self.inner.store.room_after(room, around, newer).await?);
+        let store = &self.inner.store;
+        let mut older = store.room_before(room, Some(around.saturating_add(1)), limit + 1).await?;
+        let newer = store.room_after(room, around, limit).await?;
+        let older_take = older.len().min(limit.div_ceil(2).max(limit - newer.len().min(limit)));
+        let more = older.len() > older_take;
+        let mut messages = older.split_off(older.len() - older_take);
+        messages.extend(newer.into_iter().take(limit - older_take));
         Ok(RoomPage { messages, more })
     }
 

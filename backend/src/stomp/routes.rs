@@ -92,16 +92,16 @@ impl Send {
             Destination::AppDm(to) => {
                 let key = idempotency_key(&headers)?;
                 match chat_event(&headers, &body)? {
-                    ClientEvent::Message { text, reply_to: None } => {
-                        Ok(Send::Dm { to, text, key })
-                    }
+                    ClientEvent::Message { text, reply_to: None } => Ok(Send::Dm { to, text, key }),
                     ClientEvent::Message { reply_to: Some(_), .. } => {
                         Err(Refusal::new("replies are for rooms: a direct message has no reply_to"))
                     }
                     ClientEvent::Typing => {
                         Err(Refusal::new("typing events go to /app/room.<room>"))
                     }
-                    ClientEvent::Edit { .. } | ClientEvent::Delete { .. } | ClientEvent::React { .. } => {
+                    ClientEvent::Edit { .. }
+                    | ClientEvent::Delete { .. }
+                    | ClientEvent::React { .. } => {
                         Err(Refusal::new("edits, deletions and reactions are for room messages"))
                     }
                 }

@@ -128,8 +128,7 @@ pub(crate) fn mentions_of(column: Option<String>) -> Vec<String> {
 
 /// How a message's reactions are stored: JSON, `None` for none.
 pub(crate) fn reactions_column(reactions: &[Reaction]) -> Option<String> {
-    (!reactions.is_empty())
-        .then(|| serde_json::to_string(reactions).expect("reactions serialize"))
+    (!reactions.is_empty()).then(|| serde_json::to_string(reactions).expect("reactions serialize"))
 }
 
 /// The reactions of a stored reactions column (none if it cannot be read).

@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod churn;
 mod connect;
+mod conversations;
 mod dms;
 mod errors;
 mod flow;

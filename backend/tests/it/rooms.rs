@@ -94,7 +94,7 @@ async fn bad_chat_input_is_refused() {
         ("SEND\ndestination:/app/room.lobby\n\n   \0", "message is empty"),
         (
             "SEND\ndestination:/app/room.lobby\ncontent-type:application/json\n\n{\"type\":\"nope\"}\0",
-            "invalid chat event: unknown variant `nope`, expected `message` or `typing` at line 1 column 14",
+            "invalid chat event: unknown variant `nope`, expected one of `message`, `typing`, `edit`, `delete`, `react` at line 1 column 14",
         ),
         (
             "SEND\ndestination:/app/room.lobby\ncontent-type:image/png\n\nx\0",

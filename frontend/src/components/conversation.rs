@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::composer::Composer;
 use super::message_list::MessageList;
+use super::notifications::{LevelMenu, PermissionAsk};
 use crate::model::{Conv, Panel};
 use crate::pages::chat::Chat;
 
@@ -41,14 +42,16 @@ pub fn ConversationView() -> impl IntoView {
                     <button aria-label="Dismiss" on:click=move |_| state.error.set(None)>"×"</button>
                 </div>
             </Show>
-            <Show when=in_room>
-                <div class="conversation-tools">
+            <PermissionAsk />
+            <div class="conversation-tools">
+                <Show when=in_room>
                     <button class="link" id="room-settings-button" on:click=move |_| state.panel.set(Some(Panel::Room))>"Settings and members"</button>
                     {move || leave().map(|room| view! {
                         <button class="link" id="leave-room" on:click=move |_| chat.leave_room(room.clone())>"Leave room"</button>
                     })}
-                </div>
-            </Show>
+                </Show>
+                <LevelMenu />
+            </div>
             {move || {
                 let conv = state.active.get();
                 view! { <MessageList conv=conv /> }

@@ -10,8 +10,11 @@
 use leptos::html::Div;
 use leptos::prelude::*;
 
+use shared::chat::{Quote, Reaction};
+
+use super::rich_text::rich_text;
 use super::{avatar_class, clock, day_label, initial};
-use crate::model::{ChatState, Conv, Line, Page, Pending, PendingState};
+use crate::model::{Conv, ConvState, Line, Page, Pending, PendingState, markdown, roles};
 use crate::pages::chat::Chat;
 
 /// Distance from the bottom, in pixels, within which the list follows new messages.
@@ -57,6 +60,20 @@ pub fn MessageList(
         }
         schedule_window();
     });
+    // A message asked for (a reply's original, a notification's message): once it is
+    // loaded, its page is filled, and it is brought to the middle of the view and marked.
+    Effect::new(move |_| {
+        let Some(seq) = conv_state.focus.get() else { return };
+        conv_state.focus.set(None);
+        let pages = conv_state.pages.get_untracked();
+        if let Some(page) = pages.iter().find(|page| {
+            page.lines.with_untracked(|lines| lines.iter().any(|line| line.seq() == Some(seq)))
+        }) {
+            page.collapsed.set(None);
+        }
+        set_follow.set(false);
+        request_animation_frame(move || show_message(seq));
+    });
     let on_scroll = move |_| {
         let Some(element) = scroller.get_untracked() else { return };
         let distance = element.scroll_height() - element.scroll_top() - element.client_height();
@@ -80,7 +97,7 @@ pub fn MessageList(
                 >
                     <Show when=move || page.collapsed.get().is_none()>
                         <For each=move || page.lines.get() key=Line::key let:line>
-                            {render_line(chat.state, line)}
+                            {render_line(chat, conv_state, line)}
                         </For>
                     </Show>
                 </div>
@@ -148,7 +165,30 @@ fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
     }
 }
 
-fn render_line(state: ChatState, line: Line) -> AnyView {
+/// Scrolls the message with this id to the middle of the view, focuses it and marks it
+/// for a moment.
+fn show_message(seq: u64) {
+    let Some(element) = document().get_element_by_id(&format!("m{seq}")) else { return };
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Center);
+    element.scroll_into_view_with_scroll_into_view_options(&options);
+    if let Ok(element) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(element.clone()) {
+        let _ = element.focus();
+    }
+    let _ = element.class_list().add_1("focused");
+    set_timeout(
+        move || {
+            let _ = element.class_list().remove_1("focused");
+        },
+        std::time::Duration::from_millis(2_500),
+    );
+}
+
+/// The emoji the reaction palette offers; any other can be typed in it.
+const PALETTE: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"];
+
+fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
+    let state = chat.state;
     match line {
         Line::Notice { text, .. } => view! { <div class="notice"><span>{text}</span></div> }.into_any(),
         Line::Message { seq, text, sent_at, first_of_day, change: true, .. } => view! {
@@ -160,13 +200,58 @@ fn render_line(state: ChatState, line: Line) -> AnyView {
         }
         .into_any(),
         Line::Message {
-            seq, sender, text, sent_at, mine, first_of_day, grouped, bot, deleted, ..
+            seq,
+            sender,
+            text,
+            sent_at,
+            mine,
+            first_of_day,
+            grouped,
+            bot,
+            deleted,
+            reply,
+            mentions_me,
+            edited,
+            reactions,
+            ..
         } => {
             let shown = state.display(&sender);
             let handle = (shown != sender).then(|| format!("@{sender}"));
+            let me = state.me();
+            let label = format!("{shown} at {}", clock(sent_at));
+            let body = {
+                let text = text.clone();
+                let me = me.clone();
+                move || {
+                    if conv_state.editing.get() == Some(seq) {
+                        edit_box(chat, conv_state, seq, text.clone()).into_any()
+                    } else if deleted {
+                        view! { <p class="text deleted-note">"message deleted"</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="text rich">
+                                {rich_text(&text, &me, move |name| state.display(name))}
+                                {edited.then(|| view! { <span class="edited" title="edited">" (edited)"</span> })}
+                            </div>
+                        }
+                        .into_any()
+                    }
+                }
+            };
             view! {
                 {first_of_day.then(|| view! { <div class="day"><span>{day_label(sent_at)}</span></div> })}
-                <article class="message" class:mine=mine class:grouped=grouped class:deleted=deleted data-seq=seq title=clock(sent_at)>
+                <article
+                    class="message"
+                    class:mine=mine
+                    class:grouped=grouped
+                    class:deleted=deleted
+                    class:mentions-me=mentions_me
+                    data-seq=seq
+                    id=format!("m{seq}")
+                    tabindex="-1"
+                    aria-label=label
+                    title=clock(sent_at)
+                >
                     <span class=format!("avatar {}", avatar_class(&sender))>{initial(&shown)}</span>
                     <div class="bubble">
                         <header>
@@ -174,12 +259,11 @@ fn render_line(state: ChatState, line: Line) -> AnyView {
                             {bot.then(|| view! { <span class="bot-badge" title="an integration, not a person">"bot"</span> })}
                             <time>{clock(sent_at)}</time>
                         </header>
-                        {if deleted {
-                            view! { <p class="text deleted-note">"message deleted"</p> }.into_any()
-                        } else {
-                            view! { <p class="text">{text}</p> }.into_any()
-                        }}
+                        {reply.map(|quote| quote_view(chat, quote))}
+                        {body}
+                        {(!reactions.is_empty()).then(|| reactions_view(chat, seq, reactions, &me))}
                     </div>
+                    {(!deleted).then(|| toolbar(chat, conv_state, seq, mine, text.clone(), sender.clone()))}
                 </article>
             }
             .into_any()
@@ -187,9 +271,178 @@ fn render_line(state: ChatState, line: Line) -> AnyView {
     }
 }
 
+/// The snippet of the message a reply answers; a click brings it into view.
+fn quote_view(chat: Chat, quote: Quote) -> impl IntoView {
+    let Quote { seq, sender, text, deleted } = quote;
+    let shown = chat.state.display(&sender);
+    let snippet = if deleted { "message deleted".to_owned() } else { markdown::plain(&text) };
+    view! {
+        <button class="quote" class:deleted=deleted title="Show the message this answers" on:click=move |_| chat.jump_to(seq)>
+            <span class="quote-sender">{shown}</span>
+            <span class="quote-text">{snippet}</span>
+        </button>
+    }
+}
+
+/// The reactions under a message: each emoji with its count; who gave it on hover; a
+/// click gives or takes back one's own.
+fn reactions_view(chat: Chat, seq: u64, reactions: Vec<Reaction>, me: &str) -> impl IntoView {
+    let me = me.to_owned();
+    view! {
+        <div class="reactions" role="group" aria-label="Reactions">
+            {reactions.into_iter().map(|Reaction { emoji, users }| {
+                let mine = users.iter().any(|user| *user == me);
+                let who: Vec<String> = users.iter().map(|user| chat.state.display(user)).collect();
+                let title = format!("{} reacted {emoji}", who.join(", "));
+                let count = users.len();
+                let shown = emoji.clone();
+                view! {
+                    <button class="reaction" class:mine=mine aria-pressed=mine.to_string() title=title.clone() aria-label=title
+                        on:click=move |_| chat.react(seq, emoji.clone(), !mine)>
+                        <span class="emoji">{shown}</span>" "<span class="count">{count}</span>
+                    </button>
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+/// The actions on a message, shown on hover and on keyboard focus: react, reply, edit,
+/// delete, as the room's rules allow them.
+fn toolbar(
+    chat: Chat,
+    conv_state: ConvState,
+    seq: u64,
+    mine: bool,
+    text: String,
+    sender: String,
+) -> impl IntoView {
+    let state = chat.state;
+    let actions = move || match state.active.get() {
+        Conv::Room(room) => state
+            .room(&room)
+            .map(|room| roles::message_actions(&roles::viewer(&room, state.admin.get()), mine))
+            .unwrap_or_default(),
+        Conv::Dm(_) => roles::MessageActions::default(),
+    };
+    let (picking, set_picking) = signal(false);
+    let (other, set_other) = signal(String::new());
+    let react = move |emoji: String| {
+        set_picking.set(false);
+        let already = conv_state.line(seq).is_some_and(|line| match line {
+            Line::Message { reactions, .. } => reactions
+                .iter()
+                .any(|r| r.emoji == emoji && r.users.iter().any(|user| *user == state.me())),
+            Line::Notice { .. } => false,
+        });
+        chat.react(seq, emoji, !already);
+    };
+    let quote = StoredValue::new(Quote { seq, sender, text, deleted: false });
+    view! {
+        <Show when=move || actions().react || actions().delete>
+        <div class="toolbar" role="toolbar" aria-label="Message actions">
+            <Show when=move || actions().react>
+                <button class="tool react" aria-label="Add a reaction" title="React" aria-expanded=move || picking.get().to_string()
+                    on:click=move |_| set_picking.update(|open| *open = !*open)>"☺"</button>
+                <button class="tool reply" aria-label="Reply" title="Reply" on:click=move |_| {
+                    conv_state.reply_to.set(Some(quote.get_value()));
+                    focus_composer();
+                }>"↩"</button>
+            </Show>
+            <Show when=move || actions().edit>
+                <button class="tool edit" aria-label="Edit" title="Edit" on:click=move |_| conv_state.editing.set(Some(seq))>"✎"</button>
+            </Show>
+            <Show when=move || actions().delete>
+                <button class="tool delete" aria-label="Delete" title="Delete" on:click=move |_| {
+                    if window().confirm_with_message("Delete this message for everyone?").unwrap_or(false) {
+                        chat.delete(seq);
+                    }
+                }>"🗑"</button>
+            </Show>
+            <Show when=move || picking.get()>
+                <div class="palette" role="dialog" aria-label="Pick a reaction">
+                    {PALETTE.iter().map(|emoji| {
+                        let emoji = (*emoji).to_owned();
+                        view! { <button class="pick" aria-label=format!("React {emoji}") on:click={
+                            let emoji = emoji.clone();
+                            move |_| react(emoji.clone())
+                        }>{emoji.clone()}</button> }
+                    }).collect_view()}
+                    <input class="other-emoji" aria-label="Any emoji" placeholder="any emoji" maxlength="16"
+                        prop:value=other
+                        on:input=move |event| set_other.set(event_target_value(&event))
+                        on:keydown=move |event: leptos::ev::KeyboardEvent| {
+                            if event.key() == "Enter" {
+                                event.prevent_default();
+                                let emoji = other.get_untracked().trim().to_owned();
+                                if !emoji.is_empty() {
+                                    set_other.set(String::new());
+                                    react(emoji);
+                                }
+                            } else if event.key() == "Escape" {
+                                set_picking.set(false);
+                            }
+                        } />
+                </div>
+            </Show>
+        </div>
+        </Show>
+    }
+}
+
+/// Puts the keyboard in the composer.
+pub fn focus_composer() {
+    if let Some(element) = document().get_element_by_id("draft")
+        && let Ok(element) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(element)
+    {
+        let _ = element.focus();
+    }
+}
+
+/// Editing a message in place: Enter saves, Shift+Enter starts a line, Esc cancels.
+fn edit_box(chat: Chat, conv_state: ConvState, seq: u64, text: String) -> impl IntoView {
+    let (draft, set_draft) = signal(text);
+    let (problem, set_problem) = signal(None::<String>);
+    let input = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(element) = input.get() {
+            let _ = element.focus();
+        }
+    });
+    let save = move || match chat.edit(seq, draft.get_untracked()) {
+        Ok(()) => {
+            conv_state.editing.set(None);
+            focus_composer();
+        }
+        Err(reason) => set_problem.set(Some(reason)),
+    };
+    view! {
+        <div class="edit-box">
+            <textarea node_ref=input aria-label="Edit message" prop:value=draft
+                on:input=move |event| set_draft.set(event_target_value(&event))
+                on:keydown=move |event: leptos::ev::KeyboardEvent| {
+                    if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
+                        event.prevent_default();
+                        save();
+                    } else if event.key() == "Escape" {
+                        event.prevent_default();
+                        conv_state.editing.set(None);
+                        focus_composer();
+                    }
+                }></textarea>
+            <div class="edit-actions">
+                <span class="hint">"Enter to save · Esc to cancel"</span>
+                {move || problem.get().map(|problem| view! { <span class="problem" role="alert">{problem}</span> })}
+                <button type="button" on:click=move |_| conv_state.editing.set(None)>"Cancel"</button>
+                <button type="button" class="save" on:click=move |_| save()>"Save"</button>
+            </div>
+        </div>
+    }
+}
+
 fn render_pending(chat: Chat, pending: Pending) -> AnyView {
     let me = chat.state.me();
-    let Pending { key, text, state } = pending;
+    let Pending { key, text, state, .. } = pending;
     let failed = state == PendingState::Failed;
     view! {
         <article class="message mine pending" class:failed=failed>

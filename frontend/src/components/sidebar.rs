@@ -18,6 +18,18 @@ fn Badge(count: Signal<u64>) -> impl IntoView {
     }
 }
 
+/// How many unread messages mention the user; nothing when zero.
+#[component]
+fn MentionBadge(count: Signal<u64>) -> impl IntoView {
+    view! {
+        <Show when=move || { count.get() > 0 }>
+            <span class="badge mention" title=move || format!("{} unread mentions of you", count.get())>
+                {move || format!("@{}", count.get())}
+            </span>
+        </Show>
+    }
+}
+
 /// The sidebar.
 #[component]
 pub fn Sidebar() -> impl IntoView {
@@ -49,6 +61,7 @@ pub fn Sidebar() -> impl IntoView {
                             let (name, label, private, archived) = room;
                             let conv = Conv::Room(name.clone());
                             let unread = state.conv(&conv).unread;
+                            let mentions = state.conv(&conv).mentions;
                             let active = {
                                 let conv = conv.clone();
                                 move || state.active.get() == conv
@@ -60,6 +73,7 @@ pub fn Sidebar() -> impl IntoView {
                                         on:click=move |_| chat.open(conv.clone())>
                                         <span class="hash">{if private { lock_icon().into_any() } else { "#".into_any() }}</span>
                                         <span class="name">{label}</span>
+                                        <MentionBadge count=mentions.into() />
                                         <Badge count=unread.into() />
                                     </button>
                                 </li>
@@ -97,6 +111,7 @@ pub fn Sidebar() -> impl IntoView {
                         {
                             let conv = Conv::Dm(peer.clone());
                             let unread = state.conv(&conv).unread;
+                            let mentions = state.conv(&conv).mentions;
                             let active = {
                                 let conv = conv.clone();
                                 move || state.active.get() == conv
@@ -107,6 +122,7 @@ pub fn Sidebar() -> impl IntoView {
                                         on:click=move |_| chat.open(conv.clone())>
                                         <span class=format!("avatar tiny {}", avatar_class(&peer))>{initial(&peer)}</span>
                                         <span class="name">{let peer = peer.clone(); move || state.display(&peer)}</span>
+                                        <MentionBadge count=mentions.into() />
                                         <Badge count=unread.into() />
                                     </button>
                                 </li>

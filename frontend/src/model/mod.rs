@@ -4,7 +4,10 @@
 //! calls write them through the methods here, so each rule lives in one place: where a
 //! message goes, when a pending message is confirmed, what counts as unread.
 
+pub mod compose;
 pub mod device;
+pub mod markdown;
+pub mod notify;
 pub mod roles;
 mod sequence;
 
@@ -12,7 +15,9 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 use shared::api::{DmSummary, Person, RoomSummary, SessionToken};
-use shared::chat::{ChatMessage, DirectMessage, Millis, Notice, RoomChange, RoomEvent};
+use shared::chat::{
+    ChatMessage, DirectMessage, Millis, Notice, Quote, Reaction, RoomChange, RoomEvent,
+};
 
 pub use sequence::{Sequence, Step};
 
@@ -89,6 +94,22 @@ pub struct Said {
     pub change: Option<RoomChange>,
     /// Deleted: the text is gone.
     pub deleted: bool,
+    /// The message it answers.
+    pub reply_to: Option<Quote>,
+    /// Who it mentions.
+    pub mentions: Vec<String>,
+    /// Its text was edited.
+    pub edited: bool,
+    /// Its reactions.
+    pub reactions: Vec<Reaction>,
+}
+
+impl Said {
+    /// An entry that changes another message (an edit, a reaction, a deletion): it shows
+    /// as that message's new look, not as a line.
+    pub fn changes_a_message(&self) -> bool {
+        self.change.as_ref().is_some_and(|change| change.message().is_some())
+    }
 }
 
 impl From<ChatMessage> for Said {
@@ -101,12 +122,17 @@ impl From<ChatMessage> for Said {
             bot: message.bot,
             change: message.change,
             deleted: message.deleted,
+            reply_to: message.reply_to,
+            mentions: message.mentions,
+            edited: message.edited_at.is_some(),
+            reactions: message.reactions,
         }
     }
 }
 
 impl From<DirectMessage> for Said {
     fn from(message: DirectMessage) -> Said {
+        let mentions = shared::chat::mentioned(&message.text);
         Said {
             seq: message.seq,
             sender: message.from,
@@ -115,6 +141,12 @@ impl From<DirectMessage> for Said {
             bot: message.bot,
             change: None,
             deleted: false,
+            reply_to: None,
+            // Direct messages are parsed for mentions on the page: the counts treat
+            // them alike.
+            mentions,
+            edited: false,
+            reactions: Vec::new(),
         }
     }
 }
@@ -147,6 +179,16 @@ pub enum Line {
         change: bool,
         /// Deleted: shown as "message deleted".
         deleted: bool,
+        /// The message it answers, as a snippet.
+        reply: Option<Quote>,
+        /// It mentions the page's user.
+        mentions_me: bool,
+        /// Its text was edited.
+        edited: bool,
+        /// Its reactions.
+        reactions: Vec<Reaction>,
+        /// Bumped by every edit or reaction, so that the line is drawn again.
+        rev: u32,
     },
     /// Someone came or went; the connection came back.
     Notice {
@@ -161,8 +203,8 @@ impl Line {
     /// A key for keyed lists that changes whenever the line's look does.
     pub fn key(&self) -> String {
         match self {
-            Line::Message { seq, first_of_day, grouped, deleted, .. } => format!(
-                "m{seq}{}{}{}",
+            Line::Message { seq, first_of_day, grouped, deleted, rev, .. } => format!(
+                "m{seq}.{rev}{}{}{}",
                 if *first_of_day { "d" } else { "" },
                 if *grouped { "g" } else { "" },
                 if *deleted { "x" } else { "" }
@@ -171,7 +213,43 @@ impl Line {
         }
     }
 
-    fn seq(&self) -> Option<u64> {
+    /// Makes a line from a stored message, for the page of `me`.
+    pub fn from_said(said: Said, me: &str) -> Line {
+        let Said {
+            seq,
+            sender,
+            text,
+            sent_at,
+            bot,
+            change,
+            deleted,
+            reply_to,
+            mentions,
+            edited,
+            reactions,
+        } = said;
+        Line::Message {
+            seq,
+            mine: sender == me,
+            mentions_me: sender != me && mentions.iter().any(|name| name == me),
+            sender,
+            text,
+            sent_at,
+            day: local_day(sent_at),
+            first_of_day: false,
+            grouped: false,
+            bot,
+            change: change.is_some(),
+            deleted,
+            reply: reply_to,
+            edited,
+            reactions,
+            rev: 0,
+        }
+    }
+
+    /// The message's id, if it is one.
+    pub fn seq(&self) -> Option<u64> {
         match self {
             Line::Message { seq, .. } => Some(*seq),
             Line::Notice { .. } => None,
@@ -205,6 +283,8 @@ pub struct Pending {
     pub key: String,
     /// The text.
     pub text: String,
+    /// The message it answers.
+    pub reply_to: Option<u64>,
     /// Where it stands.
     pub state: PendingState,
 }
@@ -263,8 +343,21 @@ pub struct ConvState {
     pub unread: RwSignal<u64>,
     /// The highest id reported as read.
     pub read_seq: RwSignal<u64>,
+    /// Of the unread messages, those that mention the user.
+    pub mentions: RwSignal<u64>,
     /// Bumped by every change to the room in its stream (for its settings panel).
     pub changed: RwSignal<u64>,
+    /// What the composer holds for this conversation, kept while others are shown.
+    pub draft: RwSignal<String>,
+    /// The message the next one answers.
+    pub reply_to: RwSignal<Option<Quote>>,
+    /// The message being edited in place.
+    pub editing: RwSignal<Option<u64>>,
+    /// The message to bring into view and mark, once it is loaded.
+    pub focus: RwSignal<Option<u64>>,
+    /// The room's members with what to call them, for mention suggestions; loaded when
+    /// first needed.
+    pub roster: RwSignal<Option<Vec<(String, String)>>>,
     /// A room's stream, put in id order (unused for DM conversations, whose ids come from
     /// the one inbox stream).
     sequence: StoredValue<Sequence<ChatMessage>>,
@@ -285,7 +378,13 @@ impl ConvState {
             last_seq: RwSignal::new(0),
             unread: RwSignal::new(0),
             read_seq: RwSignal::new(0),
+            mentions: RwSignal::new(0),
             changed: RwSignal::new(0),
+            draft: RwSignal::new(String::new()),
+            reply_to: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            focus: RwSignal::new(None),
+            roster: RwSignal::new(None),
             sequence: StoredValue::new(Sequence::default()),
         }
     }
@@ -299,25 +398,49 @@ impl ConvState {
         })
     }
 
-    /// Shows the message with this id as deleted, if it is loaded.
-    fn delete_line(&self, seq: u64) {
+    /// Applies an edit, a reaction or a deletion, by `actor`, to the message it is about,
+    /// if that message is loaded.
+    fn change_line(&self, change: &RoomChange, actor: &str, me: &str) {
+        let Some(seq) = change.message() else { return };
         for page in self.pages.get_untracked() {
             let found =
                 page.lines.with_untracked(|lines| lines.iter().any(|l| l.seq() == Some(seq)));
             if found {
                 page.lines.update(|lines| {
-                    for line in lines.iter_mut() {
-                        if let Line::Message { seq: id, text, deleted, .. } = line
-                            && *id == seq
-                        {
-                            text.clear();
-                            *deleted = true;
-                        }
+                    for line in lines.iter_mut().filter(|line| line.seq() == Some(seq)) {
+                        apply_change(line, change, actor, me);
                     }
                 });
                 return;
             }
         }
+    }
+
+    /// The loaded message with this id.
+    pub fn line(&self, seq: u64) -> Option<Line> {
+        self.pages.with_untracked(|pages| {
+            pages.iter().find_map(|page| {
+                page.lines.with_untracked(|lines| {
+                    lines.iter().find(|line| line.seq() == Some(seq)).cloned()
+                })
+            })
+        })
+    }
+
+    /// The newest loaded message of `me` that can still be edited.
+    pub fn last_own(&self, me: &str) -> Option<(u64, String)> {
+        self.pages.with_untracked(|pages| {
+            pages.iter().rev().find_map(|page| {
+                page.lines.with_untracked(|lines| {
+                    lines.iter().rev().find_map(|line| match line {
+                        Line::Message {
+                            seq, sender, text, change: false, deleted: false, ..
+                        } if sender == me => Some((*seq, text.clone())),
+                        _ => None,
+                    })
+                })
+            })
+        })
     }
 
     /// The newest line, and the local day of the newest message.
@@ -388,6 +511,37 @@ impl ConvState {
     }
 }
 
+/// Applies an edit, a reaction or a deletion to a message's line. Each says what is true
+/// after it, so applying one twice changes nothing more.
+pub fn apply_change(line: &mut Line, change: &RoomChange, actor: &str, me: &str) {
+    let Line::Message { text, deleted, edited, reactions, rev, mentions_me, mine, .. } = line
+    else {
+        return;
+    };
+    match change {
+        RoomChange::Edited { text: new, .. } => {
+            if !*deleted {
+                *mentions_me = !*mine && shared::chat::mentioned(new).iter().any(|n| n == me);
+                *text = new.clone();
+                *edited = true;
+            }
+        }
+        RoomChange::Reacted { emoji, on, .. } => {
+            if !*deleted {
+                shared::chat::react(reactions, actor, emoji, *on);
+            }
+        }
+        RoomChange::Deleted { .. } => {
+            text.clear();
+            reactions.clear();
+            *deleted = true;
+            *mentions_me = false;
+        }
+        _ => return,
+    }
+    *rev += 1;
+}
+
 /// The local calendar day of a server time.
 pub fn local_day(millis: Millis) -> i64 {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis as f64));
@@ -455,6 +609,8 @@ pub struct ChatState {
     pub admin: RwSignal<bool>,
     /// The panel open over the chat, if any.
     pub panel: RwSignal<Option<Panel>>,
+    /// Messages that may deserve a browser notification; the chat page takes them.
+    pub alerts: RwSignal<Vec<notify::Alert>>,
     /// The DM inbox's stream, put in id order.
     inbox: StoredValue<Sequence<DirectMessage>>,
     conversations: StoredValue<HashMap<Conv, ConvState>>,
@@ -483,6 +639,7 @@ impl ChatState {
             people: RwSignal::new(HashMap::new()),
             admin: RwSignal::new(false),
             panel: RwSignal::new(None),
+            alerts: RwSignal::new(Vec::new()),
             inbox: StoredValue::new(Sequence::default()),
             conversations: StoredValue::new(HashMap::new()),
             next_id: StoredValue::new(0),
@@ -568,6 +725,7 @@ impl ChatState {
                 let step = state.sequence.try_update_value(|s| s.advance_to(room.last_seq));
                 self.apply_room_step(&room.name, step.unwrap_or_default());
                 state.unread.set(room.unread);
+                state.mentions.set(room.mentions);
             }
         }
         self.rooms.set(rooms);
@@ -589,24 +747,15 @@ impl ChatState {
         let me = self.me();
         let state = self.conv(conv);
         let oldest = state.oldest_seq();
+        // History holds each message as it is now: the entries that changed messages are
+        // already folded in, and show no line of their own.
+        let newest = messages.iter().map(|said| said.seq).max().unwrap_or(0);
         let older: Vec<Line> = messages
             .into_iter()
             .filter(|said| oldest.is_none_or(|oldest| said.seq < oldest))
-            .map(|Said { seq, sender, text, sent_at, bot, change, deleted }| Line::Message {
-                seq,
-                mine: sender == me,
-                sender,
-                text,
-                sent_at,
-                day: local_day(sent_at),
-                first_of_day: false,
-                grouped: false,
-                bot,
-                change: change.is_some(),
-                deleted,
-            })
+            .filter(|said| !said.changes_a_message())
+            .map(|said| Line::from_said(said, &me))
             .collect();
-        let newest = older.iter().filter_map(Line::seq).max().unwrap_or(0);
         if !older.is_empty() {
             self.with_owner(|| state.push_front(older));
         }
@@ -627,9 +776,18 @@ impl ChatState {
     fn apply_room_step(&self, room: &str, step: Step<ChatMessage>) {
         let conv = Conv::Room(room.to_owned());
         let state = self.conv(&conv);
+        let me = self.me();
         for (_, message) in step.apply {
-            if let Some(change) = &message.change {
-                self.room_changed(room, change);
+            match &message.change {
+                Some(change) if change.message().is_some() => {
+                    state.change_line(change, &message.sender, &me);
+                    if message.seq > state.last_seq.get_untracked() {
+                        state.last_seq.set(message.seq);
+                    }
+                    continue;
+                }
+                Some(change) => self.room_changed(room, change),
+                None => {}
             }
             self.append(&conv, Said::from(message));
         }
@@ -698,14 +856,15 @@ impl ChatState {
     /// Adds a stored message at the end, unless it is already there (a history page may
     /// have brought it first). Returns whether it was new.
     fn append(&self, conv: &Conv, said: Said) -> bool {
-        let Said { seq, sender, text, sent_at, bot, change, deleted } = said;
         let state = self.conv(conv);
         // Messages come here in id order (their stream's sequence sees to that); anything at
         // or below the highest id shown is a copy.
-        if seq <= state.last_seq.get_untracked() {
+        if said.seq <= state.last_seq.get_untracked() {
             return false;
         }
-        let mine = sender == self.me();
+        let me = self.me();
+        let (seq, sender, text) = (said.seq, said.sender.clone(), said.text.clone());
+        let mine = sender == me;
         if mine {
             // Our own message came back: its pending copy is done.
             state.pending.update(|pending| {
@@ -716,27 +875,23 @@ impl ChatState {
                 }
             });
         }
-        let day = local_day(sent_at);
-        let mut line = Line::Message {
-            seq,
-            sender: sender.clone(),
-            text,
-            sent_at,
-            mine,
-            day,
-            first_of_day: false,
-            grouped: false,
-            bot,
-            change: change.is_some(),
-            deleted,
-        };
+        let said_something = said.change.is_none();
+        let mut line = Line::from_said(said, &me);
+        let mentions_me = matches!(line, Line::Message { mentions_me: true, .. });
         let (before, day_before) = state.newest();
         line.label(before.as_ref(), day_before);
         self.with_owner(|| state.push_line(line));
         state.last_seq.set(seq.max(state.last_seq.get_untracked()));
         state.typing.update(|typing| typing.retain(|(user, _)| *user != sender));
-        if !mine && self.active.get_untracked() != *conv {
-            state.unread.update(|unread| *unread += 1);
+        if !mine && said_something {
+            if self.active.get_untracked() != *conv {
+                state.unread.update(|unread| *unread += 1);
+                if mentions_me {
+                    state.mentions.update(|mentions| *mentions += 1);
+                }
+            }
+            let alert = notify::Alert { conv: conv.clone(), seq, sender, text, mentions_me };
+            self.alerts.update(|alerts| alerts.push(alert));
         }
         true
     }
@@ -788,9 +943,6 @@ impl ChatState {
     /// room list and the member list, which are loaded again.
     fn room_changed(&self, room: &str, change: &RoomChange) {
         let state = self.conv(&Conv::Room(room.to_owned()));
-        if let RoomChange::Deleted { seq } = change {
-            state.delete_line(*seq);
-        }
         if change.removes() == Some(self.me().as_str()) {
             self.removals.update(|removals| removals.push(room.to_owned()));
         }
@@ -856,9 +1008,9 @@ impl ChatState {
         }
     }
 
-    /// Queues a new message; the connection sends it.
-    pub fn queue(&self, conv: &Conv, text: String) -> Pending {
-        let pending = Pending { key: new_key(), text, state: PendingState::Queued };
+    /// Queues a new message, answering `reply_to` if set; the connection sends it.
+    pub fn queue(&self, conv: &Conv, text: String, reply_to: Option<u64>) -> Pending {
+        let pending = Pending { key: new_key(), text, reply_to, state: PendingState::Queued };
         self.conv(conv).pending.update(|all| all.push(pending.clone()));
         pending
     }

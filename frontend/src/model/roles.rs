@@ -147,6 +147,28 @@ pub fn composer_lock(room: Option<&RoomSummary>) -> Option<String> {
     })
 }
 
+/// What a person may do to one message, as its toolbar offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageActions {
+    /// React to it, and answer it.
+    pub react: bool,
+    /// Change its text (its author).
+    pub edit: bool,
+    /// Delete it (its author, or a moderator).
+    pub delete: bool,
+}
+
+/// What `viewer` may do to a message, theirs (`own`) or not.
+pub fn message_actions(viewer: &Standing, own: bool) -> MessageActions {
+    let subject = Subject::Message { exists: true, own };
+    let allowed = |change: RoomChange| may_change(viewer, &change, subject).is_ok();
+    MessageActions {
+        react: allowed(RoomChange::Reacted { seq: 1, emoji: "👍".into(), on: true }),
+        edit: allowed(RoomChange::Edited { seq: 1, text: "x".into() }),
+        delete: allowed(RoomChange::Deleted { seq: 1 }),
+    }
+}
+
 /// What to call a room: its title if it has one, else its name.
 pub fn room_label(room: &RoomSummary) -> String {
     if room.title.is_empty() { room.name.clone() } else { room.title.clone() }
@@ -163,6 +185,7 @@ mod tests {
             joined: role.is_some(),
             last_seq: 0,
             unread: 0,
+            mentions: 0,
             private: false,
             archived: false,
             title: String::new(),
@@ -170,6 +193,28 @@ mod tests {
             role,
             muted: false,
         }
+    }
+
+    #[test]
+    fn message_toolbars_offer_what_the_rules_allow() {
+        let plain = viewer(&room(Some(Role::Member)), false);
+        let all = MessageActions { react: true, edit: true, delete: true };
+        assert_eq!(message_actions(&plain, true), all);
+        assert_eq!(
+            message_actions(&plain, false),
+            MessageActions { react: true, edit: false, delete: false }
+        );
+        let moderator = viewer(&room(Some(Role::Moderator)), false);
+        assert_eq!(
+            message_actions(&moderator, false),
+            MessageActions { react: true, edit: false, delete: true }
+        );
+        let muted = viewer(&RoomSummary { muted: true, ..room(Some(Role::Member)) }, false);
+        assert_eq!(
+            message_actions(&muted, true),
+            MessageActions { react: false, edit: false, delete: true }
+        );
+        assert_eq!(message_actions(&viewer(&room(None), false), false), MessageActions::default());
     }
 
     fn member(name: &str, role: Role) -> Member {

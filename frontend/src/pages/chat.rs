@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 use shared::api::SessionToken;
-use shared::chat::{LOBBY, RoomChange, validate_name, validate_text, validate_username};
+use shared::chat::{
+    ClientEvent, LOBBY, RoomChange, validate_emoji, validate_name, validate_text, validate_username,
+};
 
 use crate::api;
 use crate::components::admin::AdminPanel;
@@ -38,6 +40,7 @@ impl Chat {
         state.active.set(conv.clone());
         let conv_state = state.conv(&conv);
         conv_state.unread.set(0);
+        conv_state.mentions.set(0);
         if conv_state.loaded.get_untracked() {
             self.mark_read();
         } else {
@@ -105,24 +108,76 @@ impl Chat {
     pub fn say(&self, text: String) -> Result<(), String> {
         validate_text(&text).map_err(|reason| reason.to_string())?;
         let conv = self.state.active.get_untracked();
-        let pending = self.state.queue(&conv, text);
-        self.request(Request::Send { conv, key: pending.key, text: pending.text });
+        let conv_state = self.state.conv(&conv);
+        let reply_to = conv_state.reply_to.get_untracked().map(|quote| quote.seq);
+        conv_state.reply_to.set(None);
+        let pending = self.state.queue(&conv, text, reply_to);
+        let (key, text) = (pending.key, pending.text);
+        self.request(Request::Send { conv, key, text, reply_to });
         Ok(())
+    }
+
+    /// Edits one's own message in the active room. Returns why not, if it is refused here.
+    pub fn edit(&self, seq: u64, text: String) -> Result<(), String> {
+        validate_text(&text).map_err(|reason| reason.to_string())?;
+        self.change(ClientEvent::Edit { seq, text });
+        Ok(())
+    }
+
+    /// Deletes a message of the active room.
+    pub fn delete(&self, seq: u64) {
+        self.change(ClientEvent::Delete { seq });
+    }
+
+    /// Gives or takes back a reaction to a message of the active room.
+    pub fn react(&self, seq: u64, emoji: String, on: bool) {
+        match validate_emoji(&emoji) {
+            Ok(()) => self.change(ClientEvent::React { seq, emoji, on }),
+            Err(reason) => self.state.error.set(Some(format!("Not a reaction: {reason}"))),
+        }
+    }
+
+    fn change(&self, event: ClientEvent) {
+        if let Conv::Room(room) = self.state.active.get_untracked() {
+            self.request(Request::Change { room, event });
+        }
+    }
+
+    /// Brings a message of the active conversation into view, paging history back until it
+    /// is loaded (a reply's original, far back).
+    pub fn jump_to(&self, seq: u64) {
+        let conv = self.state.active.get_untracked();
+        let conv_state = self.state.conv(&conv);
+        let chat = *self;
+        leptos::task::spawn_local(async move {
+            while conv_state.oldest_seq().is_none_or(|oldest| oldest > seq)
+                && conv_state.more.get_untracked()
+            {
+                let before = conv_state.oldest_seq();
+                chat.load_older(conv.clone()).await;
+                if conv_state.oldest_seq() == before {
+                    break;
+                }
+            }
+            conv_state.focus.set(Some(seq));
+        });
     }
 
     /// Sends a failed message again, with the same idempotency key.
     pub fn retry(&self, key: String) {
         let conv = self.state.active.get_untracked();
-        let text = self.state.conv(&conv).pending.with_untracked(|all| {
-            all.iter().find(|pending| pending.key == key).map(|pending| pending.text.clone())
+        let found = self.state.conv(&conv).pending.with_untracked(|all| {
+            all.iter()
+                .find(|pending| pending.key == key)
+                .map(|pending| (pending.text.clone(), pending.reply_to))
         });
-        if let Some(text) = text {
+        if let Some((text, reply_to)) = found {
             self.state.conv(&conv).pending.update(|all| {
                 if let Some(pending) = all.iter_mut().find(|pending| pending.key == key) {
                     pending.state = PendingState::Queued;
                 }
             });
-            self.request(Request::Send { conv, key, text });
+            self.request(Request::Send { conv, key, text, reply_to });
         }
     }
 
@@ -339,6 +394,7 @@ pub fn ChatPage(
         read_scheduled: StoredValue::new(false),
     };
     provide_context(chat);
+    provide_context(crate::components::notifications::watch(chat));
     leptos::task::spawn_local(async move {
         if let Err(error) = load(chat).await {
             state.error.set(Some(error));

@@ -938,7 +938,9 @@ fn room_summary(row: &Row) -> RoomSummary {
         joined: last_read.is_some(),
         last_seq,
         unread: row.get::<_, Option<i64>>(10).map_or(0, |count| u64::try_from(count).unwrap_or(0)),
-        mentions: row.get::<_, Option<i64>>(11).map_or(0, |count| u64::try_from(count).unwrap_or(0)),
+        mentions: row
+            .get::<_, Option<i64>>(11)
+            .map_or(0, |count| u64::try_from(count).unwrap_or(0)),
         private: row.get(4),
         archived: row.get(5),
         title: row.get(6),
@@ -1256,7 +1258,9 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                &format!("{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"),
+                &format!(
+                    "{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+                ),
                 &[&room, &clamp(after), &limit],
             )
             .await?;

@@ -5,9 +5,7 @@
 //! that a post racing a ban on another node is either stored before the ban or refused.
 
 use shared::api::{Member, RoomMembers};
-use shared::chat::{
-    ChatMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned,
-};
+use shared::chat::{ChatMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned};
 use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use super::{Failure, Statements, clamp, seq};

@@ -375,9 +375,9 @@ pub(super) fn room_after(
     limit: usize,
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
-    let mut statement = connection.prepare_cached(
-        &format!("{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"),
-    )?;
+    let mut statement = connection.prepare_cached(&format!(
+        "{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
+    ))?;
     let rows = statement
         .query_map(params![room, clamp(after), limit as i64], |row| room_message(room, row))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -390,9 +390,9 @@ pub(super) fn room_before(
     limit: usize,
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
-    let mut statement = connection.prepare_cached(
-        &format!("{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"),
-    )?;
+    let mut statement = connection.prepare_cached(&format!(
+        "{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+    ))?;
     let before = before.map_or(i64::MAX, clamp);
     let rows =
         statement.query_map(params![room, before, limit as i64], |row| room_message(room, row))?;
@@ -579,10 +579,9 @@ pub(super) fn append(
 ) -> Result<ChatMessage, StoreError> {
     let Entry { text, key, reply_to, change } = entry;
     let quote = match reply_to {
-        Some(seq) => Some(
-            quote(connection, room, seq)?
-                .ok_or(StoreError::NotFound(Missing::Message(seq)))?,
-        ),
+        Some(seq) => {
+            Some(quote(connection, room, seq)?.ok_or(StoreError::NotFound(Missing::Message(seq)))?)
+        }
         None => None,
     };
     let mentions = if change.is_none() { mentions_in(connection, room, text)? } else { Vec::new() };
