@@ -316,12 +316,20 @@ impl ChromeDriver {
 
     /// Opens a new headless Chromium with its own profile.
     pub async fn browser(&self) -> Result<Browser> {
-        Browser::open(&self.url, (1100, 760)).await
+        Browser::open(&self.url, (1100, 760), serde_json::json!({})).await
     }
 
     /// Opens a new headless Chromium with a window of this size.
     pub async fn browser_sized(&self, width: u32, height: u32) -> Result<Browser> {
-        Browser::open(&self.url, (width, height)).await
+        Browser::open(&self.url, (width, height), serde_json::json!({})).await
+    }
+
+    /// Opens a new headless Chromium whose user has allowed notifications for every site,
+    /// as someone would answer the browser's question.
+    pub async fn browser_allowing_notifications(&self) -> Result<Browser> {
+        let prefs =
+            serde_json::json!({ "profile.default_content_setting_values.notifications": 1 });
+        Browser::open(&self.url, (1100, 760), prefs).await
     }
 }
 
@@ -333,7 +341,11 @@ pub struct Browser {
 }
 
 impl Browser {
-    async fn open(driver_url: &str, (width, height): (u32, u32)) -> Result<Browser> {
+    async fn open(
+        driver_url: &str,
+        (width, height): (u32, u32),
+        prefs: serde_json::Value,
+    ) -> Result<Browser> {
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         require(
             PathBuf::from(&chromium),
@@ -356,7 +368,7 @@ impl Browser {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": chromium, "args": args }),
+            serde_json::json!({ "binary": chromium, "args": args, "prefs": prefs }),
         );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)

@@ -16,9 +16,11 @@ const TRUNK_VERSION: &str = "0.21.14";
 /// npm's binaryen; Debian's 108 builds modules Chromium rejects.
 const BINARYEN_VERSION: &str = "132";
 /// Debian packages the tests use, with a binary that shows each is installed.
-const APT_PACKAGES: [(&str, &str); 6] = [
+const APT_PACKAGES: [(&str, &str); 7] = [
     ("chromium", "/usr/bin/chromium"),
     ("chromium-driver", "/usr/bin/chromedriver"),
+    // Reactions are emoji: without a font for them the browser tests' screenshots show boxes.
+    ("fonts-noto-color-emoji", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
     ("redis-server", "/usr/bin/redis-server"),
     ("haproxy", "/usr/sbin/haproxy"),
     ("nginx-light", "/usr/sbin/nginx"),

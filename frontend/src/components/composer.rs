@@ -70,7 +70,7 @@ pub fn Composer() -> impl IntoView {
                 set_suggesting.set(Some(Suggesting { chosen, ..list }));
                 return;
             }
-            if key == "Enter" || key == "Tab" {
+            if (key == "Enter" && !event.shift_key()) || key == "Tab" {
                 event.prevent_default();
                 pick(list.names[list.chosen].clone());
                 return;
@@ -88,11 +88,12 @@ pub fn Composer() -> impl IntoView {
         } else if key == "Escape" && conv.reply_to.get_untracked().is_some() {
             event.prevent_default();
             conv.reply_to.set(None);
-        } else if key == "ArrowUp" && conv.draft.with_untracked(String::is_empty) {
-            if let Some((seq, _)) = conv.last_own(&state.me()) {
-                event.prevent_default();
-                conv.editing.set(Some(seq));
-            }
+        } else if key == "ArrowUp"
+            && conv.draft.with_untracked(String::is_empty)
+            && let Some((seq, _)) = conv.last_own(&state.me())
+        {
+            event.prevent_default();
+            conv.editing.set(Some(seq));
         }
     };
     let on_input = move |event: leptos::ev::Event| {
@@ -106,7 +107,7 @@ pub fn Composer() -> impl IntoView {
         let Some(element) = input.get_untracked() else { return };
         let caret = caret_byte(&element, &text);
         match compose::mention_query(&text[..caret]) {
-            Some((at, typed)) => suggest(chat, at, typed, set_suggesting),
+            Some((at, typed)) => suggest(chat, at, typed, input, set_suggesting),
             None => set_suggesting.set(None),
         }
     };
@@ -195,34 +196,47 @@ fn caret_byte(element: &web_sys::HtmlTextAreaElement, text: &str) -> usize {
 }
 
 /// Shows the members of the active room that fit what is typed after `@`, loading the
-/// room's members the first time.
-fn suggest(chat: Chat, at: usize, typed: String, set: WriteSignal<Option<Suggesting>>) {
+/// room's members the first time (and then looking again at what is typed by then).
+fn suggest(
+    chat: Chat,
+    at: usize,
+    typed: String,
+    input: NodeRef<leptos::html::Textarea>,
+    set: WriteSignal<Option<Suggesting>>,
+) {
     let state: ChatState = chat.state;
     let Conv::Room(room) = state.active.get_untracked() else {
         set.set(None);
         return;
     };
     let conv = state.conv(&Conv::Room(room.clone()));
-    let show = move |roster: &[(String, String)]| {
-        let names = compose::suggestions(roster, &typed, &state.me());
+    let show = move |roster: &[(String, String)], at: usize, typed: &str| {
+        let names = compose::suggestions(roster, typed, &state.me());
         set.set((!names.is_empty()).then_some(Suggesting { at, names, chosen: 0 }));
     };
     if let Some(roster) = conv.roster.get_untracked() {
-        show(&roster);
+        show(&roster, at, &typed);
         return;
     }
     leptos::task::spawn_local(async move {
-        if let Ok(members) = api::members(&state.token(), &room).await {
-            let roster: Vec<(String, String)> = members
-                .members
-                .into_iter()
-                .map(|member| {
-                    let shown = state.display(&member.name);
-                    (member.name, shown)
-                })
-                .collect();
-            show(&roster);
-            conv.roster.set(Some(roster));
+        let Ok(members) = api::members(&state.token(), &room).await else { return };
+        let roster: Vec<(String, String)> = members
+            .members
+            .into_iter()
+            .map(|member| {
+                let shown = state.display(&member.name);
+                (member.name, shown)
+            })
+            .collect();
+        conv.roster.set(Some(roster.clone()));
+        // The person kept typing while the members loaded: suggest for what is there now.
+        let Some(element) = input.get_untracked() else { return };
+        let text = element.value();
+        let caret = caret_byte(&element, &text);
+        if state.active.get_untracked() == Conv::Room(room)
+            && let Some((at, typed)) = compose::mention_query(&text[..caret])
+        {
+            show(&roster, at, &typed);
         }
     });
 }

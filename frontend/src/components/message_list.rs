@@ -65,14 +65,8 @@ pub fn MessageList(
     Effect::new(move |_| {
         let Some(seq) = conv_state.focus.get() else { return };
         conv_state.focus.set(None);
-        let pages = conv_state.pages.get_untracked();
-        if let Some(page) = pages.iter().find(|page| {
-            page.lines.with_untracked(|lines| lines.iter().any(|line| line.seq() == Some(seq)))
-        }) {
-            page.collapsed.set(None);
-        }
         set_follow.set(false);
-        request_animation_frame(move || show_message(seq));
+        reveal(conv_state, seq, 20);
     });
     let on_scroll = move |_| {
         let Some(element) = scroller.get_untracked() else { return };
@@ -165,6 +159,33 @@ fn fit_window(element: &web_sys::HtmlDivElement, pages: Vec<Page>) {
     }
 }
 
+/// Brings a loaded message into view: its page is scrolled to first (a page far away is
+/// collapsed, its lines out of the document) and filled, then, a frame later, the message
+/// itself is shown. Tries for a few frames.
+fn reveal(conv_state: ConvState, seq: u64, tries: u32) {
+    request_animation_frame(move || {
+        if document().get_element_by_id(&format!("m{seq}")).is_some() {
+            show_message(seq);
+            return;
+        }
+        let page = conv_state.pages.with_untracked(|pages| {
+            pages.iter().copied().find(|page| {
+                page.lines.with_untracked(|lines| lines.iter().any(|line| line.seq() == Some(seq)))
+            })
+        });
+        if let Some(page) = page {
+            let block = document().query_selector(&format!(".page[data-page=\"{}\"]", page.id));
+            if let Ok(Some(block)) = block {
+                block.scroll_into_view();
+            }
+            page.collapsed.set(None);
+        }
+        if tries > 0 {
+            reveal(conv_state, seq, tries - 1);
+        }
+    });
+}
+
 /// Scrolls the message with this id to the middle of the view, focuses it and marks it
 /// for a moment.
 fn show_message(seq: u64) {
@@ -248,7 +269,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     class:mentions-me=mentions_me
                     data-seq=seq
                     id=format!("m{seq}")
-                    tabindex="-1"
+                    tabindex="0"
                     aria-label=label
                     title=clock(sent_at)
                 >
@@ -291,7 +312,7 @@ fn reactions_view(chat: Chat, seq: u64, reactions: Vec<Reaction>, me: &str) -> i
     view! {
         <div class="reactions" role="group" aria-label="Reactions">
             {reactions.into_iter().map(|Reaction { emoji, users }| {
-                let mine = users.iter().any(|user| *user == me);
+                let mine = users.contains(&me);
                 let who: Vec<String> = users.iter().map(|user| chat.state.display(user)).collect();
                 let title = format!("{} reacted {emoji}", who.join(", "));
                 let count = users.len();

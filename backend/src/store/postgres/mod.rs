@@ -120,7 +120,7 @@ enum Written {
     Admin(bool),
     Tokens(Vec<String>),
     Reset(String, Vec<String>),
-    Changed(ChatMessage),
+    Changed(Box<ChatMessage>),
     Deleted(bool),
     Revoked(Option<String>),
     Stored(Vec<Stored>),
@@ -448,7 +448,7 @@ async fn execute(
         }
         Write::ChangeRoom { room, actor, change, now } => {
             let entry = rooms::change_room(tx, statements, room, actor, change, *now).await?;
-            return Ok(Written::Changed(entry));
+            return Ok(Written::Changed(Box::new(entry)));
         }
         Write::CreateBot { name, now } => create_bot(tx, name, *now).await?,
         Write::CreateWebhook { hook, now } => {
@@ -1097,7 +1097,7 @@ impl Store for PostgresStore {
     ) -> Result<ChatMessage, StoreError> {
         let write = Write::ChangeRoom { room: room.into(), actor: actor.into(), change, now };
         match self.write(write).await? {
-            Written::Changed(entry) => Ok(entry),
+            Written::Changed(entry) => Ok(*entry),
             other => unexpected(other),
         }
     }
