@@ -58,10 +58,10 @@ pub enum Request {
         /// The message it answers.
         reply_to: Option<u64>,
     },
-    /// Edit, delete or react to a message of a room.
+    /// Edit, delete or react to a message of a room or a direct conversation.
     Change {
-        /// The room.
-        room: String,
+        /// Where.
+        conv: Conv,
         /// The edit, deletion or reaction.
         event: ClientEvent,
     },
@@ -187,9 +187,13 @@ fn send_frame(conv: &Conv, key: String, text: String, reply_to: Option<u64>) -> 
     }
 }
 
-fn event_frame(room: &str, event: &ClientEvent) -> ClientFrame {
+fn event_frame(conv: &Conv, event: &ClientEvent) -> ClientFrame {
+    let destination = match conv {
+        Conv::Room(room) => Destination::app_room(room),
+        Conv::Dm(peer) => Destination::app_dm(peer),
+    };
     ClientFrame::Send {
-        destination: Destination::app_room(room),
+        destination,
         transaction: None,
         receipt: None,
         headers: [("content-type", "application/json")].into_iter().collect(),
@@ -315,8 +319,8 @@ async fn run_session(
                         state.mark_sent(&conv, &key);
                         send_frame(&conv, key, text, reply_to)
                     }
-                    Request::Change { room, event } => event_frame(&room, &event),
-                    Request::Typing(room) => event_frame(&room, &ClientEvent::Typing),
+                    Request::Change { conv, event } => event_frame(&conv, &event),
+                    Request::Typing(room) => event_frame(&Conv::Room(room), &ClientEvent::Typing),
                     Request::Subscribe(room) => room_subscription(state, &room),
                     Request::Unsubscribe(room) => ClientFrame::Unsubscribe {
                         id: Conv::subscription_id(&room),

@@ -250,9 +250,39 @@ pub fn may_change(actor: &Standing, change: &RoomChange, subject: Subject) -> Re
     }
 }
 
+/// Whether `actor` may make `change` to a message of a direct conversation they are in:
+/// their own to edit or delete, any to react to. Nothing else changes in a conversation.
+pub fn may_change_dm(change: &RoomChange, subject: Subject) -> Result<(), Denied> {
+    let Subject::Message { exists: true, own } = subject else {
+        return deny("no such message");
+    };
+    match change {
+        RoomChange::Edited { .. } if own => Ok(()),
+        RoomChange::Edited { .. } => deny("only its author may edit a message"),
+        RoomChange::Deleted { .. } if own => Ok(()),
+        RoomChange::Deleted { .. } => deny("only its author may delete a direct message"),
+        RoomChange::Reacted { .. } => Ok(()),
+        _ => deny("direct messages take edits, deletions and reactions only"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_direct_messages_authors_edit_and_delete_and_both_react() {
+        let mine = Subject::Message { exists: true, own: true };
+        let theirs = Subject::Message { exists: true, own: false };
+        let gone = Subject::Message { exists: false, own: false };
+        let edit = RoomChange::Edited { seq: 1, text: "x".into() };
+        let react = RoomChange::Reacted { seq: 1, emoji: "👍".into(), on: true };
+        assert!(may_change_dm(&edit, mine).is_ok() && may_change_dm(&edit, theirs).is_err());
+        let delete = RoomChange::Deleted { seq: 1 };
+        assert!(may_change_dm(&delete, mine).is_ok() && may_change_dm(&delete, theirs).is_err());
+        assert!(may_change_dm(&react, theirs).is_ok() && may_change_dm(&react, gone).is_err());
+        assert!(may_change_dm(&RoomChange::Archived, mine).is_err());
+    }
 
     fn member(role: Role) -> Standing {
         Standing { role: Some(role), ..Standing::default() }

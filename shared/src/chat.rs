@@ -240,7 +240,7 @@ fn is_false(value: &bool) -> bool {
 }
 
 /// A direct message, as each participant's inbox holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectMessage {
     /// Its id in the receiving user's inbox: strictly increasing from 1, no gaps.
     pub seq: u64,
@@ -255,6 +255,20 @@ pub struct DirectMessage {
     /// The sender is a bot.
     #[serde(default, skip_serializing_if = "is_false")]
     pub bot: bool,
+    /// An edit, a deletion or a reaction (its `seq` numbered in this inbox), when this
+    /// entry changes another message instead of saying something; `text` is the line
+    /// that describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<RoomChange>,
+    /// The message was deleted: `text` is empty, and the store keeps nothing of it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// When its author last changed its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// Reactions, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
 
 impl DirectMessage {
@@ -341,19 +355,19 @@ pub enum ClientEvent {
     },
     /// I am typing (rooms only).
     Typing,
-    /// Change the text of one's own message (rooms only).
+    /// Change the text of one's own message.
     Edit {
         /// The message's id.
         seq: u64,
         /// The new text.
         text: String,
     },
-    /// Delete a message: one's own, or any as a moderator (rooms only).
+    /// Delete a message: one's own, or in a room any as a moderator.
     Delete {
         /// The message's id.
         seq: u64,
     },
-    /// Give (`on`) or take back a reaction (rooms only).
+    /// Give (`on`) or take back a reaction.
     React {
         /// The message's id.
         seq: u64,

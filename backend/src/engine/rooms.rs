@@ -9,7 +9,7 @@ use super::{Engine, EngineError, Missing};
 use crate::access::Standing;
 use crate::bus::{BusEvent, Channel};
 use crate::clock::now_millis;
-use crate::store::{Posted, Stored};
+use crate::store::{DmCopies, Posted, Stored};
 
 impl Engine {
     /// `user`'s standing in `room` if they may read it: `NotFound` if there is no such
@@ -60,6 +60,22 @@ impl Engine {
             self.notify(&user, &notice).await;
         }
         Ok(entry)
+    }
+
+    /// Makes an edit, a deletion or a reaction to a message of `actor`'s conversation with
+    /// `peer`, then delivers the change to both inboxes on every node.
+    pub async fn change_dm(
+        &self,
+        actor: &str,
+        peer: &str,
+        change: RoomChange,
+    ) -> Result<DmCopies, EngineError> {
+        change.validate().map_err(EngineError::Invalid)?;
+        let copies = self.inner.store.change_dm(actor, peer, change, now_millis()).await?;
+        let stored = [Stored::Dm(Posted { message: copies.clone(), duplicate: false })];
+        let publications = self.offer_stored(&stored);
+        self.publish_all(publications).await;
+        Ok(copies)
     }
 
     /// Ends the sessions of these tokens, on every node, within a second.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use shared::chat::{
-    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, validate_emoji, validate_text,
+    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, RoomChange, validate_emoji, validate_text,
 };
 use shared::stomp::Headers;
 
@@ -49,6 +49,13 @@ pub(super) enum Send {
         text: String,
         /// The idempotency key.
         key: Option<String>,
+    },
+    /// An edit, a deletion or a reaction to a message of a direct conversation.
+    DmChange {
+        /// The other participant.
+        peer: String,
+        /// The change, its `seq` numbered in the sender's inbox.
+        change: RoomChange,
     },
     /// A publication on a generic topic, with the headers its subscribers get.
     Topic {
@@ -99,11 +106,12 @@ impl Send {
                     ClientEvent::Typing => {
                         Err(Refusal::new("typing events go to /app/room.<room>"))
                     }
-                    ClientEvent::Edit { .. }
+                    event @ (ClientEvent::Edit { .. }
                     | ClientEvent::Delete { .. }
-                    | ClientEvent::React { .. } => {
-                        Err(Refusal::new("edits, deletions and reactions are for room messages"))
-                    }
+                    | ClientEvent::React { .. }) => match event.change() {
+                        Some(change) => Ok(Send::DmChange { peer: to, change }),
+                        None => Err(Refusal::new("not a change to a message")),
+                    },
                 }
             }
             Destination::UserDm | Destination::UserNotices => {
@@ -145,7 +153,7 @@ impl Send {
     pub fn charge(&self) -> Charge {
         match self {
             Send::Room { event: ClientEvent::Typing, .. } => Charge::Typing,
-            Send::Room { .. } | Send::Dm { .. } => Charge::Message,
+            Send::Room { .. } | Send::Dm { .. } | Send::DmChange { .. } => Charge::Message,
             Send::Topic { .. } => Charge::Topic,
         }
     }
@@ -168,6 +176,9 @@ impl Send {
                 }
                 Send::Dm { to, text, key } => {
                     to.len() + text.len() + key.as_ref().map_or(0, String::len)
+                }
+                Send::DmChange { peer, change } => {
+                    peer.len() + change.describe("", str::to_owned).len()
                 }
                 Send::Topic { destination, headers, body } => {
                     destination.len()
@@ -205,7 +216,7 @@ impl Send {
                 key: key.clone(),
                 bot,
             }),
-            Send::Room { .. } | Send::Topic { .. } => None,
+            Send::Room { .. } | Send::Topic { .. } | Send::DmChange { .. } => None,
         }
     }
 
@@ -230,6 +241,9 @@ impl Send {
             }
             Send::Topic { destination, headers, body } => {
                 engine.publish_topic(&destination, &headers, &body).await;
+            }
+            Send::DmChange { peer, change } => {
+                engine.change_dm(login, &peer, change).await?;
             }
             Send::Dm { .. } => {}
         }

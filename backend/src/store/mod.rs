@@ -152,6 +152,18 @@ pub(crate) fn check_new_reaction(
     Ok(())
 }
 
+/// The same change, about the message numbered `seq` (each inbox numbers its own copy).
+pub(crate) fn with_seq(change: &RoomChange, seq: u64) -> RoomChange {
+    match change {
+        RoomChange::Edited { text, .. } => RoomChange::Edited { seq, text: text.clone() },
+        RoomChange::Deleted { .. } => RoomChange::Deleted { seq },
+        RoomChange::Reacted { emoji, on, .. } => {
+            RoomChange::Reacted { seq, emoji: emoji.clone(), on: *on }
+        }
+        other => other.clone(),
+    }
+}
+
 /// Both inboxes' copies of a direct message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmCopies {
@@ -418,6 +430,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         change: RoomChange,
         now: Millis,
     ) -> Result<ChatMessage, StoreError>;
+
+    /// Makes an edit, a deletion or a reaction (`seq` numbered in `actor`'s inbox) to a
+    /// message of the conversation between `actor` and `peer`, if
+    /// [`crate::access::may_change_dm`] allows it: both copies change, and the change is
+    /// appended to both inboxes, in one transaction. Returns the two entries.
+    async fn change_dm(
+        &self,
+        actor: &str,
+        peer: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<DmCopies, StoreError>;
 
     /// Every room, private ones included, with member counts, by name.
     async fn all_rooms(&self) -> Result<Vec<RoomSummary>, StoreError>;

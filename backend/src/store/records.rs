@@ -153,6 +153,21 @@ pub enum Record {
         sent_at: Millis,
         /// Its idempotency key, if it had one.
         key: Option<String>,
+        /// The edit, deletion or reaction it records, if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<RoomChange>,
+        /// Deleted (its text is empty).
+        #[serde(default, skip_serializing_if = "no")]
+        deleted: bool,
+        /// When its text was last edited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_at: Option<Millis>,
+        /// Its reactions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reactions: Vec<Reaction>,
+        /// The id of the other participant's copy in their inbox.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pair_seq: Option<u64>,
     },
     /// A read marker of a conversation.
     DmRead {

@@ -4,7 +4,7 @@
 //! that must fail are listed in the style of the security review.
 
 use serde_json::{Value, json};
-use shared::chat::{ChatMessage, RoomChange, RoomEvent};
+use shared::chat::{ChatMessage, DirectMessage, RoomChange, RoomEvent};
 
 use crate::on_every_setup;
 use crate::support::{Client, Setup, TestServer};
@@ -212,12 +212,12 @@ async fn changes_others_may_not_make_are_refused(setup: Setup) {
         let error = client.expect_error().await;
         assert!(error.starts_with(expected), "{body}: {error}");
     }
-    // Direct messages take none of these.
+    // A direct conversation has no message 1 yet.
     let mut client = Client::connect(&server, "bob").await;
     client
         .send("SEND\ndestination:/app/dm.ann\ncontent-type:application/json\n\n{\"type\":\"delete\",\"seq\":1}\0")
         .await;
-    assert_eq!(client.expect_error().await, "edits, deletions and reactions are for room messages");
+    assert_eq!(client.expect_error().await, "no such message");
 
     // A non-member of a private room, and someone banned.
     let (status, _) = server
@@ -376,3 +376,134 @@ async fn mentions_are_stored_and_counted(setup: Setup) {
     assert_eq!(dev["unread"].as_u64(), Some(0));
 }
 on_every_setup!(mentions_are_stored_and_counted);
+
+/// Sends a chat event as JSON to `/app/dm.<peer>` and waits for its RECEIPT; returns the
+/// inbox entries that came first.
+async fn dm_event(
+    client: &mut Client,
+    peer: &str,
+    body: Value,
+    receipt: &str,
+) -> Vec<DirectMessage> {
+    client
+        .send(&format!(
+            "SEND\ndestination:/app/dm.{peer}\ncontent-type:application/json\nreceipt:{receipt}\n\n{body}\0"
+        ))
+        .await;
+    let mut entries = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        if frame.command.as_str() == "RECEIPT" && frame.headers.get("receipt-id") == Some(receipt) {
+            return entries;
+        }
+        if let Ok(entry) = serde_json::from_slice::<DirectMessage>(&frame.body) {
+            entries.push(entry);
+        }
+    }
+}
+
+/// The next entry of the inbox.
+async fn next_dm(client: &mut Client) -> DirectMessage {
+    loop {
+        let (_, body) = client.expect_message().await;
+        if let Ok(entry) = serde_json::from_str::<DirectMessage>(&body) {
+            return entry;
+        }
+    }
+}
+
+/// Direct messages change the same way, in both inboxes, each numbering its own copy:
+/// the author edits and deletes, both react, nobody else touches them.
+async fn direct_messages_are_edited_deleted_and_reacted_to(setup: Setup) {
+    let server = TestServer::start_on(setup, |_| {}).await;
+    let mut ann = Client::connect(&server, "ann").await;
+    ann.subscribe("/user/queue/dm", "dm").await;
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.subscribe("/user/queue/dm", "dm").await;
+    // bob's inbox numbers differ from ann's: he has a note to himself first.
+    dm_event(&mut bob, "bob", json!({"type": "message", "text": "note to self"}), "n").await;
+    let sent = dm_event(&mut ann, "bob", json!({"type": "message", "text": "helo bob"}), "m").await;
+    let ann_copy = match sent.into_iter().next() {
+        Some(copy) => copy,
+        None => next_dm(&mut ann).await,
+    };
+    let bob_copy = next_dm(&mut bob).await;
+    assert_eq!((ann_copy.text.as_str(), bob_copy.text.as_str()), ("helo bob", "helo bob"));
+    assert_ne!(ann_copy.seq, bob_copy.seq, "each inbox numbers its own copy");
+
+    dm_event(
+        &mut ann,
+        "bob",
+        json!({"type": "edit", "seq": ann_copy.seq, "text": "hello bob"}),
+        "e",
+    )
+    .await;
+    let seen = next_dm(&mut bob).await;
+    assert_eq!(
+        seen.change,
+        Some(RoomChange::Edited { seq: bob_copy.seq, text: "hello bob".into() })
+    );
+    let react = json!({"type": "react", "seq": bob_copy.seq, "emoji": "👍", "on": true});
+    dm_event(&mut bob, "ann", react, "r").await;
+    let seen = next_dm(&mut ann).await;
+    let expected = RoomChange::Reacted { seq: ann_copy.seq, emoji: "👍".into(), on: true };
+    assert_eq!((seen.change, seen.from.as_str()), (Some(expected), "bob"));
+
+    // Refused: bob edits or deletes ann's message; carol, outside, reacts to it.
+    for (body, expected) in [
+        (
+            json!({"type": "edit", "seq": bob_copy.seq, "text": "mine now"}),
+            "only its author may edit a message",
+        ),
+        (
+            json!({"type": "delete", "seq": bob_copy.seq}),
+            "only its author may delete a direct message",
+        ),
+        (json!({"type": "edit", "seq": 999, "text": "x"}), "no such message"),
+    ] {
+        let mut client = Client::connect(&server, "bob").await;
+        client
+            .send(&format!(
+                "SEND\ndestination:/app/dm.ann\ncontent-type:application/json\n\n{body}\0"
+            ))
+            .await;
+        assert_eq!(client.expect_error().await, expected, "{body}");
+    }
+    let mut carol = Client::connect(&server, "carol").await;
+    let react = json!({"type": "react", "seq": ann_copy.seq, "emoji": "👍", "on": true});
+    carol
+        .send(&format!("SEND\ndestination:/app/dm.ann\ncontent-type:application/json\n\n{react}\0"))
+        .await;
+    assert_eq!(carol.expect_error().await, "no such message");
+
+    // History, both sides: the message as it is now; then deleted, its text gone from both
+    // copies and from the edit.
+    let page = |user: &'static str, peer: &'static str| {
+        let server = &server;
+        async move {
+            let token = server.token(user).await;
+            let (status, page) = server
+                .request("GET", &format!("/api/dms/{peer}/messages"), Some(&token), None)
+                .await;
+            assert_eq!(status, 200, "{page}");
+            serde_json::from_value::<Vec<DirectMessage>>(page["messages"].clone()).unwrap()
+        }
+    };
+    let bobs = page("bob", "ann").await;
+    let message = bobs.iter().find(|m| m.seq == bob_copy.seq).unwrap();
+    assert_eq!((message.text.as_str(), message.edited_at.is_some()), ("hello bob", true));
+    assert_eq!(message.reactions.len(), 1);
+    dm_event(&mut ann, "bob", json!({"type": "delete", "seq": ann_copy.seq}), "x").await;
+    for (user, peer, seq) in [("ann", "bob", ann_copy.seq), ("bob", "ann", bob_copy.seq)] {
+        let messages = page(user, peer).await;
+        let message = messages.iter().find(|m| m.seq == seq).unwrap();
+        assert!(message.deleted && message.text.is_empty() && message.reactions.is_empty());
+        assert!(!serde_json::to_string(&messages).unwrap().contains("hello bob"), "{user}");
+    }
+    // Changes are not unread messages.
+    let token = server.token("bob").await;
+    let (_, dms) = server.request("GET", "/api/dms", Some(&token), None).await;
+    let with_ann = dms.as_array().unwrap().iter().find(|dm| dm["peer"] == "ann").unwrap();
+    assert_eq!(with_ann["unread"], 0, "{dms}");
+}
+on_every_setup!(direct_messages_are_edited_deleted_and_reacted_to);

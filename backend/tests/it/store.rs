@@ -408,6 +408,27 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
         max_uses: 3,
     };
     store.create_link(link, 7).await.unwrap();
+    // What issue 12 added: a reply, a mention, an edit, reactions, and the same in a DM.
+    let reply = NewPost::Room {
+        room: LOBBY.into(),
+        sender: "ann".into(),
+        text: "@bob about that".into(),
+        key: None,
+        bot: false,
+        reply_to: Some(1),
+    };
+    let Stored::Room(posted) = post_one(store, reply).await.unwrap() else { panic!("a room post") };
+    assert_eq!(
+        (posted.message.mentions.clone(), posted.message.reply_to.is_some()),
+        (vec!["bob".to_owned()], true)
+    );
+    let seq = posted.message.seq;
+    change(LOBBY, "ann", RoomChange::Edited { seq, text: "@bob about that, edited".into() }).await;
+    change(LOBBY, "ann", RoomChange::Reacted { seq, emoji: "👍".into(), on: true }).await;
+    let dm = store.change_dm("ann", "bob", RoomChange::Edited { seq: 1, text: "psst!".into() }, 8);
+    dm.await.unwrap();
+    let react = RoomChange::Reacted { seq: 1, emoji: "🎉".into(), on: true };
+    store.change_dm("bob", "ann", react, 8).await.unwrap();
     let mut records = Vec::new();
     store
         .export(&mut |batch| {

@@ -344,7 +344,7 @@ fn toolbar(
             .room(&room)
             .map(|room| roles::message_actions(&roles::viewer(&room, state.admin.get()), mine))
             .unwrap_or_default(),
-        Conv::Dm(_) => roles::MessageActions::default(),
+        Conv::Dm(_) => roles::dm_message_actions(mine),
     };
     let (picking, set_picking) = signal(false);
     let (other, set_other) = signal(String::new());
@@ -365,6 +365,8 @@ fn toolbar(
             <Show when=move || actions().react>
                 <button class="tool react" aria-label="Add a reaction" title="React" aria-expanded=move || picking.get().to_string()
                     on:click=move |_| set_picking.update(|open| *open = !*open)>"☺"</button>
+            </Show>
+            <Show when=move || actions().reply>
                 <button class="tool reply" aria-label="Reply" title="Reply" on:click=move |_| {
                     conv_state.reply_to.set(Some(quote.get_value()));
                     focus_composer();

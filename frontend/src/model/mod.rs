@@ -132,21 +132,25 @@ impl From<ChatMessage> for Said {
 
 impl From<DirectMessage> for Said {
     fn from(message: DirectMessage) -> Said {
-        let mentions = shared::chat::mentioned(&message.text);
+        let mentions = if message.change.is_none() {
+            shared::chat::mentioned(&message.text)
+        } else {
+            Vec::new()
+        };
         Said {
             seq: message.seq,
             sender: message.from,
             text: message.text,
             sent_at: message.sent_at,
             bot: message.bot,
-            change: None,
-            deleted: false,
+            change: message.change,
+            deleted: message.deleted,
             reply_to: None,
             // Direct messages are parsed for mentions on the page: the counts treat
             // them alike.
             mentions,
-            edited: false,
-            reactions: Vec::new(),
+            edited: message.edited_at.is_some(),
+            reactions: message.reactions,
         }
     }
 }
@@ -807,12 +811,16 @@ impl ChatState {
         let me = self.me();
         for (_, message) in step.apply {
             let peer = message.peer(&me).to_owned();
+            if let Some(change) = message.change.as_ref().filter(|c| c.message().is_some()) {
+                // An edit or a reaction changes a line; the conversation keeps its place.
+                self.conv(&Conv::Dm(peer)).change_line(change, &message.from, &me);
+                continue;
+            }
             self.dm_peers.update(|peers| {
                 peers.retain(|known| *known != peer);
                 peers.insert(0, peer.clone());
             });
-            let conv = Conv::Dm(peer);
-            self.append(&conv, Said::from(message));
+            self.append(&Conv::Dm(peer), Said::from(message));
         }
         let last = self.inbox.with_value(Sequence::last);
         if last > self.inbox_seq.get_untracked() {

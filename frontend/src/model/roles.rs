@@ -150,8 +150,10 @@ pub fn composer_lock(room: Option<&RoomSummary>) -> Option<String> {
 /// What a person may do to one message, as its toolbar offers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MessageActions {
-    /// React to it, and answer it.
+    /// React to it.
     pub react: bool,
+    /// Answer it (rooms only).
+    pub reply: bool,
     /// Change its text (its author).
     pub edit: bool,
     /// Delete it (its author, or a moderator).
@@ -162,11 +164,19 @@ pub struct MessageActions {
 pub fn message_actions(viewer: &Standing, own: bool) -> MessageActions {
     let subject = Subject::Message { exists: true, own };
     let allowed = |change: RoomChange| may_change(viewer, &change, subject).is_ok();
+    let react = allowed(RoomChange::Reacted { seq: 1, emoji: "👍".into(), on: true });
     MessageActions {
-        react: allowed(RoomChange::Reacted { seq: 1, emoji: "👍".into(), on: true }),
+        react,
+        reply: react,
         edit: allowed(RoomChange::Edited { seq: 1, text: "x".into() }),
         delete: allowed(RoomChange::Deleted { seq: 1 }),
     }
+}
+
+/// What one may do to a message of a direct conversation: react to any, edit and delete
+/// one's own.
+pub fn dm_message_actions(own: bool) -> MessageActions {
+    MessageActions { react: true, reply: false, edit: own, delete: own }
 }
 
 /// What to call a room: its title if it has one, else its name.
@@ -198,21 +208,25 @@ mod tests {
     #[test]
     fn message_toolbars_offer_what_the_rules_allow() {
         let plain = viewer(&room(Some(Role::Member)), false);
-        let all = MessageActions { react: true, edit: true, delete: true };
+        let all = MessageActions { react: true, reply: true, edit: true, delete: true };
         assert_eq!(message_actions(&plain, true), all);
         assert_eq!(
             message_actions(&plain, false),
-            MessageActions { react: true, edit: false, delete: false }
+            MessageActions { react: true, reply: true, edit: false, delete: false }
         );
         let moderator = viewer(&room(Some(Role::Moderator)), false);
         assert_eq!(
             message_actions(&moderator, false),
-            MessageActions { react: true, edit: false, delete: true }
+            MessageActions { react: true, reply: true, edit: false, delete: true }
         );
         let muted = viewer(&RoomSummary { muted: true, ..room(Some(Role::Member)) }, false);
         assert_eq!(
             message_actions(&muted, true),
-            MessageActions { react: false, edit: false, delete: true }
+            MessageActions { react: false, reply: false, edit: false, delete: true }
+        );
+        assert_eq!(
+            dm_message_actions(false),
+            MessageActions { react: true, ..MessageActions::default() }
         );
         assert_eq!(message_actions(&viewer(&room(None), false), false), MessageActions::default());
     }

@@ -117,19 +117,19 @@ impl Chat {
         Ok(())
     }
 
-    /// Edits one's own message in the active room. Returns why not, if it is refused here.
+    /// Edits one's own message in the active conversation. Returns why not, if it is refused here.
     pub fn edit(&self, seq: u64, text: String) -> Result<(), String> {
         validate_text(&text).map_err(|reason| reason.to_string())?;
         self.change(ClientEvent::Edit { seq, text });
         Ok(())
     }
 
-    /// Deletes a message of the active room.
+    /// Deletes a message of the active conversation.
     pub fn delete(&self, seq: u64) {
         self.change(ClientEvent::Delete { seq });
     }
 
-    /// Gives or takes back a reaction to a message of the active room.
+    /// Gives or takes back a reaction to a message of the active conversation.
     pub fn react(&self, seq: u64, emoji: String, on: bool) {
         match validate_emoji(&emoji) {
             Ok(()) => self.change(ClientEvent::React { seq, emoji, on }),
@@ -138,9 +138,8 @@ impl Chat {
     }
 
     fn change(&self, event: ClientEvent) {
-        if let Conv::Room(room) = self.state.active.get_untracked() {
-            self.request(Request::Change { room, event });
-        }
+        let conv = self.state.active.get_untracked();
+        self.request(Request::Change { conv, event });
     }
 
     /// Brings a message of the active conversation into view, paging history back until it

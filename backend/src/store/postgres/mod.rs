@@ -13,6 +13,7 @@
 //! DM's two inboxes by name) so that writers on two nodes cannot deadlock on a pair of DMs.
 
 mod accounts;
+mod dms;
 mod rooms;
 mod schema;
 
@@ -98,6 +99,7 @@ enum Write {
     RevokeInvitation { id: String },
     RedeemReset { code_hash: String, hash: String, now: Millis },
     ChangeRoom { room: String, actor: String, change: RoomChange, now: Millis },
+    ChangeDm { actor: String, peer: String, change: RoomChange, now: Millis },
     CreateBot { name: String, now: Millis },
     CreateWebhook { hook: NewHook, now: Millis },
     DeleteWebhook { room: String, id: String },
@@ -121,6 +123,7 @@ enum Written {
     Tokens(Vec<String>),
     Reset(String, Vec<String>),
     Changed(Box<ChatMessage>),
+    DmChanged(Box<DmCopies>),
     Deleted(bool),
     Revoked(Option<String>),
     Stored(Vec<Stored>),
@@ -450,6 +453,10 @@ async fn execute(
             let entry = rooms::change_room(tx, statements, room, actor, change, *now).await?;
             return Ok(Written::Changed(Box::new(entry)));
         }
+        Write::ChangeDm { actor, peer, change, now } => {
+            let copies = dms::change_dm(tx, actor, peer, change, *now).await?;
+            return Ok(Written::DmChanged(Box::new(copies)));
+        }
         Write::CreateBot { name, now } => create_bot(tx, name, *now).await?,
         Write::CreateWebhook { hook, now } => {
             require_room(tx, &hook.room).await?;
@@ -675,7 +682,7 @@ async fn post_dm(
         to: to.to_owned(),
         text,
         sent_at,
-        bot: false,
+        ..DirectMessage::default()
     };
     if let Some(key) = key {
         let rows = tx.query(&statements.dm_key, &[&from, &key, &to]).await?;
@@ -705,6 +712,9 @@ async fn post_dm(
     let sender = sender.ok_or_else(|| {
         Failure::Refused(StoreError::Failed("the sender's copy was not stored".into()))
     })?;
+    if let Some(copy) = &recipient {
+        dms::pair(tx, (from, sender.seq), (to, copy.seq)).await?;
+    }
     Ok(Posted { message: DmCopies { sender, recipient }, duplicate: false })
 }
 
@@ -820,11 +830,45 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 )
                 .await?;
             }
-            Record::Dm { owner, seq, peer, sender, recipient, text, sent_at, key } => {
+            Record::Dm {
+                owner,
+                seq,
+                peer,
+                sender,
+                recipient,
+                text,
+                sent_at,
+                key,
+                change,
+                deleted,
+                edited_at,
+                reactions,
+                pair_seq,
+            } => {
+                let target = change.as_ref().and_then(RoomChange::message).map(clamp);
+                let change = change
+                    .as_ref()
+                    .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 tx.execute(
-                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[owner, &clamp(*seq), peer, sender, recipient, text, sent_at, key],
+                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
+                         change, deleted, edited_at, reactions, target, pair_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    &[
+                        owner,
+                        &clamp(*seq),
+                        peer,
+                        sender,
+                        recipient,
+                        text,
+                        sent_at,
+                        key,
+                        &change,
+                        deleted,
+                        edited_at,
+                        &reactions_column(reactions),
+                        &target,
+                        &pair_seq.map(clamp),
+                    ],
                 )
                 .await?;
             }
@@ -905,7 +949,13 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
     }
 }
 
+/// An inbox's entries as readers get them: each message in its current state.
+const DM_COLUMNS: &str = "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at,
+        COALESCE(u.bot, false), d.change, d.deleted, d.edited_at, d.reactions
+    FROM direct_messages d LEFT JOIN users u ON u.name = d.sender";
+
 fn direct_message(row: &Row) -> DirectMessage {
+    let change: Option<String> = row.get(6);
     DirectMessage {
         seq: seq(row, 0),
         from: row.get(1),
@@ -913,6 +963,10 @@ fn direct_message(row: &Row) -> DirectMessage {
         text: row.get(3),
         sent_at: row.get(4),
         bot: row.get(5),
+        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+        deleted: row.get(7),
+        edited_at: row.get(8),
+        reactions: reactions_of(row.get(9)),
     }
 }
 
@@ -1098,6 +1152,20 @@ impl Store for PostgresStore {
         let write = Write::ChangeRoom { room: room.into(), actor: actor.into(), change, now };
         match self.write(write).await? {
             Written::Changed(entry) => Ok(*entry),
+            other => unexpected(other),
+        }
+    }
+
+    async fn change_dm(
+        &self,
+        actor: &str,
+        peer: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<DmCopies, StoreError> {
+        let write = Write::ChangeDm { actor: actor.into(), peer: peer.into(), change, now };
+        match self.write(write).await? {
+            Written::DmChanged(copies) => Ok(*copies),
             other => unexpected(other),
         }
     }
@@ -1308,9 +1376,7 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .query(
-                "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, false)
-                 FROM direct_messages d LEFT JOIN users u ON u.name = d.sender
-                 WHERE d.owner = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
+                &format!("{DM_COLUMNS} WHERE d.owner = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3"),
                 &[&user, &clamp(after), &limit],
             )
             .await?;
@@ -1328,9 +1394,10 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, false)
-                 FROM direct_messages d LEFT JOIN users u ON u.name = d.sender
-                 WHERE d.owner = $1 AND d.peer = $2 AND d.seq < $3 ORDER BY d.seq DESC LIMIT $4",
+                &format!(
+                    "{DM_COLUMNS} WHERE d.owner = $1 AND d.peer = $2 AND d.seq < $3
+                     ORDER BY d.seq DESC LIMIT $4"
+                ),
                 &[&user, &peer, &before, &limit],
             )
             .await?;
@@ -1341,7 +1408,8 @@ impl Store for PostgresStore {
         let rows = self
             .query(
                 "SELECT d.peer, MAX(d.seq),
-                        SUM(CASE WHEN d.sender = d.peer AND d.seq > COALESCE(r.last_read, 0) THEN 1 ELSE 0 END)
+                        SUM(CASE WHEN d.sender = d.peer AND d.change IS NULL AND NOT d.deleted
+                                 AND d.seq > COALESCE(r.last_read, 0) THEN 1 ELSE 0 END)
                  FROM direct_messages d LEFT JOIN dm_reads r ON r.owner = d.owner AND r.peer = d.peer
                  WHERE d.owner = $1 GROUP BY d.peer ORDER BY MAX(d.seq) DESC",
                 &[&user],
@@ -1508,17 +1576,27 @@ impl Store for PostgresStore {
                 last_seq: seq(row, 1),
             }),
             (
-                "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key
+                "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
+                        change, deleted, edited_at, reactions, pair_seq
                  FROM direct_messages ORDER BY owner, seq",
-                |row| Record::Dm {
-                    owner: row.get(0),
-                    seq: seq(row, 1),
-                    peer: row.get(2),
-                    sender: row.get(3),
-                    recipient: row.get(4),
-                    text: row.get(5),
-                    sent_at: row.get(6),
-                    key: row.get(7),
+                |row| {
+                    let change: Option<String> = row.get(8);
+                    let pair_seq: Option<i64> = row.get(12);
+                    Record::Dm {
+                        owner: row.get(0),
+                        seq: seq(row, 1),
+                        peer: row.get(2),
+                        sender: row.get(3),
+                        recipient: row.get(4),
+                        text: row.get(5),
+                        sent_at: row.get(6),
+                        key: row.get(7),
+                        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+                        deleted: row.get(9),
+                        edited_at: row.get(10),
+                        reactions: reactions_of(row.get(11)),
+                        pair_seq: pair_seq.and_then(|seq| u64::try_from(seq).ok()),
+                    }
                 },
             ),
             ("SELECT owner, peer, last_read FROM dm_reads ORDER BY owner, peer", |row| {

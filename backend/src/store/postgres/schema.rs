@@ -127,7 +127,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN change TEXT;
     ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;",
     // 4: replies, mentions, edits and reactions; a change entry about a message names it
-    // in `target` (as in the embedded store's migration 6).
+    // in `target`, and each copy of a direct message knows the other's id (as in the
+    // embedded store's migration 6).
     "ALTER TABLE messages ADD COLUMN reply_to BIGINT;
     ALTER TABLE messages ADD COLUMN mentions TEXT;
     ALTER TABLE messages ADD COLUMN edited_at BIGINT;
@@ -135,7 +136,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN target BIGINT;
     UPDATE messages SET target = (change::jsonb ->> 'seq')::bigint
         WHERE change::jsonb ->> 'type' = 'deleted';
-    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;",
+    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;
+    ALTER TABLE direct_messages ADD COLUMN change TEXT;
+    ALTER TABLE direct_messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE direct_messages ADD COLUMN edited_at BIGINT;
+    ALTER TABLE direct_messages ADD COLUMN reactions TEXT;
+    ALTER TABLE direct_messages ADD COLUMN target BIGINT;
+    ALTER TABLE direct_messages ADD COLUMN pair_seq BIGINT;
+    UPDATE direct_messages d SET pair_seq = o.seq FROM direct_messages o
+        WHERE d.owner <> d.peer AND o.owner = d.peer AND o.peer = d.owner
+          AND o.sender = d.sender AND o.sent_at = d.sent_at AND o.text = d.text;
+    CREATE INDEX direct_messages_by_target ON direct_messages(owner, target) WHERE target IS NOT NULL;",
 ];
 
 /// Brings the schema up to date.

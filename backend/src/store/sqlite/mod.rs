@@ -11,6 +11,7 @@
 
 mod accounts;
 pub mod backup;
+mod dms;
 mod queries;
 mod rooms;
 mod schema;
@@ -26,8 +27,8 @@ use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    AccountChange, Admission, NewHook, NewLink, NewPost, Record, Store, StoreError, Stored,
-    TokenOwner, TokenRecord,
+    AccountChange, Admission, DmCopies, NewHook, NewLink, NewPost, Record, Store, StoreError,
+    Stored, TokenOwner, TokenRecord,
 };
 use crate::access::Standing;
 
@@ -377,6 +378,17 @@ impl Store for SqliteStore {
 
     async fn all_rooms(&self) -> Result<Vec<RoomSummary>, StoreError> {
         self.read(queries::all_rooms).await
+    }
+
+    async fn change_dm(
+        &self,
+        actor: &str,
+        peer: &str,
+        change: RoomChange,
+        now: Millis,
+    ) -> Result<DmCopies, StoreError> {
+        let (actor, peer) = (actor.to_owned(), peer.to_owned());
+        self.write(move |connection| dms::change_dm(connection, &actor, &peer, &change, now)).await
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -649,7 +649,7 @@ fn post_dm(
                 to: to.to_owned(),
                 text: row.get(3)?,
                 sent_at: row.get(2)?,
-                bot: false,
+                ..DirectMessage::default()
             };
             Ok((owner, message))
         })?;
@@ -684,12 +684,28 @@ fn post_dm(
             to: to.to_owned(),
             text: text.to_owned(),
             sent_at: now,
-            bot: false,
+            ..DirectMessage::default()
         })
     };
     let sender = copy_for(from, to)?;
     let recipient = if from == to { None } else { Some(copy_for(to, from)?) };
+    if let Some(copy) = &recipient {
+        pair(connection, (from, sender.seq), (to, copy.seq))?;
+    }
     Ok(Posted { message: DmCopies { sender, recipient }, duplicate: false })
+}
+
+/// Records that two inboxes' entries are copies of one another.
+pub(super) fn pair(
+    connection: &Connection,
+    (owner, seq): (&str, u64),
+    (other, other_seq): (&str, u64),
+) -> Result<(), StoreError> {
+    let mut statement = connection
+        .prepare_cached("UPDATE direct_messages SET pair_seq = ?3 WHERE owner = ?1 AND seq = ?2")?;
+    statement.execute(params![owner, clamp(seq), clamp(other_seq)])?;
+    statement.execute(params![other, clamp(other_seq), clamp(seq)])?;
+    Ok(())
 }
 
 // Direct messages.
@@ -709,10 +725,9 @@ pub(super) fn inbox_after(
     after: u64,
     limit: usize,
 ) -> Result<Vec<DirectMessage>, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, 0) FROM direct_messages d
-         LEFT JOIN users u ON u.name = d.sender WHERE d.owner = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
-    )?;
+    let mut statement = connection.prepare_cached(&format!(
+        "{DM_COLUMNS} WHERE d.owner = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3"
+    ))?;
     let rows = statement.query_map(params![owner, clamp(after), limit as i64], direct_message)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -725,9 +740,9 @@ pub(super) fn conversation_before(
     limit: usize,
 ) -> Result<Vec<DirectMessage>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at, COALESCE(u.bot, 0) FROM direct_messages d
-         LEFT JOIN users u ON u.name = d.sender WHERE d.owner = ?1 AND d.peer = ?2 AND d.seq < ?3
-         ORDER BY d.seq DESC LIMIT ?4",
+        &format!(
+            "{DM_COLUMNS} WHERE d.owner = ?1 AND d.peer = ?2 AND d.seq < ?3 ORDER BY d.seq DESC LIMIT ?4"
+        ),
     )?;
     let before = before.map_or(i64::MAX, clamp);
     let rows = statement.query_map(params![owner, peer, before, limit as i64], direct_message)?;
@@ -736,7 +751,13 @@ pub(super) fn conversation_before(
     Ok(messages)
 }
 
-fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
+/// An inbox's entries as readers get them: each message in its current state.
+const DM_COLUMNS: &str = "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at,
+        COALESCE(u.bot, 0), d.change, d.deleted, d.edited_at, d.reactions
+    FROM direct_messages d LEFT JOIN users u ON u.name = d.sender";
+
+pub(super) fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
+    let change: Option<String> = row.get(6)?;
     Ok(DirectMessage {
         seq: row.get(0)?,
         from: row.get(1)?,
@@ -744,6 +765,10 @@ fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
         text: row.get(3)?,
         sent_at: row.get(4)?,
         bot: row.get(5)?,
+        change: change.and_then(|json| serde_json::from_str(&json).ok()),
+        deleted: row.get(7)?,
+        edited_at: row.get(8)?,
+        reactions: reactions_of(row.get(9)?),
     })
 }
 
@@ -753,7 +778,8 @@ pub(super) fn dm_summaries(
 ) -> Result<Vec<DmSummary>, StoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT d.peer, MAX(d.seq),
-                SUM(d.sender = d.peer AND d.seq > COALESCE(r.last_read, 0))
+                SUM(d.sender = d.peer AND d.change IS NULL AND d.deleted = 0
+                    AND d.seq > COALESCE(r.last_read, 0))
          FROM direct_messages d LEFT JOIN dm_reads r ON r.owner = d.owner AND r.peer = d.peer
          WHERE d.owner = ?1 GROUP BY d.peer ORDER BY MAX(d.seq) DESC",
     )?;
@@ -870,9 +896,11 @@ pub(super) fn export(
             Ok(Record::Inbox { owner: row.get(0)?, last_seq: row.get(1)? })
         }),
         (
-            "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key
+            "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
+                    change, deleted, edited_at, reactions, pair_seq
              FROM direct_messages ORDER BY owner, seq",
             |row| {
+                let change: Option<String> = row.get(8)?;
                 Ok(Record::Dm {
                     owner: row.get(0)?,
                     seq: row.get(1)?,
@@ -882,6 +910,11 @@ pub(super) fn export(
                     text: row.get(5)?,
                     sent_at: row.get(6)?,
                     key: row.get(7)?,
+                    change: change.and_then(|json| serde_json::from_str(&json).ok()),
+                    deleted: row.get(9)?,
+                    edited_at: row.get(10)?,
+                    reactions: reactions_of(row.get(11)?),
+                    pair_seq: row.get(12)?,
                 })
             },
         ),
@@ -1045,11 +1078,45 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     params![owner, clamp(*last_seq)],
                 )?;
             }
-            Record::Dm { owner, seq, peer, sender, recipient, text, sent_at, key } => {
+            Record::Dm {
+                owner,
+                seq,
+                peer,
+                sender,
+                recipient,
+                text,
+                sent_at,
+                key,
+                change,
+                deleted,
+                edited_at,
+                reactions,
+                pair_seq,
+            } => {
+                let target = change.as_ref().and_then(RoomChange::message).map(clamp);
+                let change = change
+                    .as_ref()
+                    .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 connection.execute(
-                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![owner, clamp(*seq), peer, sender, recipient, text, sent_at, key],
+                    "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
+                         change, deleted, edited_at, reactions, target, pair_seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        owner,
+                        clamp(*seq),
+                        peer,
+                        sender,
+                        recipient,
+                        text,
+                        sent_at,
+                        key,
+                        change,
+                        deleted,
+                        edited_at,
+                        reactions_column(reactions),
+                        target,
+                        pair_seq.map(clamp)
+                    ],
                 )?;
             }
             Record::DmRead { owner, peer, last_read } => {

@@ -134,7 +134,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
     // 6: replies, mentions, edits and reactions. A change entry about a message (an edit,
     // a reaction, a deletion) names it in `target`, so that deleting a message finds the
-    // edits that carry its old text.
+    // edits that carry its old text. Each copy of a direct message knows the other's id
+    // (`pair_seq`), so that a change reaches both inboxes.
     "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
     ALTER TABLE messages ADD COLUMN mentions TEXT;
     ALTER TABLE messages ADD COLUMN edited_at INTEGER;
@@ -142,7 +143,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN target INTEGER;
     UPDATE messages SET target = json_extract(change, '$.seq')
         WHERE json_extract(change, '$.type') = 'deleted';
-    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;",
+    CREATE INDEX messages_by_target ON messages(room, target) WHERE target IS NOT NULL;
+    ALTER TABLE direct_messages ADD COLUMN change TEXT;
+    ALTER TABLE direct_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE direct_messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE direct_messages ADD COLUMN reactions TEXT;
+    ALTER TABLE direct_messages ADD COLUMN target INTEGER;
+    ALTER TABLE direct_messages ADD COLUMN pair_seq INTEGER;
+    CREATE INDEX pairing ON direct_messages(owner, peer, sent_at);
+    UPDATE direct_messages SET pair_seq = (SELECT o.seq FROM direct_messages o
+        WHERE o.owner = direct_messages.peer AND o.peer = direct_messages.owner
+          AND o.sent_at = direct_messages.sent_at AND o.sender = direct_messages.sender
+          AND o.text = direct_messages.text ORDER BY o.seq LIMIT 1)
+        WHERE owner <> peer;
+    DROP INDEX pairing;
+    CREATE INDEX direct_messages_by_target ON direct_messages(owner, target) WHERE target IS NOT NULL;",
 ];
 
 /// Brings the schema of `connection` up to date.
