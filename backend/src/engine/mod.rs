@@ -406,7 +406,9 @@ impl Engine {
     ) -> Result<RoomPage, EngineError> {
         let store = &self.inner.store;
         let mut older = store.room_before(room, Some(around.saturating_add(1)), limit + 1).await?;
-        let newer = store.room_after(room, around, limit).await?;
+        // Only what a reader sees: the entries that changed messages are folded into them.
+        let mut newer = store.room_after(room, around, limit).await?;
+        newer.retain(|entry| entry.change.as_ref().is_none_or(|change| change.message().is_none()));
         let older_take = older.len().min(limit.div_ceil(2).max(limit - newer.len().min(limit)));
         let more = older.len() > older_take;
         let mut messages = older.split_off(older.len() - older_take);

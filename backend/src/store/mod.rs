@@ -484,7 +484,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
-    /// A room's newest `limit` messages with `seq < before` (all if `None`), oldest first.
+    /// A room's newest `limit` entries with `seq < before` (all if `None`), oldest first:
+    /// messages in their current state and changes to the room, but not the edits,
+    /// reactions and deletions already folded into the messages they changed. (History
+    /// pages are for reading; [`Store::room_after`] gives every entry, to catch up.)
     async fn room_before(
         &self,
         room: &str,
@@ -517,7 +520,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<DirectMessage>, StoreError>;
 
-    /// The newest `limit` messages between `user` and `peer` before `before`, oldest first.
+    /// The newest `limit` messages between `user` and `peer` before `before`, oldest first,
+    /// in their current state (the entries that changed them left out, as in
+    /// [`Store::room_before`]).
     async fn conversation_before(
         &self,
         user: &str,

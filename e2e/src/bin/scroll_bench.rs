@@ -1,5 +1,5 @@
 //! `scroll_bench`: how the page copes with a long history. Seeds a room with 10,000
-//! messages, opens it in headless Chromium, scrolls to the top page by page until the whole
+//! messages (a third formatted, a seventh replies, a fifth with reactions), opens it in headless Chromium, scrolls to the top page by page until the whole
 //! history is loaded, and reports the browser's long tasks (over 50 ms: a visible stall)
 //! and how long each page took. One JSON line. A benchmark, run by `cargo xtask bench`; not
 //! a test.
@@ -20,18 +20,33 @@ async fn main() -> Result<()> {
     register(confab.addr, "reader").await?;
     let mut writer = StompClient::connect(&confab.ws_url(), "writer", &writer_token).await?;
     let seeding = Instant::now();
+    // A working room, not plain lines: every third message formatted (bold, code, a link,
+    // a mention), every seventh a reply, every fifth with reactions.
+    let json = |body: serde_json::Value| ClientFrame::Send {
+        destination: "/app/room.lobby".into(),
+        transaction: None,
+        receipt: None,
+        headers: [("content-type", "application/json")].into_iter().collect::<Headers>(),
+        body: bytes::Bytes::from(body.to_string()),
+    };
     for n in 1..MESSAGES {
+        let mut text = format!("history message number {n}, with a little text to wrap");
+        if n % 3 == 0 {
+            text.push_str(" and **bold** words, `some code`, https://example.com/docs and @reader");
+        }
+        let reply_to = (n % 7 == 0).then(|| n as u64 - 3);
         writer
-            .send_frame(ClientFrame::Send {
-                destination: "/app/room.lobby".into(),
-                transaction: None,
-                receipt: None,
-                headers: [("content-type", "text/plain")].into_iter().collect::<Headers>(),
-                body: bytes::Bytes::from(format!(
-                    "history message number {n}, with a little text to wrap"
-                )),
-            })
+            .send_frame(json(
+                serde_json::json!({"type": "message", "text": text, "reply_to": reply_to}),
+            ))
             .await?;
+    }
+    for n in (5..MESSAGES).step_by(5) {
+        for emoji in ["👍", "🎉"] {
+            let reaction =
+                serde_json::json!({"type": "react", "seq": n, "emoji": emoji, "on": true});
+            writer.send_frame(json(reaction)).await?;
+        }
     }
     writer.say("/app/room.lobby", "the newest message", Some("last")).await?;
     let seeded_in = seeding.elapsed();

@@ -1346,7 +1346,7 @@ impl Store for PostgresStore {
         let before = before.map_or(i64::MAX, clamp);
         let rows = self
             .query(
-                &format!("{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"),
+                &format!("{MESSAGE_COLUMNS} WHERE m.room = $1 AND m.seq < $2 AND m.target IS NULL ORDER BY m.seq DESC LIMIT $3"),
                 &[&room, &before, &limit],
             )
             .await?;
@@ -1395,7 +1395,7 @@ impl Store for PostgresStore {
         let rows = self
             .query(
                 &format!(
-                    "{DM_COLUMNS} WHERE d.owner = $1 AND d.peer = $2 AND d.seq < $3
+                    "{DM_COLUMNS} WHERE d.owner = $1 AND d.peer = $2 AND d.seq < $3 AND d.target IS NULL
                      ORDER BY d.seq DESC LIMIT $4"
                 ),
                 &[&user, &peer, &before, &limit],

@@ -391,7 +391,7 @@ pub(super) fn room_before(
 ) -> Result<Vec<ChatMessage>, StoreError> {
     require_room(connection, room)?;
     let mut statement = connection.prepare_cached(&format!(
-        "{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+        "{MESSAGE_COLUMNS} WHERE m.room = ?1 AND m.seq < ?2 AND m.target IS NULL ORDER BY m.seq DESC LIMIT ?3"
     ))?;
     let before = before.map_or(i64::MAX, clamp);
     let rows =
@@ -741,7 +741,7 @@ pub(super) fn conversation_before(
 ) -> Result<Vec<DirectMessage>, StoreError> {
     let mut statement = connection.prepare_cached(
         &format!(
-            "{DM_COLUMNS} WHERE d.owner = ?1 AND d.peer = ?2 AND d.seq < ?3 ORDER BY d.seq DESC LIMIT ?4"
+            "{DM_COLUMNS} WHERE d.owner = ?1 AND d.peer = ?2 AND d.seq < ?3 AND d.target IS NULL ORDER BY d.seq DESC LIMIT ?4"
         ),
     )?;
     let before = before.map_or(i64::MAX, clamp);
