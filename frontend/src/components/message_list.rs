@@ -240,11 +240,15 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
             let handle = (shown != sender).then(|| format!("@{sender}"));
             let me = state.me();
             let label = format!("{shown} at {}", clock(sent_at));
+            let (touched, set_touched) = signal(false);
+            // Each line asks only whether it is the one being edited: starting an edit
+            // redraws one line, not all of them.
+            let editing = Memo::new(move |_| conv_state.editing.get() == Some(seq));
             let body = {
                 let text = text.clone();
                 let me = me.clone();
                 move || {
-                    if conv_state.editing.get() == Some(seq) {
+                    if editing.get() {
                         edit_box(chat, conv_state, seq, text.clone()).into_any()
                     } else if deleted {
                         view! { <p class="text deleted-note">"message deleted"</p> }.into_any()
@@ -271,6 +275,8 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     id=format!("m{seq}")
                     tabindex="0"
                     aria-label=label
+                    on:mouseenter=move |_| set_touched.set(true)
+                    on:focusin=move |_| set_touched.set(true)
                     title=clock(sent_at)
                 >
                     <span class=format!("avatar {}", avatar_class(&sender))>{initial(&shown)}</span>
@@ -284,7 +290,9 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                         {body}
                         {(!reactions.is_empty()).then(|| reactions_view(chat, seq, reactions, &me))}
                     </div>
-                    {(!deleted).then(|| toolbar(chat, conv_state, seq, mine, text.clone(), sender.clone()))}
+                    // Made when first pointed at or focused: a long history would otherwise
+                    // hold thousands of idle toolbars.
+                    {move || (touched.get() && !deleted).then(|| toolbar(chat, conv_state, seq, mine, text.clone(), sender.clone()))}
                 </article>
             }
             .into_any()
