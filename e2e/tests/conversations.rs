@@ -47,7 +47,15 @@ async fn seq_of(browser: &Browser, needle: &str) -> Result<u64> {
 
 /// Puts the keyboard on a message, which shows its toolbar, then clicks `css` in it.
 async fn on_message(browser: &Browser, seq: u64, css: &str) -> Result<()> {
-    js(browser, &format!("document.getElementById('m{seq}').focus(); return null;")).await?;
+    // Pointing at it makes its toolbar (a window in the background gets no focus events).
+    js(
+        browser,
+        &format!(
+            "const m = document.getElementById('m{seq}');
+             m.dispatchEvent(new MouseEvent('mouseenter')); m.focus(); return null;"
+        ),
+    )
+    .await?;
     browser.click(&format!("#m{seq} {css}")).await
 }
 

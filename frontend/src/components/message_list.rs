@@ -241,6 +241,12 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
             let me = state.me();
             let label = format!("{shown} at {}", clock(sent_at));
             let (touched, set_touched) = signal(false);
+            // Once: setting it again would make a new toolbar, closing an open palette.
+            let touch = move || {
+                if !touched.get_untracked() {
+                    set_touched.set(true);
+                }
+            };
             // Each line asks only whether it is the one being edited: starting an edit
             // redraws one line, not all of them.
             let editing = Memo::new(move |_| conv_state.editing.get() == Some(seq));
@@ -275,8 +281,8 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     id=format!("m{seq}")
                     tabindex="0"
                     aria-label=label
-                    on:mouseenter=move |_| set_touched.set(true)
-                    on:focusin=move |_| set_touched.set(true)
+                    on:mouseenter=move |_| touch()
+                    on:focusin=move |_| touch()
                     title=clock(sent_at)
                 >
                     <span class=format!("avatar {}", avatar_class(&sender))>{initial(&shown)}</span>
