@@ -63,12 +63,23 @@ pub fn safe_href(href: &str) -> bool {
 
 /// Parses a message.
 pub fn parse(text: &str) -> Vec<Block> {
+    if plain_enough(text) {
+        // Most messages have no Markdown at all: one paragraph, links and mentions found.
+        return vec![Block::Paragraph(split_text(text))];
+    }
     let options = Options::ENABLE_STRIKETHROUGH;
     let mut builder = Builder::default();
     for event in Parser::new_ext(text, options) {
         builder.event(event);
     }
     builder.finish()
+}
+
+/// Whether `text` has nothing Markdown would read as markup: no marks, entities, breaks,
+/// or a line start that opens a list, a quote or a code block.
+fn plain_enough(text: &str) -> bool {
+    let starts_block = text.starts_with(|c: char| c.is_ascii_digit() || " \t-+=>".contains(c));
+    !starts_block && !text.contains(['*', '_', '~', '`', '[', ']', '<', '>', '#', '&', '\\', '\n', '\r', '|', '!'])
 }
 
 /// The plain text of a message, with its marks taken off: for notifications and
@@ -472,6 +483,22 @@ mod tests {
             assert_eq!(plain(html), html, "{blocks:?}");
             let shown = format!("{blocks:?}");
             assert!(!shown.contains("Link"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn plain_messages_take_the_short_way_to_the_same_tree() {
+        for text in ["hello there", "see https://x.org/a, @ann", "a, b; c? d.", "é ü 👍"] {
+            assert!(plain_enough(text), "{text}");
+            let options = Options::ENABLE_STRIKETHROUGH;
+            let mut builder = Builder::default();
+            for event in Parser::new_ext(text, options) {
+                builder.event(event);
+            }
+            assert_eq!(parse(text), builder.finish(), "{text}");
+        }
+        for text in ["**b**", "1. one", "- item", "> q", "a\nb", "&amp;", "<b>", "x_y_", "   code"] {
+            assert!(!plain_enough(text), "{text}");
         }
     }
 
