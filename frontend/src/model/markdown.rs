@@ -79,7 +79,10 @@ pub fn parse(text: &str) -> Vec<Block> {
 /// or a line start that opens a list, a quote or a code block.
 fn plain_enough(text: &str) -> bool {
     let starts_block = text.starts_with(|c: char| c.is_ascii_digit() || " \t-+=>".contains(c));
-    !starts_block && !text.contains(['*', '_', '~', '`', '[', ']', '<', '>', '#', '&', '\\', '\n', '\r', '|', '!'])
+    !starts_block
+        && !text.contains([
+            '*', '_', '~', '`', '[', ']', '<', '>', '#', '&', '\\', '\n', '\r', '|', '!',
+        ])
 }
 
 /// The plain text of a message, with its marks taken off: for notifications and
@@ -497,7 +500,8 @@ mod tests {
             }
             assert_eq!(parse(text), builder.finish(), "{text}");
         }
-        for text in ["**b**", "1. one", "- item", "> q", "a\nb", "&amp;", "<b>", "x_y_", "   code"] {
+        for text in ["**b**", "1. one", "- item", "> q", "a\nb", "&amp;", "<b>", "x_y_", "   code"]
+        {
             assert!(!plain_enough(text), "{text}");
         }
     }
