@@ -136,12 +136,15 @@ pub(crate) fn reactions_of(column: Option<String>) -> Vec<Reaction> {
     column.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
 }
 
-/// A message takes at most [`shared::chat::MAX_REACTIONS`] different emoji.
-pub(crate) fn check_new_reaction(
-    reactions: &[Reaction],
+/// A message's reactions column after `actor` gives (`on`) or takes back `emoji`: at most
+/// [`shared::chat::MAX_REACTIONS`] different emoji on a message (`Forbidden` past them).
+pub(crate) fn reacted(
+    column: Option<String>,
+    actor: &str,
     emoji: &str,
     on: bool,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
+    let mut reactions = reactions_of(column);
     let new = on && !reactions.iter().any(|reaction| reaction.emoji == emoji);
     if new && reactions.len() >= shared::chat::MAX_REACTIONS {
         return Err(StoreError::Forbidden(format!(
@@ -149,7 +152,8 @@ pub(crate) fn check_new_reaction(
             shared::chat::MAX_REACTIONS
         )));
     }
-    Ok(())
+    shared::chat::react(&mut reactions, actor, emoji, on);
+    Ok(reactions_column(&reactions))
 }
 
 /// The same change, about the message numbered `seq` (each inbox numbers its own copy).

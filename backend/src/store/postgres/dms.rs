@@ -7,9 +7,7 @@ use tokio_postgres::GenericClient;
 
 use super::{Failure, clamp, seq};
 use crate::access::{Subject, may_change_dm};
-use crate::store::{
-    DmCopies, StoreError, check_new_reaction, reactions_column, reactions_of, with_seq,
-};
+use crate::store::{DmCopies, StoreError, reacted, with_seq};
 
 fn refused<T>(error: StoreError) -> Result<T, Failure> {
     Err(Failure::Refused(error))
@@ -103,16 +101,15 @@ pub(super) async fn change_dm(
             }
         }
         RoomChange::Reacted { emoji, on, .. } => {
-            let mut reactions = reactions_of(row.get(4));
-            if let Err(error) = check_new_reaction(&reactions, emoji, *on) {
-                return refused(error);
-            }
-            shared::chat::react(&mut reactions, actor, emoji, *on);
+            let reactions = match reacted(row.get(4), actor, emoji, *on) {
+                Ok(reactions) => reactions,
+                Err(error) => return refused(error),
+            };
             for (owner, seq) in &copies {
                 client
                     .execute(
                         "UPDATE direct_messages SET reactions = $3 WHERE owner = $1 AND seq = $2",
-                        &[owner, &clamp(*seq), &reactions_column(&reactions)],
+                        &[owner, &clamp(*seq), &reactions],
                     )
                     .await?;
             }

@@ -10,9 +10,7 @@ use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use super::{Failure, Statements, clamp, seq};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{
-    Missing, StoreError, check_new_reaction, mentions_column, reactions_column, reactions_of,
-};
+use crate::store::{Missing, StoreError, mentions_column, reacted};
 
 fn refused<T>(error: StoreError) -> Result<T, Failure> {
     Err(Failure::Refused(error))
@@ -378,15 +376,14 @@ pub(super) async fn change_room(
                     &[&room, &clamp(*seq)],
                 )
                 .await?;
-            let mut reactions = reactions_of(row.get(0));
-            if let Err(error) = check_new_reaction(&reactions, emoji, *on) {
-                return refused(error);
-            }
-            shared::chat::react(&mut reactions, actor, emoji, *on);
+            let reactions = match reacted(row.get(0), actor, emoji, *on) {
+                Ok(reactions) => reactions,
+                Err(error) => return refused(error),
+            };
             client
                 .execute(
                     "UPDATE messages SET reactions = $3 WHERE room = $1 AND seq = $2",
-                    &[&room, &clamp(*seq), &reactions_column(&reactions)],
+                    &[&room, &clamp(*seq), &reactions],
                 )
                 .await?;
         }

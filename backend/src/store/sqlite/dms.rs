@@ -7,9 +7,7 @@ use shared::chat::{DirectMessage, Millis, RoomChange};
 
 use super::queries::{clamp, pair};
 use crate::access::{Subject, may_change_dm};
-use crate::store::{
-    DmCopies, StoreError, check_new_reaction, reactions_column, reactions_of, with_seq,
-};
+use crate::store::{DmCopies, StoreError, reacted, with_seq};
 
 /// One copy of the message a change is about, as read in the change's transaction.
 struct Copy {
@@ -83,13 +81,11 @@ pub(super) fn change_dm(
             }
         }
         RoomChange::Reacted { emoji, on, .. } => {
-            let mut reactions = reactions_of(copy.reactions);
-            check_new_reaction(&reactions, emoji, *on)?;
-            shared::chat::react(&mut reactions, actor, emoji, *on);
+            let reactions = reacted(copy.reactions, actor, emoji, *on)?;
             for (owner, seq) in &copies {
                 connection.execute(
                     "UPDATE direct_messages SET reactions = ?3 WHERE owner = ?1 AND seq = ?2",
-                    params![owner, clamp(*seq), reactions_column(&reactions)],
+                    params![owner, clamp(*seq), reactions],
                 )?;
             }
         }

@@ -8,9 +8,7 @@ use shared::chat::{ChatMessage, LOBBY, Millis, Role, RoomChange};
 
 use super::queries::{Entry, add_member, append, clamp, mentions_in, require_room};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{
-    Missing, StoreError, check_new_reaction, mentions_column, reactions_column, reactions_of,
-};
+use crate::store::{Missing, StoreError, mentions_column, reacted};
 
 /// `user`'s standing in `room`; `None` if there is no such room.
 pub(super) fn standing(
@@ -191,12 +189,10 @@ pub(super) fn change_room(
                 params![room, clamp(*seq)],
                 |row| row.get(0),
             )?;
-            let mut reactions = reactions_of(column);
-            check_new_reaction(&reactions, emoji, *on)?;
-            shared::chat::react(&mut reactions, actor, emoji, *on);
+            let reactions = reacted(column, actor, emoji, *on)?;
             connection.execute(
                 "UPDATE messages SET reactions = ?3 WHERE room = ?1 AND seq = ?2",
-                params![room, clamp(*seq), reactions_column(&reactions)],
+                params![room, clamp(*seq), reactions],
             )?;
         }
     }
