@@ -199,9 +199,17 @@ pub async fn leave_room(token: &str, room: &str) -> ApiResult<()> {
     post_empty::<()>(&format!("/api/rooms/{room}/leave"), token, None).await
 }
 
-/// One page of a room's history before `before`.
-pub async fn room_page(token: &str, room: &str, before: Option<u64>) -> ApiResult<RoomPage> {
-    let query = before.map(|seq| format!("?before={seq}")).unwrap_or_default();
+/// One page of a room's history before `before`: the server's default size, or `limit`.
+pub async fn room_page(
+    token: &str,
+    room: &str,
+    before: Option<u64>,
+    limit: Option<usize>,
+) -> ApiResult<RoomPage> {
+    let mut query = Vec::new();
+    query.extend(before.map(|seq| format!("before={seq}")));
+    query.extend(limit.map(|limit| format!("limit={limit}")));
+    let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
     get(&format!("/api/rooms/{room}/messages{query}"), token).await
 }
 

@@ -54,12 +54,17 @@ impl Chat {
 
     /// Loads the page of history before the oldest loaded message.
     pub async fn load_older(&self, conv: Conv) {
+        self.load_older_by(conv, None).await;
+    }
+
+    /// Loads older history: a page of the server's default size, or `limit` messages.
+    async fn load_older_by(&self, conv: Conv, limit: Option<usize>) {
         let state = self.state;
         let token = state.token();
         let conv_state = state.conv(&conv);
         let before = if conv_state.loaded.get_untracked() { conv_state.oldest_seq() } else { None };
         let page = match &conv {
-            Conv::Room(room) => api::room_page(&token, room, before).await.map(|page| {
+            Conv::Room(room) => api::room_page(&token, room, before, limit).await.map(|page| {
                 let messages = page.messages.into_iter().map(Said::from).collect();
                 (messages, page.more)
             }),
@@ -153,7 +158,8 @@ impl Chat {
                 && conv_state.more.get_untracked()
             {
                 let before = conv_state.oldest_seq();
-                chat.load_older(conv.clone()).await;
+                // Far back: the largest pages the server gives, to get there in few steps.
+                chat.load_older_by(conv.clone(), Some(shared::api::MAX_PAGE)).await;
                 if conv_state.oldest_seq() == before {
                     break;
                 }
