@@ -118,13 +118,6 @@ pub struct ChatMessage {
     pub reactions: Vec<Reaction>,
 }
 
-impl ChatMessage {
-    /// Whether this is something said, not a change to the room or to a message.
-    pub fn is_said(&self) -> bool {
-        self.change.is_none()
-    }
-}
-
 /// The message a reply answers: enough to show a snippet without loading it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {

@@ -128,7 +128,7 @@ pub async fn change(
             HttpError::bad_request(format!("invalid user name {target:?}: {reason}"))
         })?;
     }
-    if let RoomChange::Deleted { seq } = change {
+    if let Some(seq) = change.message() {
         valid_seq("seq", seq)?;
     }
     let entry = state.engine.change_room(&room, user.name(), change).await?;

@@ -5,12 +5,8 @@ use shared::api::{Account, Invitation, Person};
 use shared::chat::Millis;
 use tokio_postgres::{GenericClient, Row};
 
-use super::Failure;
+use super::{Failure, refused};
 use crate::store::{AccountChange, Missing, NewLink, StoreError, TokenRecord};
-
-fn refused<T>(error: StoreError) -> Result<T, Failure> {
-    Err(Failure::Refused(error))
-}
 
 pub(super) const HAS_PEOPLE: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE NOT bot)";
 

@@ -5,13 +5,9 @@
 use shared::chat::{DirectMessage, Millis, RoomChange};
 use tokio_postgres::GenericClient;
 
-use super::{Failure, clamp, seq};
+use super::{Failure, clamp, refused, seq};
 use crate::access::{Subject, may_change_dm};
 use crate::store::{DmCopies, StoreError, reacted, with_seq};
-
-fn refused<T>(error: StoreError) -> Result<T, Failure> {
-    Err(Failure::Refused(error))
-}
 
 /// Records that two inboxes' entries are copies of one another.
 pub(super) async fn pair(
@@ -142,12 +138,8 @@ pub(super) async fn change_dm(
         });
     }
     let mut entries = entries.into_iter();
-    let Some(first) = entries.next() else {
+    let Some(sender) = entries.next() else {
         return refused(StoreError::Failed("the actor's entry was not stored".into()));
     };
-    let second = entries.next();
-    if let Some(copy) = &second {
-        pair(client, (actor, first.seq), (&other, copy.seq)).await?;
-    }
-    Ok(DmCopies { sender: first, recipient: second })
+    Ok(DmCopies { sender, recipient: entries.next() })
 }

@@ -201,6 +201,11 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
+/// A request the store answers with `error`, the transaction still sound.
+fn refused<T>(error: StoreError) -> Result<T, Failure> {
+    Err(Failure::Refused(error))
+}
+
 impl From<Failure> for StoreError {
     fn from(failure: Failure) -> StoreError {
         match failure {

@@ -8,13 +8,9 @@ use shared::api::{Member, RoomMembers};
 use shared::chat::{ChatMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned};
 use tokio_postgres::{GenericClient, Row, ToStatement};
 
-use super::{Failure, Statements, clamp, seq};
+use super::{Failure, Statements, clamp, refused, seq};
 use crate::access::{Standing, Subject, may_change};
 use crate::store::{Missing, StoreError, mentions_column, reacted};
-
-fn refused<T>(error: StoreError) -> Result<T, Failure> {
-    Err(Failure::Refused(error))
-}
 
 fn forbidden<T>(denied: crate::access::Denied) -> Result<T, Failure> {
     refused(StoreError::Forbidden(denied.0))

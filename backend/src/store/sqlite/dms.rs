@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::chat::{DirectMessage, Millis, RoomChange};
 
-use super::queries::{clamp, pair};
+use super::queries::{clamp, next_inbox_seq};
 use crate::access::{Subject, may_change_dm};
 use crate::store::{DmCopies, StoreError, reacted, with_seq};
 
@@ -97,12 +97,7 @@ pub(super) fn change_dm(
     for (owner, target) in &copies {
         let numbered = with_seq(change, *target);
         let json = serde_json::to_string(&numbered).expect("changes serialize");
-        let entry_seq: u64 = connection.query_row(
-            "INSERT INTO inboxes (owner, last_seq) VALUES (?1, 1)
-             ON CONFLICT (owner) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-            params![owner],
-            |row| row.get(0),
-        )?;
+        let entry_seq = next_inbox_seq(connection, owner)?;
         let peer_of_owner = if owner == actor { other.as_str() } else { actor };
         connection.execute(
             "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, change, target)
@@ -119,11 +114,8 @@ pub(super) fn change_dm(
             ..DirectMessage::default()
         });
     }
+    // Change entries are not paired: nothing changes a change.
     let mut entries = entries.into_iter();
     let sender = entries.next().expect("the actor's copy is always there");
-    let recipient = entries.next();
-    if let Some(copy) = &recipient {
-        pair(connection, (actor, sender.seq), (&other, copy.seq))?;
-    }
-    Ok(DmCopies { sender, recipient })
+    Ok(DmCopies { sender, recipient: entries.next() })
 }

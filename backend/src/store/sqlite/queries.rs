@@ -459,11 +459,16 @@ pub(super) fn mentions_in(
     room: &str,
     text: &str,
 ) -> Result<Vec<String>, StoreError> {
+    let names = mentioned(text);
+    if names.is_empty() {
+        // Most messages name nobody: no statement at all.
+        return Ok(names);
+    }
     let mut statement = connection.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM memberships WHERE room = ?1 AND user_name = ?2)",
     )?;
     let mut found = Vec::new();
-    for name in mentioned(text) {
+    for name in names {
         if statement.query_row(params![room, name], |row| row.get::<_, bool>(0))? {
             found.push(name);
         }
@@ -667,12 +672,7 @@ fn post_dm(
         }
     }
     let copy_for = |owner: &str, peer: &str| -> Result<DirectMessage, StoreError> {
-        let seq: u64 = connection.query_row(
-            "INSERT INTO inboxes (owner, last_seq) VALUES (?1, 1)
-             ON CONFLICT (owner) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-            params![owner],
-            |row| row.get(0),
-        )?;
+        let seq = next_inbox_seq(connection, owner)?;
         connection.execute(
             "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -693,6 +693,16 @@ fn post_dm(
         pair(connection, (from, sender.seq), (to, copy.seq))?;
     }
     Ok(Posted { message: DmCopies { sender, recipient }, duplicate: false })
+}
+
+/// The next id of `owner`'s inbox, taken.
+pub(super) fn next_inbox_seq(connection: &Connection, owner: &str) -> Result<u64, StoreError> {
+    Ok(connection.query_row(
+        "INSERT INTO inboxes (owner, last_seq) VALUES (?1, 1)
+         ON CONFLICT (owner) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+        params![owner],
+        |row| row.get(0),
+    )?)
 }
 
 /// Records that two inboxes' entries are copies of one another.
