@@ -116,6 +116,11 @@ pub struct ChatMessage {
     /// Reactions, in the order they were first given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// The formatting of what this entry shows (its `text`, or an edit's new text), as
+    /// the server parsed it; absent when that text has no Markdown, and then
+    /// [`crate::markdown::plain_blocks`] gives its tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rich: Option<Vec<crate::markdown::Block>>,
 }
 
 /// The message a reply answers: enough to show a snippet without loading it.
@@ -262,6 +267,11 @@ pub struct DirectMessage {
     /// Reactions, in the order they were first given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// The formatting of what this entry shows (its `text`, or an edit's new text), as
+    /// the server parsed it; absent when that text has no Markdown, and then
+    /// [`crate::markdown::plain_blocks`] gives its tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rich: Option<Vec<crate::markdown::Block>>,
 }
 
 impl DirectMessage {

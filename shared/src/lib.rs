@@ -5,6 +5,8 @@
 //! - [`access`]: who may read, post in and change a room.
 //! - [`room`]: rooms' roles and the changes made to rooms.
 //! - [`api`]: the JSON bodies of the HTTP API.
+//! - [`markdown`]: a message's formatting as a tree; the parser itself with feature
+//!   `markdown` (the server's).
 //!
 //! Nothing here performs I/O: bytes go in, frames come out, and the other way round. The
 //! crate builds for native targets and for `wasm32-unknown-unknown`.
@@ -12,5 +14,6 @@
 pub mod access;
 pub mod api;
 pub mod chat;
+pub mod markdown;
 pub mod room;
 pub mod stomp;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use shared::chat::{
     ChatMessage, Destination, DirectMessage, Notice, RoomEvent, SEQ_HEADER, USER_DM, USER_NOTICES,
 };
+use shared::markdown::{format_dm, format_message};
 use shared::stomp::{Headers, escape_into};
 
 use super::AckKind;
@@ -58,16 +59,21 @@ pub fn notice_message(notice: &Notice) -> EncodedMessage {
     json_message(USER_NOTICES, &next_message_id(), None, notice)
 }
 
-/// A stored chat message: its `seq` in the body and in the `seq` header.
+/// A stored chat message: its `seq` in the body and in the `seq` header, its formatting
+/// parsed (`rich`).
 pub fn chat_message(message: &ChatMessage) -> EncodedMessage {
     let destination = Destination::room(&message.room);
     let message_id = format!("r-{}-{}", message.room, message.seq);
-    json_message(&destination, &message_id, Some(message.seq), &RoomEvent::Message(message.clone()))
+    let mut message = message.clone();
+    format_message(&mut message);
+    json_message(&destination, &message_id, Some(message.seq), &RoomEvent::Message(message))
 }
 
-/// A stored direct message, as the inbox of `owner` holds it.
+/// A stored direct message, as the inbox of `owner` holds it, its formatting parsed.
 pub fn dm_message(owner: &str, message: &DirectMessage) -> EncodedMessage {
-    json_message(USER_DM, &format!("d-{owner}-{}", message.seq), Some(message.seq), message)
+    let mut message = message.clone();
+    format_dm(&mut message);
+    json_message(USER_DM, &format!("d-{owner}-{}", message.seq), Some(message.seq), &message)
 }
 
 /// Header names a publisher may not set: the server owns them.

@@ -356,7 +356,8 @@ pub async fn dm_messages(
         ));
     }
     let peer = peer_name(path)?;
-    Ok(Json(state.engine.dm_page(user.name(), &peer, query.before()?, query.limit()?).await?))
+    let page = state.engine.dm_page(user.name(), &peer, query.before()?, query.limit()?).await?;
+    Ok(Json(formatted(page)))
 }
 
 /// `GET /api/inbox?after=&limit=`: the user's DM inbox, every conversation, after an inbox
@@ -368,7 +369,13 @@ pub async fn inbox(
 ) -> Result<Json<DmPage>, HttpError> {
     let Query(query) = query?;
     let after = query.after()?.ok_or_else(|| HttpError::bad_request("give after=<inbox id>"))?;
-    Ok(Json(state.engine.inbox_page_after(user.name(), after, query.limit()?).await?))
+    Ok(Json(formatted(state.engine.inbox_page_after(user.name(), after, query.limit()?).await?)))
+}
+
+/// A page of direct messages as clients get them: formatting parsed.
+fn formatted(mut page: DmPage) -> DmPage {
+    page.messages.iter_mut().for_each(shared::markdown::format_dm);
+    page
 }
 
 /// `POST /api/dms/{peer}/read` with `{"seq": n}`.

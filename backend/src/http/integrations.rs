@@ -82,7 +82,9 @@ pub async fn post_room_message(
         .engine
         .post_room(&room, &user.identity, &body.text, key.as_deref(), body.reply_to)
         .await?;
-    Ok((created(posted.duplicate), Json(posted.message)))
+    let mut message = posted.message;
+    shared::markdown::format_message(&mut message);
+    Ok((created(posted.duplicate), Json(message)))
 }
 
 /// `POST /api/dms/{peer}/messages` with `{"text": ...}`: the sender's copy.
@@ -98,7 +100,9 @@ pub async fn post_dm_message(
     let key = idempotency_key(&headers)?;
     charge(&state, &user.identity.name)?;
     let posted = state.engine.post_dm(&user.identity, &peer, &body.text, key.as_deref()).await?;
-    Ok((created(posted.duplicate), Json(posted.message.sender)))
+    let mut message = posted.message.sender;
+    shared::markdown::format_dm(&mut message);
+    Ok((created(posted.duplicate), Json(message)))
 }
 
 /// Only a room's owner (its creator) manages its webhooks; 403 otherwise, 404 for no room.

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use shared::api::{NewRoom, ReadMarker, RoomMembers, RoomPage, RoomSummary};
 use shared::chat::{ChatMessage, RoomChange, validate_name};
+use shared::markdown::format_message;
 
 use super::api::{AuthUser, PageQuery, room_name, valid_seq};
 use super::error::{HttpError, JsonBody};
@@ -97,11 +98,13 @@ pub async fn room_messages(
     let before = query.before()?;
     let around = query.around()?;
     engine.readable(&room, user.name()).await?;
-    Ok(Json(match (after, around) {
+    let mut page = match (after, around) {
         (Some(after), _) => engine.room_page_after(&room, after, limit).await?,
         (None, Some(around)) => engine.room_page_around(&room, around, limit).await?,
         (None, None) => engine.room_page(&room, before, limit).await?,
-    }))
+    };
+    page.messages.iter_mut().for_each(format_message);
+    Ok(Json(page))
 }
 
 /// `GET /api/rooms/{room}/members`.
@@ -131,6 +134,7 @@ pub async fn change(
     if let Some(seq) = change.message() {
         valid_seq("seq", seq)?;
     }
-    let entry = state.engine.change_room(&room, user.name(), change).await?;
+    let mut entry = state.engine.change_room(&room, user.name(), change).await?;
+    format_message(&mut entry);
     Ok((StatusCode::CREATED, Json(entry)))
 }

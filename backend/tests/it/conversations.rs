@@ -509,3 +509,80 @@ async fn direct_messages_are_edited_deleted_and_reacted_to(setup: Setup) {
     assert_eq!(with_ann["unread"], 0, "{dms}");
 }
 on_every_setup!(direct_messages_are_edited_deleted_and_reacted_to);
+
+/// Formatting comes parsed, beside the text (`rich`), wherever a message leaves the server:
+/// live, in history, in the answer to a post, for an edit's new text, in DMs. Plain text
+/// has none; a reply's snippet is plain; a tree a client makes up is never passed on.
+async fn formatting_comes_parsed_with_the_text(setup: Setup) {
+    use shared::markdown::{Block, Inline};
+    let server = TestServer::start_on(setup, |_| {}).await;
+    server.create_room("ann", "dev").await;
+    let mut ann = Client::connect(&server, "ann").await;
+    ann.join("dev", "d").await;
+    let mut carol = Client::connect(&server, "carol").await;
+    carol.join("dev", "d").await;
+    let strong = |text: &str| Inline::Strong(vec![Inline::Text(text.into())]);
+
+    event(&mut ann, "dev", json!({"type": "message", "text": "**bold** and `code`"}), "f").await;
+    let formatted = next_entry(&mut carol).await;
+    let tree = vec![Block::Paragraph(vec![
+        strong("bold"),
+        Inline::Text(" and ".into()),
+        Inline::Code("code".into()),
+    ])];
+    assert_eq!(formatted.rich.as_ref(), Some(&tree));
+
+    // Plain text, and a tree sent by a client (ignored: the server parses the text).
+    let forged = json!({"type": "message", "text": "just @carol", "rich": [{"code": "x"}]});
+    event(&mut ann, "dev", forged, "p").await;
+    let plain = next_entry(&mut carol).await;
+    assert_eq!((plain.text.as_str(), plain.rich.as_ref()), ("just @carol", None));
+
+    // An unsafe link's text shows, not its target.
+    let script = "[click](javascript:alert(1)) *now*";
+    event(&mut ann, "dev", json!({"type": "message", "text": script}), "j").await;
+    let shown = next_entry(&mut carol).await;
+    let tree = serde_json::to_string(&shown.rich).unwrap();
+    assert!(tree.contains("click") && !tree.contains("javascript") && !tree.contains("link"));
+
+    // An edit carries its new text's tree; a reply's snippet is the original, plain.
+    let edit = json!({"type": "edit", "seq": plain.seq, "text": "~~just~~ @carol"});
+    event(&mut ann, "dev", edit, "e").await;
+    let edited = next_entry(&mut carol).await;
+    let struck = edited.rich.expect("the edit's tree");
+    assert!(
+        matches!(&struck[0], Block::Paragraph(inlines) if matches!(inlines[0], Inline::Strike(_)))
+    );
+    let reply = json!({"type": "message", "text": "yes", "reply_to": formatted.seq});
+    event(&mut carol, "dev", reply, "r").await;
+    let reply = next_entry(&mut ann).await;
+    assert_eq!(reply.reply_to.map(|quote| quote.text).as_deref(), Some("bold and code"));
+
+    // History and the answer to an HTTP post carry the same.
+    let page = history(&server, "carol", "").await;
+    let first = page.iter().find(|message| message.seq == formatted.seq).unwrap();
+    assert_eq!(first.rich, formatted.rich);
+    let now = page.iter().find(|message| message.seq == plain.seq).unwrap();
+    assert_eq!(now.rich.as_ref(), Some(&struck), "history gives the edited text's tree");
+    let token = server.token("ann").await;
+    let (status, posted) = server
+        .request("POST", "/api/rooms/dev/messages", Some(&token), Some(&json!({"text": "**hi**"})))
+        .await;
+    assert_eq!(status, 201, "{posted}");
+    assert_eq!(posted["rich"], json!([{"paragraph": [{"strong": [{"text": "hi"}]}]}]));
+
+    // Direct messages: live and in history.
+    let mut bob = Client::connect(&server, "bob").await;
+    bob.subscribe("/user/queue/dm", "dm").await;
+    dm_event(&mut ann, "bob", json!({"type": "message", "text": "> quoted"}), "dm").await;
+    let dm = next_dm(&mut bob).await;
+    let quoted = vec![Block::Quote(vec![Block::Paragraph(vec![Inline::Text("quoted".into())])])];
+    assert_eq!(dm.rich.as_ref(), Some(&quoted));
+    let token = server.token("bob").await;
+    let (_, page) = server.request("GET", "/api/dms/ann/messages", Some(&token), None).await;
+    assert_eq!(
+        page["messages"][0]["rich"],
+        json!([{"quote": [{"paragraph": [{"text": "quoted"}]}]}])
+    );
+}
+on_every_setup!(formatting_comes_parsed_with_the_text);

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use shared::chat::MAX_MESSAGE_CHARS;
 
 use crate::api;
-use crate::model::{ChatState, Conv, compose, markdown, roles};
+use crate::model::{ChatState, Conv, compose, roles};
 use crate::pages::chat::Chat;
 
 /// How often, at most, a typing event goes out while the user types.
@@ -132,7 +132,7 @@ pub fn Composer() -> impl IntoView {
                 view! {
                     <div class="replying" id="replying" role="status">
                         <span>"Replying to "<strong>{shown}</strong>": "</span>
-                        <span class="quote-text">{markdown::plain(&quote.text)}</span>
+                        <span class="quote-text">{quote.text}</span>
                         <button type="button" class="cancel-reply" aria-label="Cancel the reply" title="Cancel (Esc)"
                             on:click=move |_| conv_state().reply_to.set(None)>"×"</button>
                     </div>

@@ -11,10 +11,11 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use shared::chat::{Quote, Reaction};
+use shared::markdown::{blocks, plain_text};
 
 use super::rich_text::rich_text;
 use super::{avatar_class, clock, day_label, initial};
-use crate::model::{Conv, ConvState, Line, Page, Pending, PendingState, markdown, roles};
+use crate::model::{Conv, ConvState, Line, Page, Pending, PendingState, roles};
 use crate::pages::chat::Chat;
 
 /// Distance from the bottom, in pixels, within which the list follows new messages.
@@ -234,6 +235,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
             mentions_me,
             edited,
             reactions,
+            rich,
             ..
         } => {
             let shown = state.display(&sender);
@@ -252,6 +254,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
             let editing = Memo::new(move |_| conv_state.editing.get() == Some(seq));
             let body = {
                 let text = text.clone();
+                let rich = rich.clone();
                 let me = me.clone();
                 move || {
                     if editing.get() {
@@ -261,7 +264,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     } else {
                         view! {
                             <div class="text rich">
-                                {rich_text(&text, &me, move |name| state.display(name))}
+                                {rich_text(blocks(&text, rich.as_deref()), &me, move |name| state.display(name))}
                                 {edited.then(|| view! { <span class="edited" title="edited">" (edited)"</span> })}
                             </div>
                         }
@@ -298,7 +301,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     </div>
                     // Made when first pointed at or focused: a long history would otherwise
                     // hold thousands of idle toolbars.
-                    {move || (touched.get() && !deleted).then(|| toolbar(chat, conv_state, seq, mine, text.clone(), sender.clone()))}
+                    {move || (touched.get() && !deleted).then(|| toolbar(chat, conv_state, seq, mine, plain_text(&blocks(&text, rich.as_deref())), sender.clone()))}
                 </article>
             }
             .into_any()
@@ -310,7 +313,8 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
 fn quote_view(chat: Chat, quote: Quote) -> impl IntoView {
     let Quote { seq, sender, text, deleted } = quote;
     let shown = chat.state.display(&sender);
-    let snippet = if deleted { "message deleted".to_owned() } else { markdown::plain(&text) };
+    // The server sends the snippet as plain text.
+    let snippet = if deleted { "message deleted".to_owned() } else { text };
     view! {
         <button class="quote" class:deleted=deleted title="Show the message this answers" on:click=move |_| chat.jump_to(seq)>
             <span class="quote-sender">{shown}</span>
@@ -349,7 +353,7 @@ fn toolbar(
     conv_state: ConvState,
     seq: u64,
     mine: bool,
-    text: String,
+    snippet: String,
     sender: String,
 ) -> impl IntoView {
     let state = chat.state;
@@ -372,7 +376,7 @@ fn toolbar(
         });
         chat.react(seq, emoji, !already);
     };
-    let quote = StoredValue::new(Quote { seq, sender, text, deleted: false });
+    let quote = StoredValue::new(Quote { seq, sender, text: snippet, deleted: false });
     view! {
         <Show when=move || actions().react || actions().delete>
         <div class="toolbar" role="toolbar" aria-label="Message actions">

@@ -8,8 +8,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Notification, NotificationOptions, NotificationPermission};
 
+use crate::model::Conv;
 use crate::model::notify::{self, Alert, Level};
-use crate::model::{Conv, markdown};
 use crate::pages::chat::Chat;
 
 /// Where the answer to "ask for permission?" is kept, once given.
@@ -49,7 +49,7 @@ fn permission() -> NotificationPermission {
 fn show(chat: Chat, alert: Alert) {
     let shown = chat.state.display(&alert.sender);
     let options = NotificationOptions::new();
-    let mut body = markdown::plain(&alert.text);
+    let mut body = alert.text.clone();
     if body.chars().count() > 140 {
         body = body.chars().take(139).chain(['…']).collect();
     }

@@ -1,15 +1,15 @@
-//! A message's text as DOM nodes, from the tree [`crate::model::markdown`] parses: every
-//! piece of text goes in as a text node, every link is made here with
-//! `rel="noopener noreferrer"` and a new tab. Nothing is ever set as HTML.
+//! A message's text as DOM nodes, from its [`shared::markdown`] tree (the server parses
+//! it): every piece of text goes in as a text node, every link is made here with
+//! `rel="noopener noreferrer"` and a new tab, and only if its target is a web or mail
+//! address. Nothing is ever set as HTML.
 
 use leptos::prelude::*;
+use shared::markdown::{Block, Inline, safe_href};
 
-use crate::model::markdown::{Block, Inline, parse};
-
-/// The view of a message's text; `me` marks mentions of the page's user, `shown` says
+/// The view of a message's tree; `me` marks mentions of the page's user, `shown` says
 /// what to call a mentioned person.
-pub fn rich_text(text: &str, me: &str, shown: impl Fn(&str) -> String + Copy) -> AnyView {
-    blocks(parse(text), me, shown)
+pub fn rich_text(tree: Vec<Block>, me: &str, shown: impl Fn(&str) -> String + Copy) -> AnyView {
+    blocks(tree, me, shown)
 }
 
 fn blocks(blocks: Vec<Block>, me: &str, shown: impl Fn(&str) -> String + Copy) -> AnyView {
@@ -45,6 +45,8 @@ fn inline(inlines: Vec<Inline>, me: &str, shown: impl Fn(&str) -> String + Copy)
             Inline::Emphasis(children) => view! { <em>{inline(children, me, shown)}</em> }.into_any(),
             Inline::Strike(children) => view! { <s>{inline(children, me, shown)}</s> }.into_any(),
             Inline::Code(code) => view! { <code>{code}</code> }.into_any(),
+            // The tree is input: a target that is not a web or mail address is no link.
+            Inline::Link { href, children } if !safe_href(&href) => inline(children, me, shown),
             Inline::Link { href, children } => view! {
                 <a href=href target="_blank" rel="noopener noreferrer">{inline(children, me, shown)}</a>
             }

@@ -6,7 +6,6 @@
 
 pub mod compose;
 pub mod device;
-pub mod markdown;
 pub mod notify;
 pub mod roles;
 mod sequence;
@@ -18,6 +17,7 @@ use shared::api::{DmSummary, Person, RoomSummary, SessionToken};
 use shared::chat::{
     ChatMessage, DirectMessage, Millis, Notice, Quote, Reaction, RoomChange, RoomEvent,
 };
+use shared::markdown::{Block, blocks, plain_text};
 
 pub use sequence::{Sequence, Step};
 
@@ -102,6 +102,8 @@ pub struct Said {
     pub edited: bool,
     /// Its reactions.
     pub reactions: Vec<Reaction>,
+    /// Its formatting, when it has any.
+    pub rich: Option<Vec<Block>>,
 }
 
 impl Said {
@@ -126,6 +128,7 @@ impl From<ChatMessage> for Said {
             mentions: message.mentions,
             edited: message.edited_at.is_some(),
             reactions: message.reactions,
+            rich: message.rich,
         }
     }
 }
@@ -151,6 +154,7 @@ impl From<DirectMessage> for Said {
             mentions,
             edited: message.edited_at.is_some(),
             reactions: message.reactions,
+            rich: message.rich,
         }
     }
 }
@@ -191,6 +195,8 @@ pub enum Line {
         edited: bool,
         /// Its reactions.
         reactions: Vec<Reaction>,
+        /// Its formatting, when it has any.
+        rich: Option<Vec<Block>>,
         /// Bumped by every edit or reaction, so that the line is drawn again.
         rev: u32,
     },
@@ -231,6 +237,7 @@ impl Line {
             mentions,
             edited,
             reactions,
+            rich,
         } = said;
         Line::Message {
             seq,
@@ -248,6 +255,7 @@ impl Line {
             reply: reply_to,
             edited,
             reactions,
+            rich,
             rev: 0,
         }
     }
@@ -404,7 +412,7 @@ impl ConvState {
 
     /// Applies an edit, a reaction or a deletion, by `actor`, to the message it is about,
     /// if that message is loaded.
-    fn change_line(&self, change: &RoomChange, actor: &str, me: &str) {
+    fn change_line(&self, change: &RoomChange, rich: Option<&[Block]>, actor: &str, me: &str) {
         let Some(seq) = change.message() else { return };
         for page in self.pages.get_untracked() {
             let found =
@@ -412,7 +420,7 @@ impl ConvState {
             if found {
                 page.lines.update(|lines| {
                     for line in lines.iter_mut().filter(|line| line.seq() == Some(seq)) {
-                        apply_change(line, change, actor, me);
+                        apply_change(line, change, rich, actor, me);
                     }
                 });
                 return;
@@ -515,10 +523,17 @@ impl ConvState {
     }
 }
 
-/// Applies an edit, a reaction or a deletion to a message's line. Each says what is true
-/// after it, so applying one twice changes nothing more.
-pub fn apply_change(line: &mut Line, change: &RoomChange, actor: &str, me: &str) {
-    let Line::Message { text, deleted, edited, reactions, rev, mentions_me, mine, .. } = line
+/// Applies an edit (whose new text's formatting is `new_rich`), a reaction or a deletion
+/// to a message's line. Each says what is true after it, so applying one twice changes
+/// nothing more.
+pub fn apply_change(
+    line: &mut Line,
+    change: &RoomChange,
+    new_rich: Option<&[Block]>,
+    actor: &str,
+    me: &str,
+) {
+    let Line::Message { text, rich, deleted, edited, reactions, rev, mentions_me, mine, .. } = line
     else {
         return;
     };
@@ -527,6 +542,7 @@ pub fn apply_change(line: &mut Line, change: &RoomChange, actor: &str, me: &str)
             if !*deleted {
                 *mentions_me = !*mine && shared::chat::mentioned(new).iter().any(|n| n == me);
                 *text = new.clone();
+                *rich = new_rich.map(<[Block]>::to_vec);
                 *edited = true;
             }
         }
@@ -537,6 +553,7 @@ pub fn apply_change(line: &mut Line, change: &RoomChange, actor: &str, me: &str)
         }
         RoomChange::Deleted { .. } => {
             text.clear();
+            *rich = None;
             reactions.clear();
             *deleted = true;
             *mentions_me = false;
@@ -784,7 +801,7 @@ impl ChatState {
         for (_, message) in step.apply {
             match &message.change {
                 Some(change) if change.message().is_some() => {
-                    state.change_line(change, &message.sender, &me);
+                    state.change_line(change, message.rich.as_deref(), &message.sender, &me);
                     if message.seq > state.last_seq.get_untracked() {
                         state.last_seq.set(message.seq);
                     }
@@ -813,7 +830,12 @@ impl ChatState {
             let peer = message.peer(&me).to_owned();
             if let Some(change) = message.change.as_ref().filter(|c| c.message().is_some()) {
                 // An edit or a reaction changes a line; the conversation keeps its place.
-                self.conv(&Conv::Dm(peer)).change_line(change, &message.from, &me);
+                self.conv(&Conv::Dm(peer)).change_line(
+                    change,
+                    message.rich.as_deref(),
+                    &message.from,
+                    &me,
+                );
                 continue;
             }
             self.dm_peers.update(|peers| {
@@ -884,6 +906,8 @@ impl ChatState {
             });
         }
         let said_something = said.change.is_none();
+        // What a notification says: the text without its marks.
+        let text = plain_text(&blocks(&text, said.rich.as_deref()));
         let mut line = Line::from_said(said, &me);
         let mentions_me = matches!(line, Line::Message { mentions_me: true, .. });
         let (before, day_before) = state.newest();

@@ -13,7 +13,7 @@ pub struct Alert {
     pub seq: u64,
     /// Who sent it.
     pub sender: String,
-    /// What it says.
+    /// What it says, its marks taken off.
     pub text: String,
     /// It mentions the user.
     pub mentions_me: bool,

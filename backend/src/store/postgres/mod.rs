@@ -951,6 +951,7 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
         mentions: mentions_of(row.get(11)),
         edited_at: row.get(12),
         reactions: reactions_of(row.get(13)),
+        rich: None,
     }
 }
 
@@ -972,6 +973,7 @@ fn direct_message(row: &Row) -> DirectMessage {
         deleted: row.get(7),
         edited_at: row.get(8),
         reactions: reactions_of(row.get(9)),
+        rich: None,
     }
 }
 

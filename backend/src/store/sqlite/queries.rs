@@ -433,6 +433,7 @@ fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMes
         mentions: mentions_of(row.get(11)?),
         edited_at: row.get(12)?,
         reactions: reactions_of(row.get(13)?),
+        rich: None,
     })
 }
 
@@ -779,6 +780,7 @@ pub(super) fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<Direct
         deleted: row.get(7)?,
         edited_at: row.get(8)?,
         reactions: reactions_of(row.get(9)?),
+        rich: None,
     })
 }
 

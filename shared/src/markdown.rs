@@ -1,17 +1,25 @@
-//! A message's text as the page shows it: a Markdown subset (bold, italic, strikethrough,
-//! inline code, code blocks, block quotes, lists, line breaks), links made from bare
-//! addresses, and `@name` mentions, parsed by pulldown-cmark into a small tree that the
-//! view turns into DOM nodes one by one.
+//! A message's formatting: a Markdown subset (bold, italic, strikethrough, inline code,
+//! code blocks, block quotes, lists, line breaks), links made from bare addresses, and
+//! `@name` mentions, as a small tree that a client turns into its own nodes.
+//!
+//! The server parses (feature `markdown`, pulldown-cmark) and sends the tree beside the
+//! text as `rich`, only for texts with something to format; the browser client then needs
+//! no Markdown parser of its own (it would cost 67 KB of its gzipped wasm). A plain text
+//! has no tree: [`blocks`] splits it into text, bare links and mentions, the same tree the
+//! parser would make of it.
 //!
 //! Safety lives here, in pure code with native tests: raw HTML is text, never markup; only
 //! `http`, `https` and `mailto` targets become links (anything else, `javascript:`
-//! included, shows as the text it was); nothing here produces HTML, so nothing is ever
-//! handed to `inner_html`.
+//! included, shows as the text it was); nothing here produces HTML. A client still checks
+//! every link it is sent with [`safe_href`]: a tree is input like any other.
 
+#[cfg(feature = "markdown")]
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
+use serde::{Deserialize, Serialize};
 
 /// A block of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Block {
     /// A paragraph (a heading shows as one: chat has no headings).
     Paragraph(Vec<Inline>),
@@ -29,7 +37,8 @@ pub enum Block {
 }
 
 /// A run of text inside a block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Inline {
     /// Plain text.
     Text(String),
@@ -62,21 +71,43 @@ pub fn safe_href(href: &str) -> bool {
 }
 
 /// Parses a message.
+#[cfg(feature = "markdown")]
 pub fn parse(text: &str) -> Vec<Block> {
+    rich(text).unwrap_or_else(|| plain_blocks(text))
+}
+
+/// The tree to send beside `text`: `None` when the text has nothing Markdown would read
+/// as markup (most messages), whose tree is [`plain_blocks`].
+#[cfg(feature = "markdown")]
+pub fn rich(text: &str) -> Option<Vec<Block>> {
     if plain_enough(text) {
-        // Most messages have no Markdown at all: one paragraph, links and mentions found.
-        return vec![Block::Paragraph(split_text(text))];
+        return None;
     }
     let options = Options::ENABLE_STRIKETHROUGH;
     let mut builder = Builder::default();
     for event in Parser::new_ext(text, options) {
         builder.event(event);
     }
-    builder.finish()
+    Some(builder.finish())
+}
+
+/// The tree of a text that has no `rich` tree: one paragraph of text, bare links and
+/// mentions.
+pub fn plain_blocks(text: &str) -> Vec<Block> {
+    vec![Block::Paragraph(split_text(text))]
+}
+
+/// What a client shows: the tree it was sent, or the plain text's.
+pub fn blocks(text: &str, rich: Option<&[Block]>) -> Vec<Block> {
+    match rich {
+        Some(rich) => rich.to_vec(),
+        None => plain_blocks(text),
+    }
 }
 
 /// Whether `text` has nothing Markdown would read as markup: no marks, entities, breaks,
 /// or a line start that opens a list, a quote or a code block.
+#[cfg(feature = "markdown")]
 fn plain_enough(text: &str) -> bool {
     let starts_block = text.starts_with(|c: char| c.is_ascii_digit() || " \t-+=>".contains(c));
     !starts_block
@@ -87,7 +118,13 @@ fn plain_enough(text: &str) -> bool {
 
 /// The plain text of a message, with its marks taken off: for notifications and
 /// snippets.
+#[cfg(feature = "markdown")]
 pub fn plain(text: &str) -> String {
+    plain_text(&parse(text))
+}
+
+/// The plain text of a tree.
+pub fn plain_text(blocks: &[Block]) -> String {
     fn inline(out: &mut String, inlines: &[Inline]) {
         for item in inlines {
             match item {
@@ -118,11 +155,12 @@ pub fn plain(text: &str) -> String {
         }
     }
     let mut out = String::new();
-    walk(&mut out, &parse(text));
+    walk(&mut out, blocks);
     out
 }
 
 /// What is open while events arrive.
+#[cfg(feature = "markdown")]
 #[derive(Debug)]
 enum Frame {
     Blocks(Vec<Block>),
@@ -138,17 +176,20 @@ enum Frame {
     Code(String),
 }
 
+#[cfg(feature = "markdown")]
 #[derive(Debug)]
 struct Builder {
     stack: Vec<Frame>,
 }
 
+#[cfg(feature = "markdown")]
 impl Default for Builder {
     fn default() -> Builder {
         Builder { stack: vec![Frame::Blocks(Vec::new())] }
     }
 }
 
+#[cfg(feature = "markdown")]
 impl Builder {
     fn event(&mut self, event: Event<'_>) {
         match event {
@@ -370,7 +411,7 @@ fn split_text(text: &str) -> Vec<Inline> {
                 .find(|c: char| !matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-'))
                 .unwrap_or(after.len());
             let name = after[..end].trim_end_matches('-');
-            if shared::chat::validate_username(&name.to_ascii_lowercase()).is_ok() {
+            if crate::chat::validate_username(&name.to_ascii_lowercase()).is_ok() {
                 if !plain.is_empty() {
                     out.push(Inline::Text(std::mem::take(&mut plain)));
                 }
@@ -390,7 +431,35 @@ fn split_text(text: &str) -> Vec<Inline> {
     out
 }
 
-#[cfg(test)]
+/// Makes a room's entry ready for clients: the tree of what it shows (`rich`, for its
+/// text or an edit's new text) and its reply's snippet as plain text. Applying it twice
+/// changes nothing more.
+#[cfg(feature = "markdown")]
+pub fn format_message(message: &mut crate::chat::ChatMessage) {
+    message.rich = shown_text(&message.text, message.change.as_ref()).and_then(rich);
+    if let Some(quote) = &mut message.reply_to {
+        quote.text = plain(&quote.text);
+    }
+}
+
+/// [`format_message`] for a direct message.
+#[cfg(feature = "markdown")]
+pub fn format_dm(message: &mut crate::chat::DirectMessage) {
+    message.rich = shown_text(&message.text, message.change.as_ref()).and_then(rich);
+}
+
+/// The text an entry shows as a message: its own, an edit's new one, or none (other
+/// changes are lines the server wrote).
+#[cfg(feature = "markdown")]
+fn shown_text<'a>(text: &'a str, change: Option<&'a crate::room::RoomChange>) -> Option<&'a str> {
+    match change {
+        None => Some(text),
+        Some(crate::room::RoomChange::Edited { text, .. }) => Some(text),
+        Some(_) => None,
+    }
+}
+
+#[cfg(all(test, feature = "markdown"))]
 mod tests {
     use super::*;
 
@@ -504,6 +573,40 @@ mod tests {
         {
             assert!(!plain_enough(text), "{text}");
         }
+    }
+
+    #[test]
+    fn messages_carry_the_tree_of_what_they_show() {
+        use crate::chat::{ChatMessage, Quote};
+        use crate::room::RoomChange;
+        let mut message = ChatMessage {
+            text: "**hi**".into(),
+            reply_to: Some(Quote { seq: 1, text: "`x` *y*".into(), ..Quote::default() }),
+            ..ChatMessage::default()
+        };
+        format_message(&mut message);
+        format_message(&mut message);
+        assert_eq!(message.rich, Some(parse("**hi**")));
+        assert_eq!(message.reply_to.map(|quote| quote.text).as_deref(), Some("x y"));
+        // An edit's tree is its new text's; other changes are the server's own lines.
+        let edit = RoomChange::Edited { seq: 1, text: "> q".into() };
+        let mut entry = ChatMessage { change: Some(edit), ..ChatMessage::default() };
+        format_message(&mut entry);
+        assert_eq!(entry.rich, Some(parse("> q")));
+        let mut entry = ChatMessage {
+            text: "ann *deleted* a message".into(),
+            change: Some(RoomChange::Deleted { seq: 1 }),
+            ..ChatMessage::default()
+        };
+        format_message(&mut entry);
+        assert_eq!(entry.rich, None);
+        // The wire form: tagged, short, and read back the same.
+        let tree = parse("**b** [l](https://x.org)\n- i");
+        let json = serde_json::to_string(&tree).unwrap();
+        assert!(json.starts_with(r#"[{"paragraph":[{"strong":[{"text":"b"}]}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Vec<Block>>(&json).unwrap(), tree);
+        assert_eq!(blocks("hi @ann", None), parse("hi @ann"));
+        assert_eq!(blocks("**b**", Some(&tree)), tree);
     }
 
     #[test]
