@@ -109,9 +109,10 @@ async fn main() -> Result<()> {
     let loaded = count().await?;
     // Long tasks as [start, duration]: those that started before scrolling (the page's
     // start, signing in, the first page) are reported apart.
-    let tasks: Vec<(f64, f64)> =
+    type Task = (f64, f64);
+    let tasks: Vec<Task> =
         serde_json::from_value(browser.client.execute("return window.__long", vec![]).await?)?;
-    let (long, at_start): (Vec<(f64, f64)>, Vec<(f64, f64)>) =
+    let (long, at_start): (Vec<Task>, Vec<Task>) =
         tasks.into_iter().partition(|(start, _)| *start >= 0.0);
     let long: Vec<f64> = long.into_iter().map(|(_, duration)| duration).collect();
     eprintln!("long tasks while scrolling: {long:?}; before: {at_start:?}");
