@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use shared::api::{
     Account, AdminStats, ApiError, Credentials, DmPage, DmSummary, Invitation, MAX_PAGE, Me,
     NewInvitation, NewRoom, PasswordChange, PasswordReset, Person, Profile, ReadMarker, ResetLink,
-    RoomMembers, RoomPage, RoomSummary, ServerInfo, SessionSummary, SessionToken,
+    RoomMembers, RoomPage, RoomSummary, SearchPage, ServerInfo, SessionSummary, SessionToken,
 };
 use shared::chat::{ChatMessage, RoomChange};
 
@@ -197,6 +197,13 @@ pub async fn join_room(token: &str, room: &str) -> ApiResult<()> {
 /// Leaves a room.
 pub async fn leave_room(token: &str, room: &str) -> ApiResult<()> {
     post_empty::<()>(&format!("/api/rooms/{room}/leave"), token, None).await
+}
+
+/// Messages the user may read that match `query` (the search language of
+/// [`shared::search`]), best first.
+pub async fn search(token: &str, query: &str) -> ApiResult<SearchPage> {
+    let q = String::from(js_sys::encode_uri_component(query));
+    get(&format!("/api/search?q={q}&limit=50"), token).await
 }
 
 /// One page of a room's history before `before`: the server's default size, or `limit`.

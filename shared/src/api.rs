@@ -331,6 +331,41 @@ pub struct DmPage {
     pub more: bool,
 }
 
+/// `GET /api/search?q=&room=&from=&before=&limit=`: messages the caller may read that
+/// match, best first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// The matches, best first: relevance, then recency.
+    pub hits: Vec<SearchHit>,
+    /// Older matches exist: ask again with `before` set to [`SearchPage::before`].
+    pub more: bool,
+    /// Where older matches start (server time), when `more`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Millis>,
+}
+
+/// A message a search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The room it was said in, or none for a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The other person of a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// Its id in the room, or in the caller's inbox.
+    pub seq: u64,
+    /// Who said it.
+    pub sender: String,
+    /// When.
+    pub sent_at: Millis,
+    /// Its text around the first match, the matching words marked.
+    pub parts: Vec<crate::search::Part>,
+}
+
+/// The most search results one call returns.
+pub const MAX_SEARCH_RESULTS: usize = 100;
+
 /// The most messages one history page returns.
 pub const MAX_PAGE: usize = 200;
 /// Messages a room subscription replays when it gives no `since`.

@@ -5,6 +5,7 @@
 //! - [`access`]: who may read, post in and change a room.
 //! - [`room`]: rooms' roles and the changes made to rooms.
 //! - [`api`]: the JSON bodies of the HTTP API.
+//! - [`search`]: the search query language, and the marking of what a search found.
 //! - [`markdown`]: a message's formatting as a tree; the parser itself with feature
 //!   `markdown` (the server's).
 //!
@@ -16,4 +17,5 @@ pub mod api;
 pub mod chat;
 pub mod markdown;
 pub mod room;
+pub mod search;
 pub mod stomp;

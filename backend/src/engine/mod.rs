@@ -13,7 +13,10 @@
 mod relay;
 mod replay;
 mod rooms;
+mod search;
 mod tokens;
+
+pub use search::SearchRequest;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@ mod error;
 mod integrations;
 mod page;
 mod rooms;
+mod search;
 
 use std::path::Path;
 
@@ -86,6 +87,7 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .route("/dms/{peer}/messages", get(api::dm_messages).post(integrations::post_dm_message))
         .route("/dms/{peer}/read", post(api::mark_dm_read))
         .route("/inbox", get(api::inbox))
+        .route("/search", get(search::search))
         .route("/openapi.json", get(openapi))
         .fallback(api::not_found);
     Router::new()

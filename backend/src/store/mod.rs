@@ -49,6 +49,62 @@ pub enum StoreError {
     Failed(String),
 }
 
+/// What [`Store::search`] looks for.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// Who asks.
+    pub user: String,
+    /// Only this room (no direct messages).
+    pub room: Option<String>,
+    /// Only messages by this person.
+    pub from: Option<String>,
+    /// Only messages sent before this time.
+    pub before: Option<Millis>,
+    /// Every one must match.
+    pub terms: Vec<shared::search::Term>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A message [`Store::search`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Its room, for a room's message.
+    pub room: Option<String>,
+    /// The other person, for a direct message.
+    pub peer: Option<String>,
+    /// Its id in the room, or in the asking user's inbox.
+    pub seq: u64,
+    /// Who said it.
+    pub sender: String,
+    /// What it says now.
+    pub text: String,
+    /// When.
+    pub sent_at: Millis,
+    /// How well it matches, by the index's own measure: higher is better.
+    pub relevance: f64,
+}
+
+/// The scope token of a room's messages in a search index: `r` and the name's bytes in
+/// hex, one word to any tokenizer. SQLite's schema writes the same with `hex()`.
+pub fn room_scope(room: &str) -> String {
+    format!("r{}", hex(room))
+}
+
+/// The scope token of an inbox's messages, `o` and its owner's name in hex.
+pub fn inbox_scope(owner: &str) -> String {
+    format!("o{}", hex(owner))
+}
+
+/// The scope token of a sender, `s` and the name in hex.
+pub fn sender_scope(sender: &str) -> String {
+    format!("s{}", hex(sender))
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|byte| format!("{byte:02X}")).collect()
+}
+
 /// What a [`StoreError::NotFound`] did not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
@@ -540,6 +596,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Moves `user`'s read marker for the conversation with `peer` forward to `seq`.
     async fn mark_dm_read(&self, user: &str, peer: &str, seq: u64) -> Result<(), StoreError>;
+
+    // Search.
+
+    /// The newest `search.limit` messages matching every term that `search.user` may
+    /// find: in the rooms they are a member of and their own inbox, or only in
+    /// `search.room` (which the caller has checked they may read). Deleted messages and
+    /// change entries are never found. Newest first, each with the index's relevance.
+    async fn search(&self, search: Search) -> Result<Vec<Found>, StoreError>;
 
     // Incoming webhooks.
 

@@ -24,4 +24,5 @@ mod original;
 mod replays;
 mod rooms;
 mod rooms_api;
+mod search;
 mod store;

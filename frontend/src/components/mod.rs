@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod profile;
 pub mod rich_text;
 pub mod room_settings;
+pub mod search;
 pub mod sidebar;
 pub mod status;
 

@@ -63,8 +63,7 @@ fn show(chat: Chat, alert: Alert) {
     let opened = notification.clone();
     let on_click = Closure::once_into_js(move || {
         let _ = window().focus();
-        chat.open(conv);
-        chat.jump_to(seq);
+        chat.open_at(conv, seq);
         opened.close();
     });
     notification.set_onclick(Some(on_click.unchecked_ref()));

@@ -8,6 +8,7 @@ pub mod compose;
 pub mod device;
 pub mod notify;
 pub mod roles;
+pub mod search;
 mod sequence;
 
 use std::collections::HashMap;

@@ -13,6 +13,7 @@ use crate::components::conversation::ConversationView;
 use crate::components::lock_icon;
 use crate::components::profile::ProfilePanel;
 use crate::components::room_settings::RoomSettings;
+use crate::components::search::SearchBox;
 use crate::components::sidebar::Sidebar;
 use crate::components::status::StatusBadge;
 use crate::model::{ChatState, Conv, Gap, Panel, PendingState, Said, roles};
@@ -35,6 +36,16 @@ impl Chat {
 
     /// Shows a conversation, loading its latest history the first time.
     pub fn open(&self, conv: Conv) {
+        self.open_then(conv, None);
+    }
+
+    /// Shows a conversation at one of its messages (a search result's, a notification's),
+    /// paging its history back to it once its latest history is loaded.
+    pub fn open_at(&self, conv: Conv, seq: u64) {
+        self.open_then(conv, Some(seq));
+    }
+
+    fn open_then(&self, conv: Conv, seq: Option<u64>) {
         let state = self.state;
         set_location_hash(&conv);
         state.active.set(conv.clone());
@@ -43,11 +54,17 @@ impl Chat {
         conv_state.mentions.set(0);
         if conv_state.loaded.get_untracked() {
             self.mark_read();
+            if let Some(seq) = seq {
+                self.jump_to(seq);
+            }
         } else {
             let chat = *self;
             leptos::task::spawn_local(async move {
                 chat.load_older(conv).await;
                 chat.mark_read();
+                if let Some(seq) = seq {
+                    chat.jump_to(seq);
+                }
             });
         }
     }
@@ -472,6 +489,7 @@ pub fn ChatPage(
                     <h1 class="room" id="conversation-title">{move || conversation_title(state)}</h1>
                     {move || conversation_topic(state).map(|topic| view! { <p class="topic" id="room-topic">{topic}</p> })}
                 </div>
+                <SearchBox />
                 <StatusBadge status=state.status />
             </header>
             <Sidebar />

@@ -16,6 +16,7 @@ mod accounts;
 mod dms;
 mod rooms;
 mod schema;
+mod search;
 
 use std::time::Duration;
 
@@ -29,9 +30,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
-    AccountChange, Admission, DmCopies, Missing, NewHook, NewLink, NewPost, Posted, Record, Store,
-    StoreError, Stored, TokenOwner, TokenRecord, mentions_column, mentions_of, reactions_column,
-    reactions_of,
+    AccountChange, Admission, DmCopies, Found, Missing, NewHook, NewLink, NewPost, Posted, Record,
+    Search, Store, StoreError, Stored, TokenOwner, TokenRecord, mentions_column, mentions_of,
+    reactions_column, reactions_of,
 };
 use crate::access::Standing;
 
@@ -1409,6 +1410,10 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(rows.iter().rev().map(direct_message).collect())
+    }
+
+    async fn search(&self, search: Search) -> Result<Vec<Found>, StoreError> {
+        search::search(self, search).await
     }
 
     async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, StoreError> {

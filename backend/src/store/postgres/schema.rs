@@ -147,6 +147,16 @@ const MIGRATIONS: &[&str] = &[
         WHERE d.owner <> d.peer AND o.owner = d.peer AND o.peer = d.owner
           AND o.sender = d.sender AND o.sent_at = d.sent_at AND o.text = d.text;
     CREATE INDEX direct_messages_by_target ON direct_messages(owner, target) WHERE target IS NOT NULL;",
+    // 5: full-text search: each message's words, kept by PostgreSQL itself (a generated
+    // column, so an edit or a deletion changes them in its own transaction), under a GIN
+    // index. The `simple` configuration: no language's stemming or stop words, as the
+    // embedded store's FTS5. Change entries and deleted messages have none.
+    "ALTER TABLE messages ADD COLUMN words tsvector GENERATED ALWAYS AS
+        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text) END) STORED;
+    CREATE INDEX messages_words ON messages USING GIN (words);
+    ALTER TABLE direct_messages ADD COLUMN words tsvector GENERATED ALWAYS AS
+        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text) END) STORED;
+    CREATE INDEX direct_messages_words ON direct_messages USING GIN (words);",
 ];
 
 /// Brings the schema up to date.

@@ -15,6 +15,7 @@ mod dms;
 mod queries;
 mod rooms;
 mod schema;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +28,8 @@ use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    AccountChange, Admission, DmCopies, NewHook, NewLink, NewPost, Record, Store, StoreError,
-    Stored, TokenOwner, TokenRecord,
+    AccountChange, Admission, DmCopies, Found, NewHook, NewLink, NewPost, Record, Search, Store,
+    StoreError, Stored, TokenOwner, TokenRecord,
 };
 use crate::access::Standing;
 
@@ -251,7 +252,15 @@ fn run_batch(
         match done {
             Done::Keep => {
                 if let Err(error) = savepoint.commit() {
+                    let error = StoreError::from(error);
                     tracing::error!(%error, "cannot release a savepoint");
+                    // The search index writes its words when a savepoint is released: out
+                    // of space there, SQLite rolls the whole transaction back. Nothing of
+                    // this batch is kept, as below.
+                    if matches!(error, StoreError::Unavailable) || tx.is_autocommit() {
+                        drop(tx);
+                        return (replies, Err(StoreError::Unavailable), true);
+                    }
                 }
             }
             // Dropping a savepoint rolls it back.
@@ -580,6 +589,10 @@ impl Store for SqliteStore {
             queries::conversation_before(connection, &user, &peer, before, limit)
         })
         .await
+    }
+
+    async fn search(&self, search: Search) -> Result<Vec<Found>, StoreError> {
+        self.read(move |connection| search::search(connection, &search)).await
     }
 
     async fn dm_summaries(&self, user: &str) -> Result<Vec<DmSummary>, StoreError> {

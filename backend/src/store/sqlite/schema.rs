@@ -158,6 +158,78 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE owner <> peer;
     DROP INDEX pairing;
     CREATE INDEX direct_messages_by_target ON direct_messages(owner, target) WHERE target IS NOT NULL;",
+    // 7: full-text search. `search_docs` numbers every searchable message (a room's, or a
+    // copy in an inbox) in the order it was said; `search` is its FTS5 index, holding the
+    // words (`body`) and who may find it (`scope`: `r<hex room>` or `o<hex inbox owner>`,
+    // and `s<hex sender>`). Triggers keep both in step with the messages, in the same
+    // transaction: an edit replaces the words, a deletion removes them. Change entries are
+    // not searchable.
+    "CREATE TABLE search_docs (
+        id INTEGER PRIMARY KEY,
+        room TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sent_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX search_docs_by_message ON search_docs(room, owner, seq);
+    CREATE INDEX search_docs_by_time ON search_docs(sent_at);
+    CREATE VIRTUAL TABLE search USING fts5(body, scope, content='', contentless_delete=1,
+        tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
+    WHEN NEW.change IS NULL AND NEW.deleted = 0 BEGIN
+        INSERT INTO search_docs (room, owner, seq, sent_at) VALUES (NEW.room, '', NEW.seq, NEW.sent_at);
+        INSERT INTO search (rowid, body, scope)
+            VALUES (last_insert_rowid(), NEW.text, 'r' || hex(NEW.room) || ' s' || hex(NEW.sender));
+    END;
+    CREATE TRIGGER messages_search_update AFTER UPDATE OF text, deleted ON messages
+    WHEN NEW.change IS NULL BEGIN
+        DELETE FROM search WHERE rowid =
+            (SELECT id FROM search_docs WHERE room = OLD.room AND owner = '' AND seq = OLD.seq);
+        INSERT INTO search (rowid, body, scope)
+            SELECT id, NEW.text, 'r' || hex(NEW.room) || ' s' || hex(NEW.sender) FROM search_docs
+            WHERE room = NEW.room AND owner = '' AND seq = NEW.seq AND NEW.deleted = 0;
+        DELETE FROM search_docs
+            WHERE room = OLD.room AND owner = '' AND seq = OLD.seq AND NEW.deleted <> 0;
+    END;
+    CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM search WHERE rowid =
+            (SELECT id FROM search_docs WHERE room = OLD.room AND owner = '' AND seq = OLD.seq);
+        DELETE FROM search_docs WHERE room = OLD.room AND owner = '' AND seq = OLD.seq;
+    END;
+    CREATE TRIGGER direct_messages_search_insert AFTER INSERT ON direct_messages
+    WHEN NEW.change IS NULL AND NEW.deleted = 0 BEGIN
+        INSERT INTO search_docs (room, owner, seq, sent_at) VALUES ('', NEW.owner, NEW.seq, NEW.sent_at);
+        INSERT INTO search (rowid, body, scope)
+            VALUES (last_insert_rowid(), NEW.text, 'o' || hex(NEW.owner) || ' s' || hex(NEW.sender));
+    END;
+    CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text, deleted ON direct_messages
+    WHEN NEW.change IS NULL BEGIN
+        DELETE FROM search WHERE rowid =
+            (SELECT id FROM search_docs WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq);
+        INSERT INTO search (rowid, body, scope)
+            SELECT id, NEW.text, 'o' || hex(NEW.owner) || ' s' || hex(NEW.sender) FROM search_docs
+            WHERE room = '' AND owner = NEW.owner AND seq = NEW.seq AND NEW.deleted = 0;
+        DELETE FROM search_docs
+            WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq AND NEW.deleted <> 0;
+    END;
+    CREATE TRIGGER direct_messages_search_delete AFTER DELETE ON direct_messages BEGIN
+        DELETE FROM search WHERE rowid =
+            (SELECT id FROM search_docs WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq);
+        DELETE FROM search_docs WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq;
+    END;
+    INSERT INTO search_docs (room, owner, seq, sent_at)
+        SELECT room, owner, seq, sent_at FROM (
+            SELECT room, '' AS owner, seq, sent_at FROM messages WHERE change IS NULL AND deleted = 0
+            UNION ALL
+            SELECT '', owner, seq, sent_at FROM direct_messages WHERE change IS NULL AND deleted = 0)
+        ORDER BY sent_at;
+    INSERT INTO search (rowid, body, scope)
+        SELECT d.id, m.text, 'r' || hex(m.room) || ' s' || hex(m.sender)
+        FROM search_docs d JOIN messages m ON m.room = d.room AND m.seq = d.seq WHERE d.owner = '';
+    INSERT INTO search (rowid, body, scope)
+        SELECT d.id, m.text, 'o' || hex(m.owner) || ' s' || hex(m.sender)
+        FROM search_docs d JOIN direct_messages m ON m.owner = d.owner AND m.seq = d.seq
+        WHERE d.room = '';",
 ];
 
 /// Brings the schema of `connection` up to date.
