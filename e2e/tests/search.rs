@@ -21,10 +21,13 @@ async fn post(addr: SocketAddr, token: &str, path: &str, body: Value) -> Result<
 
 /// Runs a search from the box and waits for its results; returns their texts.
 async fn search(browser: &Browser, query: &str) -> Result<Vec<String>> {
+    // Esc closes the last results; the box starts empty.
     js(
         browser,
-        "const box = document.getElementById('search'); box.value = ''; \
-         box.dispatchEvent(new Event('input')); return null;",
+        "const box = document.getElementById('search'); \
+         box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); \
+         box.value = ''; box.dispatchEvent(new Event('input')); \
+         return document.getElementById('search-results') === null;",
     )
     .await?;
     browser.type_into("#search", &format!("{query}\u{E007}")).await?;

@@ -57,6 +57,7 @@ pub fn SearchBox() -> impl IntoView {
         }
     };
     view! {
+        <div class="search-area">
         <form class="search" role="search" on:submit=move |event: leptos::ev::SubmitEvent| {
             event.prevent_default();
             run();
@@ -71,7 +72,7 @@ pub fn SearchBox() -> impl IntoView {
                 } />
         </form>
         {move || results.get().map(|found| view! {
-            <section class="panel search-results" id="search-results" aria-label="Search results" aria-busy=move || busy.get().to_string()>
+            <section class="search-results" id="search-results" aria-label="Search results" aria-busy=move || busy.get().to_string()>
                 <header class="panel-head">
                     <h2>"Search"</h2>
                     <button type="button" class="close" aria-label="Close the search" on:click=move |_| close()>"×"</button>
@@ -117,5 +118,6 @@ pub fn SearchBox() -> impl IntoView {
                 }}
             </section>
         })}
+        </div>
     }
 }
