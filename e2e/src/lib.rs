@@ -111,6 +111,14 @@ impl Confab {
         Ok(Confab { addr, child, data, args, log: None })
     }
 
+    /// Like [`Confab::start`], on a data directory prepared beforehand (an imported store).
+    pub async fn start_in(data: tempfile::TempDir, extra_args: &[&str]) -> Result<Confab> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args: Vec<String> = extra_args.iter().map(|arg| (*arg).to_owned()).collect();
+        let child = Confab::spawn(addr, data.path(), &args, None).await?;
+        Ok(Confab { addr, child, data, args, log: None })
+    }
+
     /// Like [`Confab::start`], logging at `rust_log` into [`Confab::log_file`].
     pub async fn start_logged(extra_args: &[&str], rust_log: &str) -> Result<Confab> {
         let data = tempfile::tempdir().context("create a data directory")?;
