@@ -85,26 +85,6 @@ pub struct Found {
     pub relevance: f64,
 }
 
-/// The scope token of a room's messages in a search index: `r` and the name's bytes in
-/// hex, one word to any tokenizer. SQLite's schema writes the same with `hex()`.
-pub fn room_scope(room: &str) -> String {
-    format!("r{}", hex(room))
-}
-
-/// The scope token of an inbox's messages, `o` and its owner's name in hex.
-pub fn inbox_scope(owner: &str) -> String {
-    format!("o{}", hex(owner))
-}
-
-/// The scope token of a sender, `s` and the name in hex.
-pub fn sender_scope(sender: &str) -> String {
-    format!("s{}", hex(sender))
-}
-
-fn hex(text: &str) -> String {
-    text.bytes().map(|byte| format!("{byte:02X}")).collect()
-}
-
 /// What a [`StoreError::NotFound`] did not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {

@@ -3,8 +3,11 @@
 //! 20,000-word vocabulary with Zipf's law, a year long), imports it with `confab import`
 //! into the embedded store and into PostgreSQL, and times a fixed mix of searches over
 //! HTTP as a reader who is in every room: rare, middling and common words, two words, a
-//! phrase, a prefix, `from:` and `in:`. One JSON line. A benchmark, run by
-//! `cargo xtask bench`; not a test.
+//! phrase, a prefix, `from:` and `in:`. One JSON line (`SEARCH_STORES=embedded` or
+//! `=postgres` runs one store). A benchmark, run by `cargo xtask bench`; not a test.
+//!
+//! `search_bench write FILE` only writes the history: `confab import FILE` then seeds any
+//! store with it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -268,16 +271,34 @@ async fn main() -> Result<()> {
         .context("SEARCH_MESSAGES is a number")?
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("history.jsonl");
+    // `search_bench write FILE` only writes the history, for `confab import FILE`.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let file = match args.as_slice() {
+        [write, file] if write == "write" => std::path::PathBuf::from(file),
+        [] => dir.path().join("history.jsonl"),
+        _ => anyhow::bail!("usage: search_bench [write FILE]"),
+    };
     let started = Instant::now();
     let said = write_history(&file, messages)?;
     eprintln!("wrote {messages} messages in {:.1} s", started.elapsed().as_secs_f64());
+    if !args.is_empty() {
+        return Ok(());
+    }
     let searches = queries(&said);
-    let embedded = run(&file, &[], &searches).await?;
+    // SEARCH_STORES=embedded or =postgres runs one.
+    let stores = std::env::var("SEARCH_STORES").unwrap_or_default();
+    let embedded = match stores.as_str() {
+        "postgres" => Value::Null,
+        _ => run(&file, &[], &searches).await?,
+    };
     eprintln!("embedded: {embedded}");
-    let postgres = Postgres::start().await?;
-    let url = postgres.url();
-    let on_postgres = run(&file, &["--postgres", &url], &searches).await?;
+    let on_postgres = match stores.as_str() {
+        "embedded" => Value::Null,
+        _ => {
+            let postgres = Postgres::start().await?;
+            run(&file, &["--postgres", &postgres.url()], &searches).await?
+        }
+    };
     eprintln!("postgres: {on_postgres}");
     println!(
         "{}",

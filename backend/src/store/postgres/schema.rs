@@ -150,12 +150,19 @@ const MIGRATIONS: &[&str] = &[
     // 5: full-text search: each message's words, kept by PostgreSQL itself (a generated
     // column, so an edit or a deletion changes them in its own transaction), under a GIN
     // index. The `simple` configuration: no language's stemming or stop words, as the
-    // embedded store's FTS5. Change entries and deleted messages have none.
+    // embedded store's FTS5. Change entries and deleted messages have none. The sender
+    // (`@name`) and the room (`#name`) are lexemes too, which no word of a text can be:
+    // `from:` and `in:` are then conditions of the index. A BRIN index of the time
+    // (messages are stored in the order they are said) lets a search read only the
+    // matches of a recent span.
     "ALTER TABLE messages ADD COLUMN words tsvector GENERATED ALWAYS AS
-        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text) END) STORED;
+        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text)
+            || array_to_tsvector(ARRAY['@' || sender, '#' || room]) END) STORED;
     CREATE INDEX messages_words ON messages USING GIN (words);
+    CREATE INDEX messages_by_time ON messages USING BRIN (sent_at);
     ALTER TABLE direct_messages ADD COLUMN words tsvector GENERATED ALWAYS AS
-        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text) END) STORED;
+        (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text)
+            || array_to_tsvector(ARRAY['@' || sender]) END) STORED;
     CREATE INDEX direct_messages_words ON direct_messages USING GIN (words);",
 ];
 

@@ -159,11 +159,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX pairing;
     CREATE INDEX direct_messages_by_target ON direct_messages(owner, target) WHERE target IS NOT NULL;",
     // 7: full-text search. `search_docs` numbers every searchable message (a room's, or a
-    // copy in an inbox) in the order it was said; `search` is its FTS5 index, holding the
-    // words (`body`) and who may find it (`scope`: `r<hex room>` or `o<hex inbox owner>`,
-    // and `s<hex sender>`). Triggers keep both in step with the messages, in the same
-    // transaction: an edit replaces the words, a deletion removes them. Change entries are
-    // not searchable.
+    // copy in an inbox) in the order it was said; `search` is its FTS5 index of words.
+    // Triggers keep both in step with the messages, in the same transaction: an edit
+    // replaces the words, a deletion removes them. Change entries are not searchable.
     "CREATE TABLE search_docs (
         id INTEGER PRIMARY KEY,
         room TEXT NOT NULL,
@@ -173,20 +171,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX search_docs_by_message ON search_docs(room, owner, seq);
     CREATE INDEX search_docs_by_time ON search_docs(sent_at);
-    CREATE VIRTUAL TABLE search USING fts5(body, scope, content='', contentless_delete=1,
+    CREATE VIRTUAL TABLE search USING fts5(body, content='', contentless_delete=1,
         tokenize='unicode61 remove_diacritics 2');
     CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
     WHEN NEW.change IS NULL AND NEW.deleted = 0 BEGIN
         INSERT INTO search_docs (room, owner, seq, sent_at) VALUES (NEW.room, '', NEW.seq, NEW.sent_at);
-        INSERT INTO search (rowid, body, scope)
-            VALUES (last_insert_rowid(), NEW.text, 'r' || hex(NEW.room) || ' s' || hex(NEW.sender));
+        INSERT INTO search (rowid, body)
+            VALUES (last_insert_rowid(), NEW.text);
     END;
     CREATE TRIGGER messages_search_update AFTER UPDATE OF text, deleted ON messages
     WHEN NEW.change IS NULL BEGIN
         DELETE FROM search WHERE rowid =
             (SELECT id FROM search_docs WHERE room = OLD.room AND owner = '' AND seq = OLD.seq);
-        INSERT INTO search (rowid, body, scope)
-            SELECT id, NEW.text, 'r' || hex(NEW.room) || ' s' || hex(NEW.sender) FROM search_docs
+        INSERT INTO search (rowid, body)
+            SELECT id, NEW.text FROM search_docs
             WHERE room = NEW.room AND owner = '' AND seq = NEW.seq AND NEW.deleted = 0;
         DELETE FROM search_docs
             WHERE room = OLD.room AND owner = '' AND seq = OLD.seq AND NEW.deleted <> 0;
@@ -199,15 +197,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER direct_messages_search_insert AFTER INSERT ON direct_messages
     WHEN NEW.change IS NULL AND NEW.deleted = 0 BEGIN
         INSERT INTO search_docs (room, owner, seq, sent_at) VALUES ('', NEW.owner, NEW.seq, NEW.sent_at);
-        INSERT INTO search (rowid, body, scope)
-            VALUES (last_insert_rowid(), NEW.text, 'o' || hex(NEW.owner) || ' s' || hex(NEW.sender));
+        INSERT INTO search (rowid, body)
+            VALUES (last_insert_rowid(), NEW.text);
     END;
     CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text, deleted ON direct_messages
     WHEN NEW.change IS NULL BEGIN
         DELETE FROM search WHERE rowid =
             (SELECT id FROM search_docs WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq);
-        INSERT INTO search (rowid, body, scope)
-            SELECT id, NEW.text, 'o' || hex(NEW.owner) || ' s' || hex(NEW.sender) FROM search_docs
+        INSERT INTO search (rowid, body)
+            SELECT id, NEW.text FROM search_docs
             WHERE room = '' AND owner = NEW.owner AND seq = NEW.seq AND NEW.deleted = 0;
         DELETE FROM search_docs
             WHERE room = '' AND owner = OLD.owner AND seq = OLD.seq AND NEW.deleted <> 0;
@@ -223,11 +221,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
             UNION ALL
             SELECT '', owner, seq, sent_at FROM direct_messages WHERE change IS NULL AND deleted = 0)
         ORDER BY sent_at;
-    INSERT INTO search (rowid, body, scope)
-        SELECT d.id, m.text, 'r' || hex(m.room) || ' s' || hex(m.sender)
+    INSERT INTO search (rowid, body)
+        SELECT d.id, m.text
         FROM search_docs d JOIN messages m ON m.room = d.room AND m.seq = d.seq WHERE d.owner = '';
-    INSERT INTO search (rowid, body, scope)
-        SELECT d.id, m.text, 'o' || hex(m.owner) || ' s' || hex(m.sender)
+    INSERT INTO search (rowid, body)
+        SELECT d.id, m.text
         FROM search_docs d JOIN direct_messages m ON m.owner = d.owner AND m.seq = d.seq
         WHERE d.room = '';",
 ];
