@@ -114,7 +114,7 @@ fn write_history(path: &std::path::Path, messages: usize) -> Result<Vec<Vec<Stri
         }
     }
     let (zipf, mut random) = (Zipf::new(), Random(0x9E37_79B9_7F4A_7C15));
-    let mut seqs = vec![0u64; ROOMS];
+    let mut seqs = [0u64; ROOMS];
     let mut said = Vec::new();
     for n in 0..messages {
         let index = n % ROOMS;
