@@ -562,13 +562,31 @@ pub fn bench(root: &Path) -> Result<()> {
     }
 
     let client = browser_client(root)?;
-    let report = report(&rabbit, &confab, chat.as_ref(), &cluster_runs, &client)?;
+    let search = search_figures(root)?;
+    let report = report(&rabbit, &confab, chat.as_ref(), &cluster_runs, &client, &search)?;
     let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
     let report = keep_blocks(&previous, report);
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// `search_bench`: a million messages imported into each store, a fixed mix of searches
+/// timed over HTTP against the release `confab`.
+fn search_figures(root: &Path) -> Result<Value> {
+    eprintln!("$ search_bench");
+    let output = Command::new("cargo")
+        .args(["run", "-q", "-p", "e2e", "--bin", "search_bench"])
+        .env("CONFAB_BIN", root.join("target/release/confab"))
+        .env("PATH", crate::tool_path(root))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("run search_bench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let search: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .with_context(|| format!("search_bench printed {text:?}"))?;
+    Ok(search)
 }
 
 /// The browser client: the release wasm's size, and `scroll_bench` (a 10,000-message
@@ -630,6 +648,7 @@ fn report(
     chat: Option<&Value>,
     clusters: &[(&str, usize, Option<Value>)],
     client: &Value,
+    search: &Value,
 ) -> Result<String> {
     let get = |figures: &Option<Value>, path: &[&str]| {
         let mut value = figures.clone().unwrap_or(Value::Null);
@@ -801,6 +820,40 @@ fn report(
         number(&scroll["long_tasks_at_start"]["count"]),
         number(&scroll["long_tasks_at_start"]["max_ms"]),
     )?;
+    writeln!(out, "\n## Search\n")?;
+    writeln!(
+        out,
+        "`search_bench` imports {:.0} messages (ten rooms, fifty people, a year, words drawn with Zipf's law from a",
+        number(&search["messages"])
+    )?;
+    writeln!(
+        out,
+        "20,000-word vocabulary) into each store and times 300 searches over HTTP as a reader in every room: rare,"
+    )?;
+    writeln!(
+        out,
+        "middling and common words, two words, a phrase, a prefix, `from:` and `in:`.\n"
+    )?;
+    writeln!(out, "| store | import | p50 | p95 | max | slowest kind (its p95) | target |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for (label, key) in [("embedded (SQLite FTS5)", "embedded"), ("PostgreSQL (GIN)", "postgres")] {
+        let run = &search[key];
+        let slowest = run["by_kind"]
+            .as_object()
+            .and_then(|kinds| {
+                kinds.iter().max_by(|a, b| number(&a.1["p95"]).total_cmp(&number(&b.1["p95"])))
+            })
+            .map(|(kind, times)| format!("{kind} ({:.0} ms)", number(&times["p95"])))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "| {label} | {:.0} s | {:.1} ms | {:.1} ms | {:.0} ms | {slowest} | p95 < 50 ms |",
+            number(&run["import_s"]),
+            number(&run["ms"]["p50"]),
+            number(&run["ms"]["p95"]),
+            number(&run["ms"]["max"]),
+        )?;
+    }
     writeln!(out, "\n## Raw results\n")?;
     writeln!(out, "```json")?;
     for (name, figures) in [("rabbitmq", rabbit), ("confab", confab)] {
@@ -829,9 +882,10 @@ fn report(
         )?;
     }
     writeln!(out, "{{\"target\":\"confab\",\"scenario\":\"browser\",\"result\":{client}}}")?;
+    writeln!(out, "{{\"target\":\"confab\",\"scenario\":\"search\",\"result\":{search}}}")?;
     writeln!(
         out,
-        "```\n\nReproduce with `cargo xtask bench` (about 20 minutes; installs what is missing, RabbitMQ included)."
+        "```\n\nReproduce with `cargo xtask bench` (about 30 minutes; installs what is missing, RabbitMQ included)."
     )?;
     Ok(out)
 }
