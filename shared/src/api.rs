@@ -359,7 +359,8 @@ pub struct SearchHit {
     pub sender: String,
     /// When.
     pub sent_at: Millis,
-    /// Its text around the first match, the matching words marked.
+    /// Its text (plain, Markdown's marks taken off) around the first match, the matching
+    /// words marked.
     pub parts: Vec<crate::search::Part>,
 }
 

@@ -58,7 +58,8 @@ impl Engine {
         let hits = rank(found, now_millis(), limit)
             .into_iter()
             .map(|found| SearchHit {
-                parts: shared::search::parts(&found.text, &query.terms),
+                // Shown as plain text: Markdown's marks taken off, as in reply snippets.
+                parts: shared::search::parts(&shared::markdown::plain(&found.text), &query.terms),
                 room: found.room,
                 peer: found.peer,
                 seq: found.seq,

@@ -133,6 +133,13 @@ async fn search_finds_only_what_the_caller_may_read(setup: Setup) {
         .map(|part| part["text"].as_str().unwrap())
         .collect();
     assert_eq!(marked, ["failed"], "{hit}");
+    let shown: String = hit["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| part["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, "The deploy failed on Friday", "plain text, without Markdown's marks");
     assert_eq!(page["more"], false);
     // `before`: only what was said earlier.
     let before = format!("{}&before={}", q("deploy"), dm["sent_at"]);
