@@ -575,18 +575,23 @@ pub fn bench(root: &Path) -> Result<()> {
 /// `search_bench`: a million messages imported into each store, a fixed mix of searches
 /// timed over HTTP against the release `confab`.
 fn search_figures(root: &Path) -> Result<Value> {
-    eprintln!("$ search_bench");
+    e2e_bench(root, "search_bench")
+}
+
+/// Runs a benchmark binary of the `e2e` crate against the release `confab`; its last line
+/// of output is its result, as JSON.
+fn e2e_bench(root: &Path, bin: &str) -> Result<Value> {
+    eprintln!("$ {bin}");
     let output = Command::new("cargo")
-        .args(["run", "-q", "-p", "e2e", "--bin", "search_bench"])
+        .args(["run", "-q", "-p", "e2e", "--bin", bin])
         .env("CONFAB_BIN", root.join("target/release/confab"))
         .env("PATH", crate::tool_path(root))
         .stderr(Stdio::inherit())
         .output()
-        .context("run search_bench")?;
+        .with_context(|| format!("run {bin}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let search: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
-        .with_context(|| format!("search_bench printed {text:?}"))?;
-    Ok(search)
+    serde_json::from_str(text.lines().last().unwrap_or_default())
+        .with_context(|| format!("{bin} printed {text:?}"))
 }
 
 /// The browser client: the release wasm's size, and `scroll_bench` (a 10,000-message
@@ -605,17 +610,7 @@ fn browser_client(root: &Path) -> Result<Value> {
         .output()
         .context("run gzip")?;
     let gzipped: u64 = String::from_utf8_lossy(&gzip.stdout).trim().parse().context("gzip size")?;
-    eprintln!("$ scroll_bench");
-    let output = Command::new("cargo")
-        .args(["run", "-q", "-p", "e2e", "--bin", "scroll_bench"])
-        .env("CONFAB_BIN", root.join("target/release/confab"))
-        .env("PATH", crate::tool_path(root))
-        .stderr(Stdio::inherit())
-        .output()
-        .context("run scroll_bench")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let scroll: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
-        .with_context(|| format!("scroll_bench printed {text:?}"))?;
+    let scroll = e2e_bench(root, "scroll_bench")?;
     eprintln!("  {scroll}");
     Ok(serde_json::json!({ "wasm_bytes": raw, "wasm_gzip_bytes": gzipped, "scroll": scroll }))
 }

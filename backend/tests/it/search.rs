@@ -111,6 +111,8 @@ async fn search_finds_only_what_the_caller_may_read(setup: Setup) {
     assert!(hits.contains(&f) && hits.iter().any(|hit| hit.starts_with("@ann:")), "{hits:?}");
     assert_eq!(found(&server, "bob", &q("DEPLOY* fri*")).await, [f.as_str()]);
     assert_eq!(found(&server, "bob", &q("deploy*")).await.len(), 3);
+    let (_, page) = search(&server, Some("bob"), &format!("{}&limit=1", q("deploy*"))).await;
+    assert_eq!(page["hits"].as_array().map(Vec::len), Some(1), "limit: {page}");
     assert_eq!(found(&server, "bob", &q("\"deploy failed\"")).await, [f.as_str()]);
     assert!(found(&server, "bob", &q("\"failed deploy\"")).await.is_empty());
     assert_eq!(found(&server, "bob", &q("build from:bob")).await, [b.as_str()]);

@@ -3,7 +3,7 @@
 //! kept if the asker may read it (a room they are in, or their own inbox) and the filters
 //! hold, until there are enough.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::{Found, Search, StoreError};
 
@@ -32,11 +32,7 @@ pub(super) fn search(connection: &Connection, search: &Search) -> Result<Vec<Fou
                 params![before],
                 |row| row.get(0),
             )
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?,
+            .optional()?,
         None => None,
     };
     // ?4: only this room (and no direct messages); ?5: only this sender.
@@ -52,6 +48,7 @@ pub(super) fn search(connection: &Connection, search: &Search) -> Result<Vec<Fou
                THEN (d.owner = ?3 OR d.room IN (SELECT room FROM memberships WHERE user_name = ?3))
                ELSE d.room = ?4 END
            AND (?5 IS NULL OR COALESCE(m.sender, dm.sender) = ?5)
+           AND d.sent_at < ?7
          ORDER BY search.rowid DESC LIMIT ?6",
     )?;
     let limit = i64::try_from(search.limit).unwrap_or(i64::MAX);
@@ -63,7 +60,8 @@ pub(super) fn search(connection: &Connection, search: &Search) -> Result<Vec<Fou
                 search.user,
                 search.room,
                 search.from,
-                limit
+                limit,
+                search.before.unwrap_or(i64::MAX)
             ],
             |row| {
                 let room: String = row.get(0)?;
