@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod engine;
+pub mod files;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub max_rooms_per_user: u64,
     /// Who may create an account.
     pub registration: shared::api::Registration,
+    /// Uploads, avatars.
+    pub files: files::Files,
 }
 
 /// Opens the store the configuration names: PostgreSQL with `--postgres`, else the
@@ -122,6 +125,11 @@ pub async fn run(
         None => Arc::new(LocalBus::default()),
     };
     let engine_config = EngineConfig { session_lifetime: config.session_lifetime() };
+    tokio::spawn(files::collect(
+        store.clone(),
+        Duration::from_secs(config.unsent_files_minutes.saturating_mul(60)),
+    ));
+    let uploads = files::Files::new(store.clone(), config.max_upload_mb.saturating_mul(1_000_000));
     let engine = Engine::new(store, bus, received, engine_config);
     let shutdown = Shutdown::default();
     let protection = Protection::new(
@@ -136,6 +144,7 @@ pub async fn run(
         allowed_origins: config.allowed_origins.clone().into(),
         max_rooms_per_user: config.max_rooms_per_user,
         registration: config.registration.into(),
+        files: uploads,
     };
     let router = http::router(state, &config.static_dir, &config.json_path);
     if let Some(address) = config.metrics_listen {

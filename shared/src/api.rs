@@ -40,6 +40,9 @@ pub struct ServerInfo {
     /// No account exists yet: the first one to sign up becomes the admin, whatever
     /// `registration` says.
     pub first_account: bool,
+    /// The largest file `POST /api/files` takes, in bytes (`--max-upload-mb`).
+    #[serde(default)]
+    pub max_upload_bytes: u64,
 }
 
 /// `GET /api/me`: the signed-in account.
@@ -52,6 +55,9 @@ pub struct Me {
     pub display_name: Option<String>,
     /// A server admin.
     pub admin: bool,
+    /// Their picture: a file id, at `/api/files/{id}`; absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 /// `PUT /api/me`: the signed-in person's profile.
@@ -91,6 +97,9 @@ pub struct Person {
     /// A bot.
     #[serde(default)]
     pub bot: bool,
+    /// Their picture: a file id, at `/api/files/{id}`; absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 /// One account in `GET /api/admin/users`.
@@ -112,6 +121,9 @@ pub struct Account {
     /// The latest use of any of its sessions (to the hour), if any.
     #[serde(default)]
     pub last_active: Option<Millis>,
+    /// Their picture: a file id; absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 /// `POST /api/password`: a new password for the signed-in person; their other sessions end.
@@ -381,6 +393,9 @@ pub struct NewMessage {
     /// The id of the message this answers (rooms only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// Files the caller uploaded (`POST /api/files`) and has not sent yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// `POST /api/rooms/{room}/webhooks`: a new incoming webhook, posting as the bot `name`.
@@ -406,4 +421,104 @@ pub struct Webhook {
     /// The secret URL path (`/hooks/...`): only in the answer that creates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+/// `POST /api/files?name=`: the file, stored and not yet sent. Sending it with a message
+/// (its id in the message's `files`) makes it readable by whoever reads that message; a
+/// file sent with no message within an hour is deleted.
+pub type Upload = crate::chat::Attachment;
+
+/// The longest file name, in characters.
+pub const MAX_FILE_NAME_CHARS: usize = 200;
+
+/// The side of an avatar, in pixels: the server crops and resizes pictures to this square.
+pub const AVATAR_PIXELS: u32 = 128;
+
+/// Whether `id` is a file id: 32 lowercase hexadecimal digits.
+pub fn is_file_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks a file's name: 1 to [`MAX_FILE_NAME_CHARS`] characters, a name and not a path
+/// (no `/` or `\\`, not `.` or `..`), no control or direction-override characters.
+pub fn validate_file_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("a file needs a name".into());
+    }
+    if name.chars().count() > MAX_FILE_NAME_CHARS {
+        return Err(format!("a file name has at most {MAX_FILE_NAME_CHARS} characters"));
+    }
+    if name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err("a file name cannot be a path: no / or \\".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|&c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(format!(
+            "a file name cannot hold control or direction-override characters (U+{:04X})",
+            u32::from(bad)
+        ));
+    }
+    Ok(())
+}
+
+/// A size in bytes as people read it: `812 B`, `4.2 KB`, `25 MB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn file_ids_are_32_lowercase_hex_digits() {
+        assert!(is_file_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_file_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_file_id("../../etc/passwd"));
+        assert!(!is_file_id(""));
+    }
+
+    #[test]
+    fn file_names_are_names_not_paths() {
+        assert!(validate_file_name("report 2026.pdf").is_ok());
+        assert!(validate_file_name("résumé.txt").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "../etc/passwd",
+            "a/b",
+            "a\\b",
+            ".",
+            "..",
+            "a\nb",
+            "a\u{0}b",
+            "evil\u{202E}fdp.exe",
+        ] {
+            assert!(validate_file_name(bad).is_err(), "{bad:?} was taken");
+        }
+        assert!(validate_file_name(&"x".repeat(MAX_FILE_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(4_200), "4.2 KB");
+        assert_eq!(human_size(25_000_000), "25 MB");
+    }
 }

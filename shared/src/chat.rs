@@ -22,6 +22,9 @@ pub use crate::room::{Role, RoomChange};
 /// The most characters a chat message may have.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 
+/// The most files one message may carry.
+pub const MAX_FILES_PER_MESSAGE: usize = 10;
+
 /// The room every client joins first.
 pub const LOBBY: &str = "lobby";
 
@@ -121,6 +124,27 @@ pub struct ChatMessage {
     /// [`crate::markdown::plain_blocks`] gives its tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rich: Option<Vec<crate::markdown::Block>>,
+    /// The files sent with it, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Attachment>,
+}
+
+/// A file sent with a message, as readers get it. Its bytes are at `/api/files/{id}`, and
+/// an image's thumbnail at `/api/files/{id}/thumb`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Its id: 32 lowercase hex digits.
+    pub id: String,
+    /// The name it was uploaded with (no path, no control characters).
+    pub name: String,
+    /// Its type, as the server found it from its bytes (never the uploader's word).
+    pub mime: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// An image the page can show (PNG, JPEG, GIF, WebP): its size in pixels, upright; it
+    /// has a thumbnail. Absent for anything else, which is offered as a download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<(u32, u32)>,
 }
 
 /// The message a reply answers: enough to show a snippet without loading it.
@@ -272,6 +296,9 @@ pub struct DirectMessage {
     /// [`crate::markdown::plain_blocks`] gives its tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rich: Option<Vec<crate::markdown::Block>>,
+    /// The files sent with it, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Attachment>,
 }
 
 impl DirectMessage {
@@ -350,11 +377,15 @@ pub enum DirectoryEvent {
 pub enum ClientEvent {
     /// Say something.
     Message {
-        /// The text, 1 to [`MAX_MESSAGE_CHARS`] characters.
+        /// The text, 1 to [`MAX_MESSAGE_CHARS`] characters (may be empty with files).
         text: String,
         /// The id of the message this answers (rooms only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<u64>,
+        /// Files uploaded by the sender (`POST /api/files`) and not sent yet, at most
+        /// [`MAX_FILES_PER_MESSAGE`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
     },
     /// I am typing (rooms only).
     Typing,
@@ -565,6 +596,24 @@ pub fn validate_text(text: &str) -> Result<(), TextError> {
     Ok(())
 }
 
+/// Checks what a message says: its text by [`validate_text`], which may be empty when
+/// files go with it; at most [`MAX_FILES_PER_MESSAGE`] files, each named once.
+pub fn validate_message(text: &str, files: &[String]) -> Result<(), String> {
+    if files.len() > MAX_FILES_PER_MESSAGE {
+        return Err(format!("a message carries at most {MAX_FILES_PER_MESSAGE} files"));
+    }
+    if let Some(id) = files.iter().find(|id| !crate::api::is_file_id(id)) {
+        return Err(format!("{id:?} is not a file id"));
+    }
+    if files.iter().enumerate().any(|(i, id)| files[..i].contains(id)) {
+        return Err("a file is named twice".into());
+    }
+    match validate_text(text) {
+        Err(TextError::Empty) if !files.is_empty() => Ok(()),
+        other => other.map_err(|error| error.to_string()),
+    }
+}
+
 fn is_forbidden(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -622,6 +671,9 @@ mod tests {
         assert_eq!(edit.change(), Some(RoomChange::Edited { seq: 4, text: "x".into() }));
         let message: ClientEvent =
             serde_json::from_str(r#"{"type":"message","text":"hi"}"#).unwrap();
-        assert_eq!(message, ClientEvent::Message { text: "hi".into(), reply_to: None });
+        assert_eq!(
+            message,
+            ClientEvent::Message { text: "hi".into(), reply_to: None, files: Vec::new() }
+        );
     }
 }

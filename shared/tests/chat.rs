@@ -30,7 +30,10 @@ fn room_events_are_tagged_json() {
     let left: RoomEvent = serde_json::from_str(r#"{"type":"left","user":"bob","at":6}"#).unwrap();
     assert_eq!(left, RoomEvent::Left { user: "bob".into(), at: 6 });
     let input: ClientEvent = serde_json::from_str(r#"{"type":"message","text":"yo"}"#).unwrap();
-    assert_eq!(input, ClientEvent::Message { text: "yo".into(), reply_to: None });
+    assert_eq!(
+        input,
+        ClientEvent::Message { text: "yo".into(), reply_to: None, files: Vec::new() }
+    );
     let typing: ClientEvent = serde_json::from_str(r#"{"type":"typing"}"#).unwrap();
     assert_eq!(typing, ClientEvent::Typing);
     let created = DirectoryEvent::Created { room: "design".into(), by: "erin".into() };

@@ -58,6 +58,10 @@ pub mod defaults {
     pub const TOPIC_BURST: f64 = 1_000.0;
     /// `--max-rooms-per-user`.
     pub const MAX_ROOMS_PER_USER: u64 = 100;
+    /// `--max-upload-mb`.
+    pub const MAX_UPLOAD_MB: u64 = 25;
+    /// `--unsent-files-minutes`.
+    pub const UNSENT_FILES_MINUTES: u64 = 60;
     /// `--json-path`.
     pub const JSON_PATH: &str = "/room";
 }
@@ -372,6 +376,18 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAX_ROOMS_PER_USER", default_value_t = defaults::MAX_ROOMS_PER_USER)]
     pub max_rooms_per_user: u64,
 
+    /// The largest file one upload may be, in megabytes (10^6 bytes).
+    #[arg(long, env = "CONFAB_MAX_UPLOAD_MB", default_value_t = defaults::MAX_UPLOAD_MB)]
+    pub max_upload_mb: u64,
+
+    /// Files uploaded and not sent with a message are deleted after this many minutes.
+    #[arg(
+        long,
+        env = "CONFAB_UNSENT_FILES_MINUTES",
+        default_value_t = defaults::UNSENT_FILES_MINUTES
+    )]
+    pub unsent_files_minutes: u64,
+
     /// Who may create an account: `invite` (through links an admin makes), `open`
     /// (anyone who reaches the server) or `closed`. The first account of a new server is
     /// always made, and is its admin.
@@ -438,6 +454,8 @@ impl Config {
             topic_rate: defaults::TOPIC_RATE,
             topic_burst: defaults::TOPIC_BURST,
             max_rooms_per_user: defaults::MAX_ROOMS_PER_USER,
+            max_upload_mb: defaults::MAX_UPLOAD_MB,
+            unsent_files_minutes: defaults::UNSENT_FILES_MINUTES,
             registration: RegistrationMode::Invite,
             generic_topics: Switch::On,
             tls_cert: None,

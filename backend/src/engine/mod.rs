@@ -469,6 +469,7 @@ impl Engine {
         text: &str,
         key: Option<&str>,
         reply_to: Option<u64>,
+        files: Vec<String>,
     ) -> Result<Posted<ChatMessage>, EngineError> {
         let post = NewPost::Room {
             room: room.to_owned(),
@@ -477,6 +478,7 @@ impl Engine {
             key: key.map(str::to_owned),
             bot: sender.bot,
             reply_to,
+            files,
         };
         match self.post(vec![post]).await?.pop() {
             Some(Stored::Room(posted)) => Ok(posted),
@@ -492,6 +494,7 @@ impl Engine {
         to: &str,
         text: &str,
         key: Option<&str>,
+        files: Vec<String>,
     ) -> Result<Posted<DmCopies>, EngineError> {
         let post = NewPost::Dm {
             from: from.name.clone(),
@@ -499,6 +502,7 @@ impl Engine {
             text: text.to_owned(),
             key: key.map(str::to_owned),
             bot: from.bot,
+            files,
         };
         match self.post(vec![post]).await?.pop() {
             Some(Stored::Dm(posted)) => Ok(posted),

@@ -433,6 +433,7 @@ mod tests {
                 key: None,
                 bot: false,
                 reply_to: None,
+                files: Vec::new(),
             };
             let Some(Stored::Room(posted)) = store.post(vec![post], 1).await.unwrap().pop() else {
                 panic!("a room message");

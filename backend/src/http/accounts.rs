@@ -28,15 +28,21 @@ pub async fn server(State(state): State<AppState>) -> Result<Json<ServerInfo>, H
     Ok(Json(ServerInfo {
         registration: state.registration,
         first_account: !state.engine.store().has_people().await?,
+        max_upload_bytes: state.files.max_bytes(),
     }))
 }
 
-async fn me_of(state: &AppState, name: &str) -> Result<Me, HttpError> {
+pub(super) async fn me_of(state: &AppState, name: &str) -> Result<Me, HttpError> {
     let account =
         state.engine.store().account(name).await?.ok_or_else(|| {
             HttpError::new(StatusCode::UNAUTHORIZED, "this account no longer exists")
         })?;
-    Ok(Me { name: account.name, display_name: account.display_name, admin: account.admin })
+    Ok(Me {
+        name: account.name,
+        display_name: account.display_name,
+        admin: account.admin,
+        avatar: account.avatar,
+    })
 }
 
 /// `GET /api/me`.

@@ -11,7 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shared::api::{NewMessage, NewWebhook, Webhook};
-use shared::chat::{ChatMessage, DirectMessage, validate_name, validate_text, validate_username};
+use shared::chat::{
+    ChatMessage, DirectMessage, validate_message, validate_name, validate_text, validate_username,
+};
 
 use super::api::{AuthUser, peer_name, room_name, valid_seq};
 use super::error::{HttpError, JsonBody};
@@ -39,6 +41,11 @@ fn checked_text(text: &str) -> Result<(), HttpError> {
     validate_text(text).map_err(|reason| HttpError::bad_request(format!("invalid text: {reason}")))
 }
 
+fn checked_message(body: &NewMessage) -> Result<(), HttpError> {
+    validate_message(&body.text, &body.files)
+        .map_err(|reason| HttpError::bad_request(format!("invalid message: {reason}")))
+}
+
 /// One message's worth of the sender's rate, or 429 with when to retry.
 fn charge(state: &AppState, user: &str) -> Result<(), HttpError> {
     state.broker.charge(user, Charge::Message).map_err(|wait| {
@@ -62,7 +69,7 @@ pub async fn post_room_message(
     JsonBody(body): JsonBody<NewMessage>,
 ) -> Result<(StatusCode, Json<ChatMessage>), HttpError> {
     let room = room_name(path)?;
-    checked_text(&body.text)?;
+    checked_message(&body)?;
     let key = idempotency_key(&headers)?;
     let store = state.engine.store();
     if !store.is_member(&room, &user.identity.name).await? {
@@ -80,7 +87,7 @@ pub async fn post_room_message(
     }
     let posted = state
         .engine
-        .post_room(&room, &user.identity, &body.text, key.as_deref(), body.reply_to)
+        .post_room(&room, &user.identity, &body.text, key.as_deref(), body.reply_to, body.files)
         .await?;
     let mut message = posted.message;
     shared::markdown::format_message(&mut message);
@@ -96,10 +103,11 @@ pub async fn post_dm_message(
     JsonBody(body): JsonBody<NewMessage>,
 ) -> Result<(StatusCode, Json<DirectMessage>), HttpError> {
     let peer = peer_name(path)?;
-    checked_text(&body.text)?;
+    checked_message(&body)?;
     let key = idempotency_key(&headers)?;
     charge(&state, &user.identity.name)?;
-    let posted = state.engine.post_dm(&user.identity, &peer, &body.text, key.as_deref()).await?;
+    let posted =
+        state.engine.post_dm(&user.identity, &peer, &body.text, key.as_deref(), body.files).await?;
     let mut message = posted.message.sender;
     shared::markdown::format_dm(&mut message);
     Ok((created(posted.duplicate), Json(message)))
@@ -235,7 +243,8 @@ pub async fn incoming(
     let key = idempotency_key(&headers)?;
     charge(&state, &hook.name)?;
     let bot = Identity { name: hook.name, bot: true };
-    let posted = state.engine.post_room(&hook.room, &bot, &text, key.as_deref(), None).await?;
+    let posted =
+        state.engine.post_room(&hook.room, &bot, &text, key.as_deref(), None, Vec::new()).await?;
     Ok((created(posted.duplicate), "ok"))
 }
 

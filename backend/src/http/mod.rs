@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod api;
 mod error;
+mod files;
 mod integrations;
 mod page;
 mod rooms;
@@ -13,10 +14,11 @@ use std::path::Path;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::json;
 use tower_http::services::ServeDir;
 
@@ -56,6 +58,13 @@ pub fn router(state: AppState, static_dir: &Path, json_path: &str) -> Router {
         .route("/login", post(api::login))
         .route("/logout", post(api::logout))
         .route("/me", get(accounts::me).put(accounts::set_profile))
+        .route(
+            "/me/avatar",
+            put(files::set_avatar).delete(files::remove_avatar).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files", post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route("/files/{id}", get(files::file))
+        .route("/files/{id}/thumb", get(files::thumb))
         .route("/people", get(accounts::people))
         .route("/password", post(accounts::change_password))
         .route("/password/reset", post(accounts::reset_password))

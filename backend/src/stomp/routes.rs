@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use shared::chat::{
-    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, RoomChange, validate_emoji, validate_text,
+    ClientEvent, Destination, IDEMPOTENCY_HEADER, Notice, RoomChange, validate_emoji,
+    validate_message, validate_text,
 };
 use shared::stomp::Headers;
 
@@ -47,6 +48,8 @@ pub(super) enum Send {
         to: String,
         /// What was said.
         text: String,
+        /// The files sent with it.
+        files: Vec<String>,
         /// The idempotency key.
         key: Option<String>,
     },
@@ -99,7 +102,9 @@ impl Send {
             Destination::AppDm(to) => {
                 let key = idempotency_key(&headers)?;
                 match chat_event(&headers, &body)? {
-                    ClientEvent::Message { text, reply_to: None } => Ok(Send::Dm { to, text, key }),
+                    ClientEvent::Message { text, reply_to: None, files } => {
+                        Ok(Send::Dm { to, text, files, key })
+                    }
                     ClientEvent::Message { reply_to: Some(_), .. } => {
                         Err(Refusal::new("replies are for rooms: a direct message has no reply_to"))
                     }
@@ -174,8 +179,8 @@ impl Send {
                             ClientEvent::Typing | ClientEvent::Delete { .. } => 0,
                         }
                 }
-                Send::Dm { to, text, key } => {
-                    to.len() + text.len() + key.as_ref().map_or(0, String::len)
+                Send::Dm { to, text, files, key } => {
+                    to.len() + text.len() + key.as_ref().map_or(0, String::len) + files.len() * 32
                 }
                 Send::DmChange { peer, change } => {
                     peer.len() + change.describe("", str::to_owned).len()
@@ -199,7 +204,7 @@ impl Send {
     /// What to store, for the SENDs that store a message.
     pub fn to_post(&self, sender: &str, bot: bool) -> Option<NewPost> {
         match self {
-            Send::Room { room, event: ClientEvent::Message { text, reply_to }, key } => {
+            Send::Room { room, event: ClientEvent::Message { text, reply_to, files }, key } => {
                 Some(NewPost::Room {
                     room: room.clone(),
                     sender: sender.to_owned(),
@@ -207,14 +212,16 @@ impl Send {
                     key: key.clone(),
                     bot,
                     reply_to: *reply_to,
+                    files: files.clone(),
                 })
             }
-            Send::Dm { to, text, key } => Some(NewPost::Dm {
+            Send::Dm { to, text, files, key } => Some(NewPost::Dm {
                 from: sender.to_owned(),
                 to: to.clone(),
                 text: text.clone(),
                 key: key.clone(),
                 bot,
+                files: files.clone(),
             }),
             Send::Room { .. } | Send::Topic { .. } | Send::DmChange { .. } => None,
         }
@@ -419,6 +426,7 @@ fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
             text: String::from_utf8(body.to_vec())
                 .map_err(|_| Refusal::new("chat message is not valid utf-8"))?,
             reply_to: None,
+            files: Vec::new(),
         },
         other => {
             return Err(Refusal::new(format!(
@@ -427,7 +435,10 @@ fn chat_event(headers: &Headers, body: &[u8]) -> Result<ClientEvent, Refusal> {
         }
     };
     match &event {
-        ClientEvent::Message { text, .. } | ClientEvent::Edit { text, .. } => {
+        ClientEvent::Message { text, files, .. } => {
+            validate_message(text, files).map_err(Refusal::new)?;
+        }
+        ClientEvent::Edit { text, .. } => {
             validate_text(text).map_err(|reason| Refusal::new(reason.to_string()))?;
         }
         ClientEvent::React { emoji, .. } => validate_emoji(emoji).map_err(Refusal::new)?,

@@ -94,6 +94,8 @@ pub enum Missing {
     User(String),
     /// A message of a room, by id: absent, deleted, or not something said.
     Message(u64),
+    /// A file to send, by id: absent, sent already, or someone else's.
+    File(String),
 }
 
 impl fmt::Display for Missing {
@@ -102,6 +104,9 @@ impl fmt::Display for Missing {
             Missing::Room(name) => write!(f, "no room named {name:?}"),
             Missing::User(name) => write!(f, "no user named {name:?}"),
             Missing::Message(seq) => write!(f, "no message {seq} in this room"),
+            Missing::File(id) => {
+                write!(f, "no file {id} to send: it is someone else's, sent already, or gone")
+            }
         }
     }
 }
@@ -113,6 +118,69 @@ pub struct Posted<T> {
     pub message: T,
     /// The idempotency key was seen before: nothing new was stored.
     pub duplicate: bool,
+}
+
+/// Where a file belongs, which says who may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilePlace {
+    /// Uploaded and not sent yet: its uploader alone; collected after an hour.
+    Unsent,
+    /// Sent with a message of this room: whoever may read the room.
+    Room(String),
+    /// Sent with a direct message to this person: the two of them.
+    Dm(String),
+    /// Its uploader's picture: every signed-in person.
+    Avatar,
+}
+
+/// A stored file's description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// What readers see: id, name, type, size, an image's size.
+    pub attachment: shared::chat::Attachment,
+    /// Who uploaded it.
+    pub owner: String,
+    /// When it was uploaded.
+    pub created_at: Millis,
+    /// Where it belongs.
+    pub place: FilePlace,
+    /// A thumbnail is stored with it.
+    pub thumb: bool,
+}
+
+/// Where a file belongs, from its row's columns (both stores have the same four).
+pub(crate) fn place(
+    sent: bool,
+    room: Option<String>,
+    peer: Option<String>,
+    avatar: bool,
+) -> FilePlace {
+    match (sent, room, peer) {
+        _ if avatar => FilePlace::Avatar,
+        (false, _, _) => FilePlace::Unsent,
+        (true, Some(room), _) => FilePlace::Room(room),
+        (true, None, Some(peer)) => FilePlace::Dm(peer),
+        // A sent file with no place is nobody's to read: its uploader only.
+        (true, None, None) => FilePlace::Unsent,
+    }
+}
+
+/// A stored file's bytes, read a piece at a time.
+pub type FileBytes = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
+/// The files of a message being deleted, in its stored `files` column: their ids.
+pub(crate) fn file_ids_of(column: Option<String>) -> Vec<String> {
+    files_of(column).into_iter().map(|file| file.id).collect()
+}
+
+/// How a message's files are stored: JSON, `None` for none.
+pub(crate) fn files_column(files: &[shared::chat::Attachment]) -> Option<String> {
+    (!files.is_empty()).then(|| serde_json::to_string(files).expect("attachments serialize"))
+}
+
+/// The files of a stored `files` column.
+pub(crate) fn files_of(column: Option<String>) -> Vec<shared::chat::Attachment> {
+    column.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
 }
 
 /// A message to store.
@@ -135,6 +203,8 @@ pub enum NewPost {
         /// The message of the room it answers: `NotFound` unless it is something said and
         /// not deleted.
         reply_to: Option<u64>,
+        /// Files the sender uploaded and has not sent: `NotFound` for any other.
+        files: Vec<String>,
     },
     /// A direct message, stored in both participants' inboxes.
     Dm {
@@ -148,6 +218,8 @@ pub enum NewPost {
         key: Option<String>,
         /// The sender is a bot.
         bot: bool,
+        /// Files the sender uploaded and has not sent: `NotFound` for any other.
+        files: Vec<String>,
     },
 }
 
@@ -584,6 +656,35 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// `search.room` (which the caller has checked they may read). Deleted messages and
     /// change entries are never found. Newest first, each with the index's relevance.
     async fn search(&self, search: Search) -> Result<Vec<Found>, StoreError>;
+
+    // Files.
+
+    /// A directory for uploads while they arrive, on the file system of the store's own
+    /// files when it keeps them on disk (so that [`Store::add_file`] can rename them).
+    fn upload_dir(&self) -> std::path::PathBuf;
+
+    /// Stores a file uploaded to `content` (and its thumbnail), both taken (moved or
+    /// deleted). An avatar replaces its owner's picture in the same transaction (the old
+    /// one is deleted); the owner must exist.
+    async fn add_file(
+        &self,
+        file: FileRecord,
+        content: std::path::PathBuf,
+        thumb: Option<std::path::PathBuf>,
+    ) -> Result<(), StoreError>;
+
+    /// A file's description, if it exists.
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// A file's bytes (or its thumbnail's), if stored.
+    async fn file_bytes(&self, id: &str, thumb: bool) -> Result<Option<FileBytes>, StoreError>;
+
+    /// Takes `user`'s picture away; whether they had one.
+    async fn remove_avatar(&self, user: &str) -> Result<bool, StoreError>;
+
+    /// Deletes files never sent that were uploaded before `unsent_before`, and the bytes of
+    /// every file deleted since the last call (with its message); how many files went.
+    async fn collect_files(&self, unsent_before: Millis) -> Result<u64, StoreError>;
 
     // Incoming webhooks.
 

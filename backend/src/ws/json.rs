@@ -334,8 +334,9 @@ fn to_frame(input: &str, room: &str) -> Result<Frame, String> {
             Destination::app_dm(user)
         }
     };
-    let body = serde_json::to_vec(&ClientEvent::Message { text, reply_to: None })
-        .expect("events serialize");
+    let body =
+        serde_json::to_vec(&ClientEvent::Message { text, reply_to: None, files: Vec::new() })
+            .expect("events serialize");
     Ok(ClientFrame::Send {
         destination,
         transaction: None,

@@ -96,6 +96,7 @@ fn room_post(room: &str, sender: &str, text: &str, key: Option<&str>) -> NewPost
         key: key.map(str::to_owned),
         bot: false,
         reply_to: None,
+        files: Vec::new(),
     }
 }
 
@@ -106,6 +107,7 @@ fn dm_post(from: &str, to: &str, text: &str, key: Option<&str>) -> NewPost {
         text: text.into(),
         key: key.map(str::to_owned),
         bot: false,
+        files: Vec::new(),
     }
 }
 
@@ -416,6 +418,7 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
         key: None,
         bot: false,
         reply_to: Some(1),
+        files: Vec::new(),
     };
     let Stored::Room(posted) = post_one(store, reply).await.unwrap() else { panic!("a room post") };
     assert_eq!(
@@ -491,6 +494,7 @@ fn bot_post(room: &str, bot: &str, text: &str) -> NewPost {
         key: None,
         bot: true,
         reply_to: None,
+        files: Vec::new(),
     }
 }
 
@@ -546,6 +550,7 @@ async fn bots_and_webhooks(fresh: &Fresh) {
         text: "hi".into(),
         key: None,
         bot: true,
+        files: Vec::new(),
     };
     post_one(store, dm).await.unwrap();
     assert!(store.inbox_after("bob", 0, 10).await.unwrap()[0].bot);

@@ -34,7 +34,7 @@ pub(super) async fn use_invitation(
 
 pub(super) const ACCOUNT: &str =
     "SELECT u.name, u.display_name, u.admin, u.bot, u.deactivated, u.created_at,
-        (SELECT MAX(t.last_used_at) FROM tokens t WHERE t.user_name = u.name)
+        (SELECT MAX(t.last_used_at) FROM tokens t WHERE t.user_name = u.name), u.avatar
      FROM users u";
 
 pub(super) fn account_row(row: &Row) -> Account {
@@ -46,11 +46,12 @@ pub(super) fn account_row(row: &Row) -> Account {
         deactivated: row.get(4),
         created_at: row.get(5),
         last_active: row.get(6),
+        avatar: row.get(7),
     }
 }
 
 pub(super) fn person_row(row: &Row) -> Person {
-    Person { name: row.get(0), display_name: row.get(1), bot: row.get(2) }
+    Person { name: row.get(0), display_name: row.get(1), bot: row.get(2), avatar: row.get(3) }
 }
 
 pub(super) fn token_row(row: &Row) -> TokenRecord {

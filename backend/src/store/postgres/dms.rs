@@ -7,7 +7,7 @@ use tokio_postgres::GenericClient;
 
 use super::{Failure, clamp, refused, seq};
 use crate::access::{Subject, may_change_dm};
-use crate::store::{DmCopies, StoreError, reacted, with_seq};
+use crate::store::{DmCopies, StoreError, file_ids_of, reacted, with_seq};
 
 /// Records that two inboxes' entries are copies of one another.
 pub(super) async fn pair(
@@ -80,9 +80,18 @@ pub(super) async fn change_dm(
         }
         RoomChange::Deleted { .. } => {
             for (owner, seq) in &copies {
+                let files = client
+                    .query_opt(
+                        "SELECT files FROM direct_messages WHERE owner = $1 AND seq = $2",
+                        &[owner, &clamp(*seq)],
+                    )
+                    .await?
+                    .and_then(|row| row.get::<_, Option<String>>(0));
+                super::files::delete(client, &file_ids_of(files)).await?;
                 client
                     .execute(
-                        "UPDATE direct_messages SET text = '', deleted = true, reactions = NULL
+                        "UPDATE direct_messages SET text = '', deleted = true, reactions = NULL,
+                             files = NULL
                          WHERE owner = $1 AND seq = $2",
                         &[owner, &clamp(*seq)],
                     )

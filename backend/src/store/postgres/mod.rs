@@ -14,6 +14,7 @@
 
 mod accounts;
 mod dms;
+mod files;
 mod rooms;
 mod schema;
 mod search;
@@ -30,9 +31,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 use super::{
-    AccountChange, Admission, DmCopies, Found, Missing, NewHook, NewLink, NewPost, Posted, Record,
-    Search, Store, StoreError, Stored, TokenOwner, TokenRecord, mentions_column, mentions_of,
-    reactions_column, reactions_of,
+    AccountChange, Admission, DmCopies, FileBytes, FilePlace, FileRecord, Found, Missing, NewHook,
+    NewLink, NewPost, Posted, Record, Search, Store, StoreError, Stored, TokenOwner, TokenRecord,
+    files_column, files_of, mentions_column, mentions_of, reactions_column, reactions_of,
 };
 use crate::access::Standing;
 
@@ -564,16 +565,41 @@ async fn execute(
             let mut stored = Vec::with_capacity(posts.len());
             for post in posts {
                 stored.push(match post {
-                    NewPost::Room { room, sender, text, key, bot, reply_to } => {
+                    NewPost::Room { room, sender, text, key, bot, reply_to, files } => {
                         let entry = (text.as_str(), key.as_deref(), *reply_to);
                         let mut posted =
                             post_room(tx, statements, room, sender, entry, *now).await?;
+                        if !posted.duplicate && !files.is_empty() {
+                            let place = FilePlace::Room(room.clone());
+                            let sent = files::send(tx, sender, files, place).await?;
+                            tx.execute(
+                                "UPDATE messages SET files = $3 WHERE room = $1 AND seq = $2",
+                                &[room, &clamp(posted.message.seq), &files_column(&sent)],
+                            )
+                            .await?;
+                            posted.message.files = sent;
+                        }
                         posted.message.bot = *bot;
                         Stored::Room(posted)
                     }
-                    NewPost::Dm { from, to, text, key, bot } => {
+                    NewPost::Dm { from, to, text, key, bot, files } => {
                         let mut posted =
                             post_dm(tx, statements, from, to, text, key.as_deref(), *now).await?;
+                        if !posted.duplicate && !files.is_empty() {
+                            let place = FilePlace::Dm(to.clone());
+                            let sent = files::send(tx, from, files, place).await?;
+                            let column = files_column(&sent);
+                            let DmCopies { sender, recipient } = &mut posted.message;
+                            for (owner, copy) in [(from, Some(sender)), (to, recipient.as_mut())] {
+                                let Some(copy) = copy else { continue };
+                                tx.execute(
+                                    "UPDATE direct_messages SET files = $3 WHERE owner = $1 AND seq = $2",
+                                    &[owner, &clamp(copy.seq), &column],
+                                )
+                                .await?;
+                                copy.files = sent.clone();
+                            }
+                        }
                         posted.message.sender.bot = *bot;
                         if let Some(copy) = &mut posted.message.recipient {
                             copy.bot = *bot;
@@ -927,7 +953,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
 /// the message each answers.
 const MESSAGE_COLUMNS: &str = "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, false),
         m.change, m.deleted, m.reply_to, q.sender, left(q.text, 140), q.deleted,
-        m.mentions, m.edited_at, m.reactions
+        m.mentions, m.edited_at, m.reactions, m.files
     FROM messages m LEFT JOIN users u ON u.name = m.sender
     LEFT JOIN messages q ON q.room = m.room AND q.seq = m.reply_to";
 
@@ -953,12 +979,13 @@ fn room_message(room: &str, row: &Row) -> ChatMessage {
         edited_at: row.get(12),
         reactions: reactions_of(row.get(13)),
         rich: None,
+        files: files_of(row.get(14)),
     }
 }
 
 /// An inbox's entries as readers get them: each message in its current state.
 const DM_COLUMNS: &str = "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at,
-        COALESCE(u.bot, false), d.change, d.deleted, d.edited_at, d.reactions
+        COALESCE(u.bot, false), d.change, d.deleted, d.edited_at, d.reactions, d.files
     FROM direct_messages d LEFT JOIN users u ON u.name = d.sender";
 
 fn direct_message(row: &Row) -> DirectMessage {
@@ -975,6 +1002,7 @@ fn direct_message(row: &Row) -> DirectMessage {
         edited_at: row.get(8),
         reactions: reactions_of(row.get(9)),
         rich: None,
+        files: files_of(row.get(10)),
     }
 }
 
@@ -1062,7 +1090,7 @@ impl Store for PostgresStore {
     async fn people(&self) -> Result<Vec<Person>, StoreError> {
         let rows = self
             .query(
-                "SELECT name, display_name, bot FROM users WHERE NOT deactivated ORDER BY name",
+                "SELECT name, display_name, bot, avatar FROM users WHERE NOT deactivated ORDER BY name",
                 &[],
             )
             .await?;
@@ -1464,6 +1492,35 @@ impl Store for PostgresStore {
 
     async fn create_webhook(&self, hook: NewHook, now: Millis) -> Result<(), StoreError> {
         expect_done(self.write(Write::CreateWebhook { hook, now }).await?)
+    }
+
+    fn upload_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join("confab-uploads")
+    }
+
+    async fn add_file(
+        &self,
+        file: FileRecord,
+        content: std::path::PathBuf,
+        thumb: Option<std::path::PathBuf>,
+    ) -> Result<(), StoreError> {
+        self.add(file, content, thumb).await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.record(id).await
+    }
+
+    async fn file_bytes(&self, id: &str, thumb: bool) -> Result<Option<FileBytes>, StoreError> {
+        self.bytes(id, thumb).await
+    }
+
+    async fn remove_avatar(&self, user: &str) -> Result<bool, StoreError> {
+        self.unset_avatar(user).await
+    }
+
+    async fn collect_files(&self, unsent_before: Millis) -> Result<u64, StoreError> {
+        self.collect(unsent_before).await
     }
 
     async fn webhooks(&self, room: &str) -> Result<Vec<Webhook>, StoreError> {

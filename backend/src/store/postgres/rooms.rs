@@ -10,7 +10,7 @@ use tokio_postgres::{GenericClient, Row, ToStatement};
 
 use super::{Failure, Statements, clamp, refused, seq};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{Missing, StoreError, mentions_column, reacted};
+use crate::store::{Missing, StoreError, file_ids_of, mentions_column, reacted};
 
 fn forbidden<T>(denied: crate::access::Denied) -> Result<T, Failure> {
     refused(StoreError::Forbidden(denied.0))
@@ -339,10 +339,19 @@ pub(super) async fn change_room(
         }
         RoomChange::Deleted { seq } => {
             // The text is gone from the store, not only hidden: the message's, and that of
-            // every edit of it.
+            // every edit of it. Its files go too.
+            let files = client
+                .query_opt(
+                    "SELECT files FROM messages WHERE room = $1 AND seq = $2",
+                    &[&room, &clamp(*seq)],
+                )
+                .await?
+                .and_then(|row| row.get::<_, Option<String>>(0));
+            super::files::delete(client, &file_ids_of(files)).await?;
             client
                 .execute(
-                    "UPDATE messages SET text = '', deleted = true, mentions = NULL, reactions = NULL
+                    "UPDATE messages SET text = '', deleted = true, mentions = NULL, reactions = NULL,
+                         files = NULL
                      WHERE room = $1 AND seq = $2",
                     &[&room, &clamp(*seq)],
                 )

@@ -164,6 +164,38 @@ const MIGRATIONS: &[&str] = &[
         (CASE WHEN change IS NULL AND NOT deleted THEN to_tsvector('simple', text)
             || array_to_tsvector(ARRAY['@' || sender]) END) STORED;
     CREATE INDEX direct_messages_words ON direct_messages USING GIN (words);",
+    // 6: files, in the database itself (as the embedded store's migration 8, with the
+    // bytes in `file_parts`, pieces of at most 256 KiB): every node serves every file
+    // with nothing else shared, and a backup of the database is a backup of the files.
+    // A row going (its message deleted, never sent, an avatar replaced) takes its bytes
+    // with it in the same transaction.
+    "CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumb BOOLEAN NOT NULL DEFAULT false,
+        created_at BIGINT NOT NULL,
+        sent BOOLEAN NOT NULL DEFAULT false,
+        room TEXT,
+        peer TEXT,
+        avatar BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX files_unsent ON files(created_at) WHERE NOT sent;
+    CREATE TABLE file_parts (
+        id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        thumb BOOLEAN NOT NULL,
+        part INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (id, thumb, part)
+    );
+    ALTER TABLE file_parts ALTER COLUMN data SET STORAGE EXTERNAL;
+    ALTER TABLE messages ADD COLUMN files TEXT;
+    ALTER TABLE direct_messages ADD COLUMN files TEXT;
+    ALTER TABLE users ADD COLUMN avatar TEXT;",
 ];
 
 /// Brings the schema up to date.

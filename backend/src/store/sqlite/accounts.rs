@@ -33,7 +33,7 @@ pub(super) fn use_invitation(
 }
 
 const ACCOUNT: &str = "SELECT u.name, u.display_name, u.admin, u.bot, u.deactivated, u.created_at,
-        u.last_active FROM users u";
+        u.last_active, u.avatar FROM users u";
 
 fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -44,6 +44,7 @@ fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         deactivated: row.get(4)?,
         created_at: row.get(5)?,
         last_active: row.get(6)?,
+        avatar: row.get(7)?,
     })
 }
 
@@ -59,10 +60,15 @@ pub(super) fn accounts(connection: &Connection) -> Result<Vec<Account>, StoreErr
 
 pub(super) fn people(connection: &Connection) -> Result<Vec<Person>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT name, display_name, bot FROM users WHERE deactivated = 0 ORDER BY name",
+        "SELECT name, display_name, bot, avatar FROM users WHERE deactivated = 0 ORDER BY name",
     )?;
     let rows = statement.query_map([], |row| {
-        Ok(Person { name: row.get(0)?, display_name: row.get(1)?, bot: row.get(2)? })
+        Ok(Person {
+            name: row.get(0)?,
+            display_name: row.get(1)?,
+            bot: row.get(2)?,
+            avatar: row.get(3)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

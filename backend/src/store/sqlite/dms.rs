@@ -7,7 +7,7 @@ use shared::chat::{DirectMessage, Millis, RoomChange};
 
 use super::queries::{clamp, next_inbox_seq};
 use crate::access::{Subject, may_change_dm};
-use crate::store::{DmCopies, StoreError, reacted, with_seq};
+use crate::store::{DmCopies, StoreError, file_ids_of, reacted, with_seq};
 
 /// One copy of the message a change is about, as read in the change's transaction.
 struct Copy {
@@ -68,8 +68,14 @@ pub(super) fn change_dm(
         }
         RoomChange::Deleted { .. } => {
             for (owner, seq) in &copies {
+                let files: Option<String> = connection.query_row(
+                    "SELECT files FROM direct_messages WHERE owner = ?1 AND seq = ?2",
+                    params![owner, clamp(*seq)],
+                    |row| row.get(0),
+                )?;
+                super::files::delete(connection, &file_ids_of(files))?;
                 connection.execute(
-                    "UPDATE direct_messages SET text = '', deleted = 1, reactions = NULL
+                    "UPDATE direct_messages SET text = '', deleted = 1, reactions = NULL, files = NULL
                      WHERE owner = ?1 AND seq = ?2",
                     params![owner, clamp(*seq)],
                 )?;

@@ -12,6 +12,7 @@
 mod accounts;
 pub mod backup;
 mod dms;
+mod files;
 mod queries;
 mod rooms;
 mod schema;
@@ -28,8 +29,8 @@ use shared::chat::{ChatMessage, DirectMessage, Millis, RoomChange};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::{
-    AccountChange, Admission, DmCopies, Found, NewHook, NewLink, NewPost, Record, Search, Store,
-    StoreError, Stored, TokenOwner, TokenRecord,
+    AccountChange, Admission, DmCopies, FileBytes, FileRecord, Found, NewHook, NewLink, NewPost,
+    Record, Search, Store, StoreError, Stored, TokenOwner, TokenRecord,
 };
 use crate::access::Standing;
 
@@ -108,6 +109,7 @@ impl SqliteStore {
             StoreError::Failed(format!("cannot create {}: {error}", dir.display()))
         })?;
         let path = dir.join("confab.db");
+        SqliteStore::make_file_dirs(dir)?;
         let mut writer = open_connection(&path)?;
         schema::migrate(&mut writer)?;
         if let Some(max_bytes) = options.max_bytes {
@@ -429,6 +431,35 @@ impl Store for SqliteStore {
         self.write(move |connection| queries::create_webhook(connection, &hook, now)).await
     }
 
+    fn upload_dir(&self) -> PathBuf {
+        self.incoming_dir()
+    }
+
+    async fn add_file(
+        &self,
+        file: FileRecord,
+        content: PathBuf,
+        thumb: Option<PathBuf>,
+    ) -> Result<(), StoreError> {
+        self.add(file, content, thumb).await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.record(id).await
+    }
+
+    async fn file_bytes(&self, id: &str, thumb: bool) -> Result<Option<FileBytes>, StoreError> {
+        self.bytes(id, thumb).await
+    }
+
+    async fn remove_avatar(&self, user: &str) -> Result<bool, StoreError> {
+        self.unset_avatar(user).await
+    }
+
+    async fn collect_files(&self, unsent_before: Millis) -> Result<u64, StoreError> {
+        self.collect(unsent_before).await
+    }
+
     async fn webhooks(&self, room: &str) -> Result<Vec<Webhook>, StoreError> {
         let room = room.to_owned();
         self.read(move |connection| queries::webhooks(connection, &room)).await
@@ -666,6 +697,7 @@ mod tests {
                 key: None,
                 bot: false,
                 reply_to: None,
+                files: Vec::new(),
             };
             outcome = store.post(vec![post], 1).await;
             if outcome.is_err() {

@@ -4,12 +4,14 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::api::{DmSummary, RoomSummary, Webhook};
 use shared::chat::{
-    ChatMessage, DirectMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange, mentioned,
+    Attachment, ChatMessage, DirectMessage, LOBBY, Millis, QUOTE_CHARS, Quote, Role, RoomChange,
+    mentioned,
 };
 
 use crate::store::{
-    Admission, DmCopies, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored, TokenOwner,
-    mentions_column, mentions_of, reactions_column, reactions_of,
+    Admission, DmCopies, FilePlace, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored,
+    TokenOwner, files_column, files_of, mentions_column, mentions_of, reactions_column,
+    reactions_of,
 };
 
 /// SQLite stores integers as `i64`: every id a client names is clamped into it.
@@ -405,7 +407,7 @@ pub(super) fn room_before(
 /// the message each answers.
 const MESSAGE_COLUMNS: &str = "SELECT m.seq, m.sender, m.text, m.sent_at, COALESCE(u.bot, 0),
         m.change, m.deleted, m.reply_to, q.sender, substr(q.text, 1, 140), q.deleted,
-        m.mentions, m.edited_at, m.reactions
+        m.mentions, m.edited_at, m.reactions, m.files
     FROM messages m LEFT JOIN users u ON u.name = m.sender
     LEFT JOIN messages q ON q.room = m.room AND q.seq = m.reply_to";
 
@@ -434,6 +436,7 @@ fn room_message(room: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMes
         edited_at: row.get(12)?,
         reactions: reactions_of(row.get(13)?),
         rich: None,
+        files: files_of(row.get(14)?),
     })
 }
 
@@ -488,15 +491,16 @@ pub(super) fn post(
     posts
         .iter()
         .map(|post| match post {
-            NewPost::Room { room, sender, text, key, bot, reply_to } => {
+            NewPost::Room { room, sender, text, key, bot, reply_to, files } => {
                 let entry = Entry { text, key: key.as_deref(), reply_to: *reply_to, change: None };
-                post_room(connection, room, sender, entry, now).map(|mut posted| {
+                post_room(connection, room, sender, entry, files, now).map(|mut posted| {
                     posted.message.bot = *bot;
                     Stored::Room(posted)
                 })
             }
-            NewPost::Dm { from, to, text, key, bot } => {
-                post_dm(connection, from, to, text, key.as_deref(), now).map(|mut posted| {
+            NewPost::Dm { from, to, text, key, bot, files } => {
+                let dm = Dm { from, to, text, key: key.as_deref(), files };
+                post_dm(connection, dm, now).map(|mut posted| {
                     posted.message.sender.bot = *bot;
                     if let Some(copy) = &mut posted.message.recipient {
                         copy.bot = *bot;
@@ -513,6 +517,7 @@ fn post_room(
     room: &str,
     sender: &str,
     entry: Entry<'_>,
+    files: &[String],
     now: Millis,
 ) -> Result<Posted<ChatMessage>, StoreError> {
     if let Some(key) = entry.key {
@@ -558,8 +563,65 @@ fn post_room(
         }
     };
     member.may_post().map_err(|denied| StoreError::Forbidden(denied.0))?;
-    let message = append(connection, room, sender, entry, now)?;
+    let files = send_files(connection, sender, files, FilePlace::Room(room.to_owned()))?;
+    let mut message = append(connection, room, sender, entry, now)?;
+    if !files.is_empty() {
+        connection.execute(
+            "UPDATE messages SET files = ?3 WHERE room = ?1 AND seq = ?2",
+            params![room, clamp(message.seq), files_column(&files)],
+        )?;
+        message.files = files;
+    }
     Ok(Posted { message, duplicate: false })
+}
+
+/// Sends `sender`'s unsent files to `place`: `NotFound` for any other file.
+fn send_files(
+    connection: &Connection,
+    sender: &str,
+    ids: &[String],
+    place: FilePlace,
+) -> Result<Vec<Attachment>, StoreError> {
+    let (room, peer) = match &place {
+        FilePlace::Room(room) => (Some(room.as_str()), None),
+        FilePlace::Dm(peer) => (None, Some(peer.as_str())),
+        FilePlace::Unsent | FilePlace::Avatar => (None, None),
+    };
+    let mut statement = connection.prepare_cached(
+        "UPDATE files SET sent = 1, room = ?3, peer = ?4
+         WHERE id = ?1 AND owner = ?2 AND sent = 0 AND avatar = 0
+         RETURNING name, mime, size, width, height",
+    )?;
+    ids.iter()
+        .map(|id| {
+            statement
+                .query_row(params![id, sender, room, peer], |row| {
+                    Ok(Attachment {
+                        id: id.clone(),
+                        name: row.get(0)?,
+                        mime: row.get(1)?,
+                        size: row.get(2)?,
+                        image: image_size(row.get(3)?, row.get(4)?),
+                    })
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(Missing::File(id.clone())))
+        })
+        .collect()
+}
+
+/// An image's size from its two columns.
+pub(super) fn image_size(width: Option<u32>, height: Option<u32>) -> Option<(u32, u32)> {
+    width.zip(height)
+}
+
+/// A direct message to store.
+struct Dm<'a> {
+    from: &'a str,
+    to: &'a str,
+    text: &'a str,
+    key: Option<&'a str>,
+    files: &'a [String],
 }
 
 /// What [`append`] adds to a room's stream besides its sender and time.
@@ -633,18 +695,16 @@ pub(super) fn append(
 /// Each participant's inbox holds its own copy, numbered in that inbox.
 fn post_dm(
     connection: &Connection,
-    from: &str,
-    to: &str,
-    text: &str,
-    key: Option<&str>,
+    dm: Dm<'_>,
     now: Millis,
 ) -> Result<Posted<DmCopies>, StoreError> {
+    let Dm { from, to, text, key, files } = dm;
     if !active_user_exists(connection, to)? {
         return Err(StoreError::NotFound(Missing::User(to.to_owned())));
     }
     if let Some(key) = key {
         let mut statement = connection.prepare_cached(
-            "SELECT owner, seq, sent_at, text FROM direct_messages WHERE sender = ?1 AND idempotency_key = ?2
+            "SELECT owner, seq, sent_at, text, files FROM direct_messages WHERE sender = ?1 AND idempotency_key = ?2
              AND owner IN (?1, ?3) AND peer = CASE owner WHEN ?1 THEN ?3 ELSE ?1 END",
         )?;
         let mut copies = statement.query_map(params![from, key, to], |row| {
@@ -655,6 +715,7 @@ fn post_dm(
                 to: to.to_owned(),
                 text: row.get(3)?,
                 sent_at: row.get(2)?,
+                files: files_of(row.get(4)?),
                 ..DirectMessage::default()
             };
             Ok((owner, message))
@@ -672,12 +733,14 @@ fn post_dm(
             return Ok(Posted { message: DmCopies { sender, recipient }, duplicate: true });
         }
     }
+    let files = send_files(connection, from, files, FilePlace::Dm(to.to_owned()))?;
+    let column = files_column(&files);
     let copy_for = |owner: &str, peer: &str| -> Result<DirectMessage, StoreError> {
         let seq = next_inbox_seq(connection, owner)?;
         connection.execute(
-            "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![owner, seq, peer, from, to, text, now, key],
+            "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key, files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![owner, seq, peer, from, to, text, now, key, column],
         )?;
         Ok(DirectMessage {
             seq,
@@ -685,6 +748,7 @@ fn post_dm(
             to: to.to_owned(),
             text: text.to_owned(),
             sent_at: now,
+            files: files.clone(),
             ..DirectMessage::default()
         })
     };
@@ -764,7 +828,7 @@ pub(super) fn conversation_before(
 
 /// An inbox's entries as readers get them: each message in its current state.
 const DM_COLUMNS: &str = "SELECT d.seq, d.sender, d.recipient, d.text, d.sent_at,
-        COALESCE(u.bot, 0), d.change, d.deleted, d.edited_at, d.reactions
+        COALESCE(u.bot, 0), d.change, d.deleted, d.edited_at, d.reactions, d.files
     FROM direct_messages d LEFT JOIN users u ON u.name = d.sender";
 
 pub(super) fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectMessage> {
@@ -781,6 +845,7 @@ pub(super) fn direct_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<Direct
         edited_at: row.get(8)?,
         reactions: reactions_of(row.get(9)?),
         rich: None,
+        files: files_of(row.get(10)?),
     })
 }
 

@@ -8,7 +8,7 @@ use shared::chat::{ChatMessage, LOBBY, Millis, Role, RoomChange};
 
 use super::queries::{Entry, add_member, append, clamp, mentions_in, require_room};
 use crate::access::{Standing, Subject, may_change};
-use crate::store::{Missing, StoreError, mentions_column, reacted};
+use crate::store::{Missing, StoreError, file_ids_of, mentions_column, reacted};
 
 /// `user`'s standing in `room`; `None` if there is no such room.
 pub(super) fn standing(
@@ -164,9 +164,15 @@ pub(super) fn change_room(
         }
         RoomChange::Deleted { seq } => {
             // The text is gone from the store, not only hidden: the message's, and that of
-            // every edit of it.
+            // every edit of it. Its files go too.
+            let files: Option<String> = connection.query_row(
+                "SELECT files FROM messages WHERE room = ?1 AND seq = ?2",
+                params![room, clamp(*seq)],
+                |row| row.get(0),
+            )?;
+            super::files::delete(connection, &file_ids_of(files))?;
             connection.execute(
-                "UPDATE messages SET text = '', deleted = 1, mentions = NULL, reactions = NULL
+                "UPDATE messages SET text = '', deleted = 1, mentions = NULL, reactions = NULL, files = NULL
                  WHERE room = ?1 AND seq = ?2",
                 params![room, clamp(*seq)],
             )?;

@@ -228,6 +228,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT d.id, m.text
         FROM search_docs d JOIN direct_messages m ON m.owner = d.owner AND m.seq = d.seq
         WHERE d.room = '';",
+    // 8: files. A file's bytes live on disk beside the store (`files/`); its row says who
+    // may read it: its uploader until it is sent, then the readers of the room (`room`)
+    // or the two people of the conversation (`owner` and `peer`), or every signed-in
+    // person for a picture (`avatar`). A message lists its files in `files` (JSON). When a
+    // row goes (its message deleted, never sent, an avatar replaced), the trigger queues
+    // its id in `files_gone`, whose bytes the collector removes after the commit.
+    "CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumb INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 0,
+        room TEXT,
+        peer TEXT,
+        avatar INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX files_unsent ON files(created_at) WHERE sent = 0;
+    CREATE TABLE files_gone (id TEXT NOT NULL);
+    CREATE TRIGGER files_delete AFTER DELETE ON files BEGIN
+        INSERT INTO files_gone (id) VALUES (OLD.id);
+    END;
+    ALTER TABLE messages ADD COLUMN files TEXT;
+    ALTER TABLE direct_messages ADD COLUMN files TEXT;
+    ALTER TABLE users ADD COLUMN avatar TEXT;",
 ];
 
 /// Brings the schema of `connection` up to date.
