@@ -171,7 +171,12 @@ pub struct Prepared {
 pub fn prepare(path: &Path, format: ImageFormat, thumb: &Path) -> Result<Prepared, ImageError> {
     let image = decode(path, format)?;
     let (width, height) = (image.width(), image.height());
-    encode(&image.thumbnail(THUMB_PIXELS, THUMB_PIXELS), thumb)?;
+    if width <= THUMB_PIXELS && height <= THUMB_PIXELS {
+        // Never larger than the image.
+        encode(&image, thumb)?;
+    } else {
+        encode(&image.thumbnail(THUMB_PIXELS, THUMB_PIXELS), thumb)?;
+    }
     let format = if format == ImageFormat::Gif {
         format
     } else {

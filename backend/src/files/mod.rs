@@ -250,13 +250,17 @@ fn prepare(
     }
 }
 
-/// How often the collector runs.
-pub const COLLECT_EVERY: Duration = Duration::from_secs(60);
+/// How often the collector runs at most: a quarter of the time unsent files are kept,
+/// between a second and a minute.
+fn collect_every(unsent_after: Duration) -> Duration {
+    (unsent_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
 
-/// Deletes, every [`COLLECT_EVERY`], the files never sent that are older than
-/// `unsent_after`, and the bytes of deleted ones. Runs until the process ends.
+/// Deletes, every minute (or sooner, for a short `unsent_after`), the files never sent
+/// that are older than `unsent_after`, and the bytes of deleted ones. Runs until the
+/// process ends.
 pub async fn collect(store: Arc<dyn Store>, unsent_after: Duration) {
-    let mut every = tokio::time::interval(COLLECT_EVERY);
+    let mut every = tokio::time::interval(collect_every(unsent_after));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

@@ -14,6 +14,7 @@ mod connect;
 mod conversations;
 mod dms;
 mod errors;
+mod files;
 mod flow;
 mod frames;
 mod history;

@@ -269,6 +269,40 @@ impl TestServer {
         (status, head.to_owned(), body.to_owned())
     }
 
+    /// One HTTP/1.1 request with a body of bytes (an upload, or none); returns the status,
+    /// the head as text, and the body as bytes (chunked answers put together).
+    pub async fn binary(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(token) = token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        request.push_str(&format!(
+            "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        ));
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // The server may answer (and close) before taking a body it refuses.
+        let _ = stream.write_all(body).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+        let head = String::from_utf8(response[..split].to_vec()).unwrap();
+        let mut body = response[split + 4..].to_vec();
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head, body)
+    }
+
     /// A JSON request as if from `client` behind a proxy (`X-Forwarded-For: client`).
     pub async fn request_from(
         &self,
@@ -790,5 +824,20 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         self.quit();
+    }
+}
+
+/// The body of a chunked HTTP answer.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line = raw.windows(2).position(|w| w == b"\r\n").expect("a chunk size");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line]).unwrap().trim(), 16)
+            .expect("a hexadecimal chunk size");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[line + 2..line + 2 + size]);
+        raw = &raw[line + 2 + size + 2..];
     }
 }
