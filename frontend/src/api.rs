@@ -75,6 +75,11 @@ pub async fn server_info() -> ApiResult<ServerInfo> {
     read(Request::get("/api/server").send().await).await
 }
 
+/// Takes the signed-in person's picture away.
+pub async fn remove_avatar(token: &str) -> ApiResult<()> {
+    delete("/api/me/avatar", token).await
+}
+
 /// The signed-in account.
 pub async fn me(token: &str) -> ApiResult<Me> {
     get("/api/me", token).await

@@ -9,6 +9,7 @@
 mod api;
 mod app;
 mod components;
+mod files;
 mod model;
 mod pages;
 mod stomp_client;

@@ -23,7 +23,7 @@ use shared::stomp::{
     ClientFrame, Decoder, Headers, HeartBeat, Limits, ServerFrame, encode_to_bytes,
 };
 
-use crate::model::{ChatState, Conv, Status};
+use crate::model::{ChatState, Conv, Pending, Status};
 
 /// Heart-beat interval asked of the server and promised to it, in ms.
 const HEART_BEAT_MS: u32 = 10_000;
@@ -51,12 +51,8 @@ pub enum Request {
     Send {
         /// Where.
         conv: Conv,
-        /// The idempotency key.
-        key: String,
-        /// The text.
-        text: String,
-        /// The message it answers.
-        reply_to: Option<u64>,
+        /// The message, with its idempotency key.
+        message: Pending,
     },
     /// Edit, delete or react to a message of a room or a direct conversation.
     Change {
@@ -169,7 +165,9 @@ fn room_subscription(state: ChatState, room: &str) -> ClientFrame {
     subscribe_frame(Destination::room(room), Conv::subscription_id(room), since)
 }
 
-fn send_frame(conv: &Conv, key: String, text: String, reply_to: Option<u64>) -> ClientFrame {
+fn send_frame(conv: &Conv, message: Pending) -> ClientFrame {
+    let Pending { key, text, reply_to, files, .. } = message;
+    let files = files.into_iter().map(|file| file.id).collect();
     let destination = match conv {
         Conv::Room(room) => Destination::app_room(room),
         Conv::Dm(peer) => Destination::app_dm(peer),
@@ -182,7 +180,7 @@ fn send_frame(conv: &Conv, key: String, text: String, reply_to: Option<u64>) -> 
         receipt: Some(format!("send:{key}")),
         headers,
         body: Bytes::from(
-            serde_json::to_vec(&ClientEvent::Message { text, reply_to }).unwrap_or_default(),
+            serde_json::to_vec(&ClientEvent::Message { text, reply_to, files }).unwrap_or_default(),
         ),
     }
 }
@@ -275,7 +273,7 @@ async fn run_session(
                             frames.extend(state.joined_rooms().iter().map(|room| room_subscription(state, room)));
                             for (conv, pending) in state.unconfirmed() {
                                 state.mark_sent(&conv, &pending.key);
-                                frames.push(send_frame(&conv, pending.key, pending.text, pending.reply_to));
+                                frames.push(send_frame(&conv, pending));
                             }
                             for frame in frames {
                                 if let Err(reason) = write(&mut sink, frame).await {
@@ -315,9 +313,9 @@ async fn run_session(
                     continue;
                 }
                 let frame = match request {
-                    Request::Send { conv, key, text, reply_to } => {
-                        state.mark_sent(&conv, &key);
-                        send_frame(&conv, key, text, reply_to)
+                    Request::Send { conv, message } => {
+                        state.mark_sent(&conv, &message.key);
+                        send_frame(&conv, message)
                     }
                     Request::Change { conv, event } => event_frame(&conv, &event),
                     Request::Typing(room) => event_frame(&Conv::Room(room), &ClientEvent::Typing),

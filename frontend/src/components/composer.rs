@@ -1,12 +1,16 @@
 //! The message input: Enter sends, Shift+Enter starts a new line, typing is announced.
-//! Each conversation keeps its own draft. `@` suggests the room's members; Up in an empty
-//! composer edits one's last message; Esc drops a reply or a suggestion list.
+//! Each conversation keeps its own draft and attached files. `@` suggests the room's
+//! members; Up in an empty composer edits one's last message; Esc drops a reply or a
+//! suggestion list. Files come by the attach button, by pasting, or by dropping them on
+//! the composer; each uploads at once, with its progress, and goes with the next message.
 
 use leptos::prelude::*;
 use shared::chat::MAX_MESSAGE_CHARS;
 
+use super::attachments::UploadChips;
 use crate::api;
-use crate::model::{ChatState, Conv, compose, roles};
+use crate::model::upload::{self, Upload, UploadState};
+use crate::model::{ChatState, Conv, ConvState, compose, roles};
 use crate::pages::chat::Chat;
 
 /// How often, at most, a typing event goes out while the user types.
@@ -34,12 +38,41 @@ pub fn Composer() -> impl IntoView {
     let input = NodeRef::<leptos::html::Textarea>::new();
     let send = move || {
         let conv = state.conv(&state.active.get_untracked());
-        match chat.say(conv.draft.get_untracked()) {
+        if conv.uploads.with_untracked(|uploads| upload::busy(uploads)) {
+            set_problem.set(Some("Not sent yet: a file is still uploading.".into()));
+            return;
+        }
+        let files = conv.uploads.with_untracked(|uploads| upload::ready(uploads));
+        match chat.say(conv.draft.get_untracked(), files) {
             Ok(()) => {
                 conv.draft.set(String::new());
+                conv.uploads.set(Vec::new());
                 set_problem.set(None);
             }
             Err(reason) => set_problem.set(Some(format!("Not sent: {reason}"))),
+        }
+    };
+    let attach = move |files: Vec<(web_sys::Blob, String)>| {
+        let conv = state.conv(&state.active.get_untracked());
+        for (file, name) in files {
+            let attached = conv.uploads.with_untracked(Vec::len);
+            let size = file.size() as u64;
+            match upload::refuse(&name, size, state.max_upload.get_untracked(), attached) {
+                Some(refusal) => set_problem.set(Some(refusal)),
+                None => {
+                    set_problem.set(None);
+                    start_upload(state, conv, file, name);
+                }
+            }
+        }
+    };
+    let (dropping, set_dropping) = signal(false);
+    let limit = move || {
+        let max = state.max_upload.get();
+        if max == 0 {
+            "Attach files".to_owned()
+        } else {
+            format!("Attach files (up to {} each)", shared::api::human_size(max))
         }
     };
     let pick = move |name: String| {
@@ -123,10 +156,23 @@ pub fn Composer() -> impl IntoView {
         <Show when=move || locked().is_none() fallback=move || view! {
             <p class="composer locked" id="composer-locked" role="status">{locked}</p>
         }>
-        <form class="composer" on:submit=move |event: leptos::ev::SubmitEvent| {
-            event.prevent_default();
-            send();
-        }>
+        <form class="composer" class:dropping=dropping
+            on:submit=move |event: leptos::ev::SubmitEvent| {
+                event.prevent_default();
+                send();
+            }
+            on:dragover=move |event: leptos::ev::DragEvent| {
+                event.prevent_default();
+                set_dropping.set(true);
+            }
+            on:dragleave=move |_| set_dropping.set(false)
+            on:drop=move |event: leptos::ev::DragEvent| {
+                event.prevent_default();
+                set_dropping.set(false);
+                let files = event.data_transfer().and_then(|data| data.files());
+                attach(named(files));
+            }>
+            {move || view! { <UploadChips uploads=conv_state().uploads /> }}
             {move || replying().map(|quote| {
                 let shown = state.display(&quote.sender);
                 view! {
@@ -167,7 +213,23 @@ pub fn Composer() -> impl IntoView {
                 prop:value=draft
                 on:input=on_input
                 on:keydown=on_keydown
+                on:paste=move |event: leptos::ev::ClipboardEvent| {
+                    let files = named(event.clipboard_data().and_then(|data| data.files()));
+                    if !files.is_empty() {
+                        event.prevent_default();
+                        attach(files);
+                    }
+                }
             ></textarea>
+            <label class="attach" title=limit aria-label=limit>
+                <span aria-hidden="true">"📎"</span>
+                <input id="attach" type="file" multiple
+                    on:change=move |event: leptos::ev::Event| {
+                        let input: web_sys::HtmlInputElement = event_target(&event);
+                        attach(named(input.files()));
+                        input.set_value("");
+                    } />
+            </label>
             <button id="send" type="submit">"Send"</button>
             <div class="composer-meta">
                 <Show when=move || problem.get().is_some()>
@@ -238,5 +300,58 @@ fn suggest(
         {
             show(&roster, at, &typed);
         }
+    });
+}
+
+/// The files of a file list with their names; a pasted image, which has none, gets one.
+fn named(files: Option<web_sys::FileList>) -> Vec<(web_sys::Blob, String)> {
+    thread_local! {
+        static PASTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let Some(files) = files else { return Vec::new() };
+    (0..files.length())
+        .filter_map(|index| files.get(index))
+        .map(|file| {
+            let mut name = file.name();
+            if name.is_empty() || name == "image.png" {
+                let count = PASTED.with(|count| {
+                    count.set(count.get() + 1);
+                    count.get()
+                });
+                name = upload::pasted_name(&file.type_(), count);
+            }
+            (web_sys::Blob::from(file), name)
+        })
+        .collect()
+}
+
+/// Uploads a file into the conversation's attached files, showing its progress.
+fn start_upload(state: ChatState, conv: ConvState, file: web_sys::Blob, name: String) {
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let id = NEXT.with(|next| {
+        next.set(next.get() + 1);
+        next.get()
+    });
+    let size = file.size() as u64;
+    conv.uploads.update(|uploads| uploads.push(Upload::new(id, name.clone(), size)));
+    leptos::task::spawn_local(async move {
+        let progress = move |sent: u64| {
+            conv.uploads.update(|uploads| {
+                if let Some(upload) = uploads.iter_mut().find(|upload| upload.id == id) {
+                    upload.sent = sent;
+                }
+            });
+        };
+        let outcome = crate::files::upload(&state.token(), &file, &name, progress).await;
+        conv.uploads.update(|uploads| {
+            if let Some(upload) = uploads.iter_mut().find(|upload| upload.id == id) {
+                upload.state = match outcome {
+                    Ok(file) => UploadState::Done(file),
+                    Err(reason) => UploadState::Failed(reason),
+                };
+            }
+        });
     });
 }

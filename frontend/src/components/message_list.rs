@@ -13,8 +13,9 @@ use leptos::prelude::*;
 use shared::chat::{Quote, Reaction};
 use shared::markdown::{blocks, plain_text};
 
+use super::attachments::{Avatar, MessageFiles};
 use super::rich_text::rich_text;
-use super::{avatar_class, clock, day_label, initial};
+use super::{clock, day_label};
 use crate::model::{Conv, ConvState, Line, Page, Pending, PendingState, roles};
 use crate::pages::chat::Chat;
 
@@ -236,6 +237,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
             edited,
             reactions,
             rich,
+            files,
             ..
         } => {
             let shown = state.display(&sender);
@@ -288,7 +290,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                     on:focusin=move |_| touch()
                     title=clock(sent_at)
                 >
-                    <span class=format!("avatar {}", avatar_class(&sender))>{initial(&shown)}</span>
+                    <Avatar name=sender.clone() />
                     <div class="bubble">
                         <header>
                             <span class="sender" title=handle>{shown.clone()}</span>
@@ -297,6 +299,7 @@ fn render_line(chat: Chat, conv_state: ConvState, line: Line) -> AnyView {
                         </header>
                         {reply.map(|quote| quote_view(chat, quote))}
                         {body}
+                        {(!files.is_empty() && !deleted).then(|| view! { <div class="files"><MessageFiles files /></div> })}
                         {(!reactions.is_empty()).then(|| reactions_view(chat, seq, reactions, &me))}
                     </div>
                     // Made when first pointed at or focused: a long history would otherwise
@@ -483,11 +486,12 @@ fn edit_box(chat: Chat, conv_state: ConvState, seq: u64, text: String) -> impl I
 
 fn render_pending(chat: Chat, pending: Pending) -> AnyView {
     let me = chat.state.me();
-    let Pending { key, text, state, .. } = pending;
+    let Pending { key, text, state, files, .. } = pending;
+    let names: Vec<String> = files.into_iter().map(|file| file.name).collect();
     let failed = state == PendingState::Failed;
     view! {
         <article class="message mine pending" class:failed=failed>
-            <span class=format!("avatar {}", avatar_class(&me))>{initial(&me)}</span>
+            <Avatar name=me.clone() />
             <div class="bubble">
                 <header>
                     <span class="sender">{me.clone()}</span>
@@ -500,6 +504,7 @@ fn render_pending(chat: Chat, pending: Pending) -> AnyView {
                     }}
                 </header>
                 <p class="text">{text}</p>
+                {(!names.is_empty()).then(|| view! { <p class="file-meta">{format!("with {}", names.join(", "))}</p> })}
             </div>
         </article>
     }

@@ -1,6 +1,7 @@
 //! The parts of the chat screen, one component per file.
 
 pub mod admin;
+pub mod attachments;
 pub mod composer;
 pub mod conversation;
 pub mod message_list;

@@ -1,9 +1,10 @@
-//! The person's own panel: display name, password, and their sessions, any of which they
-//! can end.
+//! The person's own panel: picture, display name, password, and their sessions, any of
+//! which they can end.
 
 use leptos::prelude::*;
 use shared::api::{MIN_PASSWORD_CHARS, SessionSummary};
 
+use super::attachments::Avatar;
 use super::clock;
 use crate::api;
 use crate::model::device::device_label;
@@ -56,6 +57,47 @@ pub fn ProfilePanel() -> impl IntoView {
             }
         });
     };
+    let choose_picture = move |event: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&event);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        input.set_value("");
+        let max = state.max_upload.get_untracked();
+        if let Some(refusal) =
+            crate::model::upload::refuse(&file.name(), file.size() as u64, max, 0)
+        {
+            set_problem.set(Some(refusal));
+            return;
+        }
+        set_note.set(Some("Uploading your picture…".into()));
+        leptos::task::spawn_local(async move {
+            match crate::files::set_avatar(&state.token(), &file).await {
+                Ok(me) => {
+                    state.set_my_avatar(me.avatar);
+                    set_problem.set(None);
+                    set_note.set(Some("Picture saved.".into()));
+                }
+                Err(error) => {
+                    set_note.set(None);
+                    set_problem.set(Some(error));
+                }
+            }
+        });
+    };
+    let remove_picture = move |_| {
+        leptos::task::spawn_local(async move {
+            match api::remove_avatar(&state.token()).await {
+                Ok(()) => {
+                    state.set_my_avatar(None);
+                    set_note.set(Some("Picture removed.".into()));
+                }
+                Err(error) => set_problem.set(Some(error)),
+            }
+        });
+    };
+    let has_picture = {
+        let me = me.clone();
+        move || state.avatar(&me).is_some()
+    };
     let (sessions, set_sessions) = signal(Vec::<SessionSummary>::new());
     let load_sessions = move || {
         leptos::task::spawn_local(async move {
@@ -87,6 +129,15 @@ pub fn ProfilePanel() -> impl IntoView {
             <Show when=move || note.get().is_some()>
                 <p class="note" role="status">{move || note.get()}</p>
             </Show>
+            <div class="picture-row">
+                <Avatar name=me.clone() size="large" />
+                <label class="chip" for="avatar-file">"Choose a picture"</label>
+                <input id="avatar-file" class="visually-hidden" type="file" accept="image/png,image/jpeg,image/gif,image/webp"
+                    on:change=choose_picture />
+                <Show when=has_picture.clone()>
+                    <button type="button" class="chip harsh" id="remove-avatar" on:click=remove_picture>"Remove"</button>
+                </Show>
+            </div>
             <form class="panel-form" on:submit=save_name>
                 <label for="display-name">"Display name"</label>
                 <input id="display-name" type="text" maxlength="64" placeholder="How others see you"

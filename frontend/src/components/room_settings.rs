@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use shared::api::RoomMembers;
 use shared::chat::{LOBBY, Role, RoomChange, validate_username};
 
-use super::{avatar_class, initial};
+use super::attachments::Avatar;
 use crate::api;
 use crate::model::{Conv, roles};
 use crate::pages::chat::Chat;
@@ -177,7 +177,7 @@ pub fn RoomSettings(
                         let act = act_members.clone();
                         view! {
                             <li data-member=name.clone()>
-                                <span class=format!("avatar small {}", avatar_class(&name))>{initial(&state.display(&name))}</span>
+                                <Avatar name=name.clone() size="small" />
                                 <span class="member-name">{state.display(&name)}</span>
                                 {(member.role != Role::Member).then(|| view! { <span class="role">{member.role.as_str()}</span> })}
                                 {member.muted.then(|| view! { <span class="role muted-tag">"muted"</span> })}

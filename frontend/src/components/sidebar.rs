@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use shared::chat::validate_name;
 
-use super::{avatar_class, initial, lock_icon};
+use super::attachments::Avatar;
+use super::lock_icon;
 use crate::model::{Conv, Panel, roles};
 use crate::pages::chat::Chat;
 
@@ -120,7 +121,7 @@ pub fn Sidebar() -> impl IntoView {
                                 <li>
                                     <button class="nav-item" class:active=active data-peer=peer.clone()
                                         on:click=move |_| chat.open(conv.clone())>
-                                        <span class=format!("avatar tiny {}", avatar_class(&peer))>{initial(&peer)}</span>
+                                        <Avatar name=peer.clone() size="tiny" />
                                         <span class="name">{let peer = peer.clone(); move || state.display(&peer)}</span>
                                         <MentionBadge count=mentions.into() />
                                         <Badge count=unread.into() />
@@ -144,7 +145,7 @@ pub fn Sidebar() -> impl IntoView {
                                     <li>
                                         <button class="member" disabled=is_me title=if is_me { "You" } else { "Send a direct message" }
                                             on:click=move |_| chat.open(Conv::Dm(peer.clone()))>
-                                            <span class=format!("avatar small {}", avatar_class(&name))>{initial(&name)}</span>
+                                            <Avatar name=name.clone() size="small" />
                                             <span class="member-name">{move || state.display(&shown)}</span>
                                             {is_me.then(|| view! { <span class="you">"you"</span> })}
                                         </button>
@@ -156,7 +157,7 @@ pub fn Sidebar() -> impl IntoView {
                 </section>
             </Show>
             <footer class="me">
-                <span class=format!("avatar small {}", avatar_class(&me))>{initial(&me)}</span>
+                <Avatar name=me.clone() size="small" />
                 <button id="me" class="link me-name" title="Your profile, password and sessions"
                     on:click=move |_| chat.state.panel.set(Some(Panel::Profile))>
                     {let me = me.clone(); move || state.display(&me)}

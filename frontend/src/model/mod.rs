@@ -10,13 +10,14 @@ pub mod notify;
 pub mod roles;
 pub mod search;
 mod sequence;
+pub mod upload;
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
 use shared::api::{DmSummary, Person, RoomSummary, SessionToken};
 use shared::chat::{
-    ChatMessage, DirectMessage, Millis, Notice, Quote, Reaction, RoomChange, RoomEvent,
+    Attachment, ChatMessage, DirectMessage, Millis, Notice, Quote, Reaction, RoomChange, RoomEvent,
 };
 use shared::markdown::{Block, blocks, plain_text};
 
@@ -105,6 +106,8 @@ pub struct Said {
     pub reactions: Vec<Reaction>,
     /// Its formatting, when it has any.
     pub rich: Option<Vec<Block>>,
+    /// The files sent with it.
+    pub files: Vec<Attachment>,
 }
 
 impl Said {
@@ -130,6 +133,7 @@ impl From<ChatMessage> for Said {
             edited: message.edited_at.is_some(),
             reactions: message.reactions,
             rich: message.rich,
+            files: message.files,
         }
     }
 }
@@ -156,6 +160,7 @@ impl From<DirectMessage> for Said {
             edited: message.edited_at.is_some(),
             reactions: message.reactions,
             rich: message.rich,
+            files: message.files,
         }
     }
 }
@@ -198,6 +203,8 @@ pub enum Line {
         reactions: Vec<Reaction>,
         /// Its formatting, when it has any.
         rich: Option<Vec<Block>>,
+        /// The files sent with it.
+        files: Vec<Attachment>,
         /// Bumped by every edit or reaction, so that the line is drawn again.
         rev: u32,
     },
@@ -239,6 +246,7 @@ impl Line {
             edited,
             reactions,
             rich,
+            files,
         } = said;
         Line::Message {
             seq,
@@ -257,6 +265,7 @@ impl Line {
             edited,
             reactions,
             rich,
+            files,
             rev: 0,
         }
     }
@@ -298,6 +307,8 @@ pub struct Pending {
     pub text: String,
     /// The message it answers.
     pub reply_to: Option<u64>,
+    /// The files it sends, uploaded.
+    pub files: Vec<Attachment>,
     /// Where it stands.
     pub state: PendingState,
 }
@@ -362,6 +373,8 @@ pub struct ConvState {
     pub changed: RwSignal<u64>,
     /// What the composer holds for this conversation, kept while others are shown.
     pub draft: RwSignal<String>,
+    /// Files being uploaded or uploaded for the next message.
+    pub uploads: RwSignal<Vec<upload::Upload>>,
     /// The message the next one answers.
     pub reply_to: RwSignal<Option<Quote>>,
     /// The message being edited in place.
@@ -394,6 +407,7 @@ impl ConvState {
             mentions: RwSignal::new(0),
             changed: RwSignal::new(0),
             draft: RwSignal::new(String::new()),
+            uploads: RwSignal::new(Vec::new()),
             reply_to: RwSignal::new(None),
             editing: RwSignal::new(None),
             focus: RwSignal::new(None),
@@ -534,7 +548,9 @@ pub fn apply_change(
     actor: &str,
     me: &str,
 ) {
-    let Line::Message { text, rich, deleted, edited, reactions, rev, mentions_me, mine, .. } = line
+    let Line::Message {
+        text, rich, deleted, edited, reactions, rev, mentions_me, mine, files, ..
+    } = line
     else {
         return;
     };
@@ -556,6 +572,7 @@ pub fn apply_change(
             text.clear();
             *rich = None;
             reactions.clear();
+            files.clear();
             *deleted = true;
             *mentions_me = false;
         }
@@ -627,6 +644,10 @@ pub struct ChatState {
     pub added: RwSignal<Vec<String>>,
     /// Display names by user name.
     pub people: RwSignal<HashMap<String, String>>,
+    /// Pictures (file ids) by user name, for those who have one.
+    pub avatars: RwSignal<HashMap<String, String>>,
+    /// The largest file the server takes, in bytes.
+    pub max_upload: RwSignal<u64>,
     /// The user is a server admin.
     pub admin: RwSignal<bool>,
     /// The panel open over the chat, if any.
@@ -659,6 +680,8 @@ impl ChatState {
             removals: RwSignal::new(Vec::new()),
             added: RwSignal::new(Vec::new()),
             people: RwSignal::new(HashMap::new()),
+            avatars: RwSignal::new(HashMap::new()),
+            max_upload: RwSignal::new(0),
             admin: RwSignal::new(false),
             panel: RwSignal::new(None),
             alerts: RwSignal::new(Vec::new()),
@@ -681,11 +704,34 @@ impl ChatState {
 
     /// Takes in everyone's display names.
     pub fn set_people(&self, people: Vec<Person>) {
+        let avatars = people
+            .iter()
+            .filter_map(|person| Some((person.name.clone(), person.avatar.clone()?)))
+            .collect();
+        self.avatars.set(avatars);
         let names = people
             .into_iter()
             .filter_map(|person| person.display_name.map(|display| (person.name, display)))
             .collect();
         self.people.set(names);
+    }
+
+    /// Someone's picture (a file id), if they have one.
+    pub fn avatar(&self, name: &str) -> Option<String> {
+        self.avatars.with(|avatars| avatars.get(name).cloned())
+    }
+
+    /// Notes the user's own new picture (or its removal).
+    pub fn set_my_avatar(&self, avatar: Option<String>) {
+        let me = self.me();
+        self.avatars.update(|avatars| match avatar {
+            Some(id) => {
+                avatars.insert(me, id);
+            }
+            None => {
+                avatars.remove(&me);
+            }
+        });
     }
 
     /// A room's summary from the room list.
@@ -1042,8 +1088,15 @@ impl ChatState {
     }
 
     /// Queues a new message, answering `reply_to` if set; the connection sends it.
-    pub fn queue(&self, conv: &Conv, text: String, reply_to: Option<u64>) -> Pending {
-        let pending = Pending { key: new_key(), text, reply_to, state: PendingState::Queued };
+    pub fn queue(
+        &self,
+        conv: &Conv,
+        text: String,
+        reply_to: Option<u64>,
+        files: Vec<Attachment>,
+    ) -> Pending {
+        let pending =
+            Pending { key: new_key(), text, reply_to, files, state: PendingState::Queued };
         self.conv(conv).pending.update(|all| all.push(pending.clone()));
         pending
     }

@@ -4,11 +4,13 @@
 use leptos::prelude::*;
 use shared::api::SessionToken;
 use shared::chat::{
-    ClientEvent, LOBBY, RoomChange, validate_emoji, validate_name, validate_text, validate_username,
+    Attachment, ClientEvent, LOBBY, RoomChange, validate_emoji, validate_message, validate_name,
+    validate_text, validate_username,
 };
 
 use crate::api;
 use crate::components::admin::AdminPanel;
+use crate::components::attachments::{Lightbox, LightboxView};
 use crate::components::conversation::ConversationView;
 use crate::components::lock_icon;
 use crate::components::profile::ProfilePanel;
@@ -127,15 +129,15 @@ impl Chat {
     }
 
     /// Sends a message to the active conversation. Returns why not, if it was refused.
-    pub fn say(&self, text: String) -> Result<(), String> {
-        validate_text(&text).map_err(|reason| reason.to_string())?;
+    pub fn say(&self, text: String, files: Vec<Attachment>) -> Result<(), String> {
+        let ids: Vec<String> = files.iter().map(|file| file.id.clone()).collect();
+        validate_message(&text, &ids)?;
         let conv = self.state.active.get_untracked();
         let conv_state = self.state.conv(&conv);
         let reply_to = conv_state.reply_to.get_untracked().map(|quote| quote.seq);
         conv_state.reply_to.set(None);
-        let pending = self.state.queue(&conv, text, reply_to);
-        let (key, text) = (pending.key, pending.text);
-        self.request(Request::Send { conv, key, text, reply_to });
+        let message = self.state.queue(&conv, text, reply_to, files);
+        self.request(Request::Send { conv, message });
         Ok(())
     }
 
@@ -188,18 +190,18 @@ impl Chat {
     /// Sends a failed message again, with the same idempotency key.
     pub fn retry(&self, key: String) {
         let conv = self.state.active.get_untracked();
-        let found = self.state.conv(&conv).pending.with_untracked(|all| {
-            all.iter()
-                .find(|pending| pending.key == key)
-                .map(|pending| (pending.text.clone(), pending.reply_to))
-        });
-        if let Some((text, reply_to)) = found {
+        let found = self
+            .state
+            .conv(&conv)
+            .pending
+            .with_untracked(|all| all.iter().find(|pending| pending.key == key).cloned());
+        if let Some(message) = found {
             self.state.conv(&conv).pending.update(|all| {
                 if let Some(pending) = all.iter_mut().find(|pending| pending.key == key) {
                     pending.state = PendingState::Queued;
                 }
             });
-            self.request(Request::Send { conv, key, text, reply_to });
+            self.request(Request::Send { conv, message });
         }
     }
 
@@ -357,12 +359,18 @@ fn set_location_hash(conv: &Conv) {
 /// Loads the user's rooms and conversations, then connects.
 async fn load(chat: Chat) -> Result<(), String> {
     let token = chat.state.token();
-    let (rooms, dms, me, people) =
-        futures::join!(api::rooms(&token), api::dms(&token), api::me(&token), api::people(&token));
+    let (rooms, dms, me, people, server) = futures::join!(
+        api::rooms(&token),
+        api::dms(&token),
+        api::me(&token),
+        api::people(&token),
+        api::server_info()
+    );
     chat.state.set_rooms(rooms?);
     chat.state.set_dms(dms?);
     chat.state.admin.set(me?.admin);
     chat.state.set_people(people?);
+    chat.state.max_upload.set(server?.max_upload_bytes);
     let active = chat.state.active.get_untracked();
     chat.load_older(active).await;
     chat.mark_read();
@@ -416,6 +424,8 @@ pub fn ChatPage(
         read_scheduled: StoredValue::new(false),
     };
     provide_context(chat);
+    provide_context(state);
+    provide_context(Lightbox(RwSignal::new(None)));
     provide_context(crate::components::notifications::watch(chat));
     leptos::task::spawn_local(async move {
         if let Err(error) = load(chat).await {
@@ -494,6 +504,7 @@ pub fn ChatPage(
             </header>
             <Sidebar />
             <ConversationView />
+            <LightboxView />
             {move || match (state.panel.get(), state.active.get()) {
                 (Some(Panel::Room), Conv::Room(room)) => Some(view! { <RoomSettings room=room /> }.into_any()),
                 (Some(Panel::Profile), _) => Some(view! { <ProfilePanel /> }.into_any()),
