@@ -178,6 +178,11 @@ impl Confab {
         Ok(child)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Its data directory (`--data`).
     pub fn data_dir(&self) -> &Path {
         self.data.path()
@@ -330,6 +335,15 @@ impl ChromeDriver {
     /// Opens a new headless Chromium with a window of this size.
     pub async fn browser_sized(&self, width: u32, height: u32) -> Result<Browser> {
         Browser::open(&self.url, (width, height), serde_json::json!({})).await
+    }
+
+    /// Opens a new headless Chromium that saves downloads into `dir` without asking.
+    pub async fn browser_downloading_to(&self, dir: &Path) -> Result<Browser> {
+        let prefs = serde_json::json!({
+            "download.default_directory": dir.display().to_string(),
+            "download.prompt_for_download": false,
+        });
+        Browser::open(&self.url, (1100, 760), prefs).await
     }
 
     /// Opens a new headless Chromium whose user has allowed notifications for every site,
