@@ -3,11 +3,12 @@
 //! password hash and read marker comes across unchanged.
 //!
 //! Records come in dependency order: users, then rooms, memberships, bans, messages,
-//! inboxes, direct messages, read markers, webhooks and links. Fields added since the
+//! inboxes, direct messages, read markers, webhooks, links, and files with their bytes
+//! (base64, in pieces). Fields added since the
 //! first version have defaults, so older exports still import.
 
 use serde::{Deserialize, Serialize};
-use shared::chat::{Millis, Reaction, Role, RoomChange};
+use shared::chat::{Attachment, Millis, Reaction, Role, RoomChange};
 
 fn no(value: &bool) -> bool {
     !value
@@ -45,6 +46,9 @@ pub enum Record {
         /// The display name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_name: Option<String>,
+        /// Their picture's file id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        avatar: Option<String>,
     },
     /// A room.
     Room {
@@ -127,6 +131,9 @@ pub enum Record {
         /// Its reactions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reactions: Vec<Reaction>,
+        /// The files sent with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Attachment>,
     },
     /// A user's DM inbox counter.
     Inbox {
@@ -165,6 +172,9 @@ pub enum Record {
         /// Its reactions.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reactions: Vec<Reaction>,
+        /// The files sent with it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Attachment>,
         /// The id of the other participant's copy in their inbox.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pair_seq: Option<u64>,
@@ -216,7 +226,47 @@ pub enum Record {
         /// Revoked.
         revoked: bool,
     },
+    /// A file's description and where it belongs; its bytes follow as `FilePart`s.
+    File {
+        /// Its id, name, type, size and an image's size.
+        #[serde(flatten)]
+        attachment: Attachment,
+        /// Who uploaded it.
+        owner: String,
+        /// When.
+        created_at: Millis,
+        /// A thumbnail is stored with it.
+        #[serde(default, skip_serializing_if = "no")]
+        thumb: bool,
+        /// Sent with a message (or a picture).
+        #[serde(default, skip_serializing_if = "no")]
+        sent: bool,
+        /// The room it was sent to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The person a direct message sent it to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        /// Its owner's picture.
+        #[serde(default, skip_serializing_if = "no")]
+        avatar: bool,
+    },
+    /// A piece of a file's bytes (or of its thumbnail's), in order from 0.
+    FilePart {
+        /// The file.
+        id: String,
+        /// Of its thumbnail.
+        #[serde(default, skip_serializing_if = "no")]
+        thumb: bool,
+        /// Which piece.
+        part: u32,
+        /// The bytes, base64.
+        data: String,
+    },
 }
+
+/// The largest piece of a file in one [`Record::FilePart`].
+pub const FILE_PART_BYTES: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

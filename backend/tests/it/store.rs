@@ -7,8 +7,8 @@ use std::sync::Arc;
 use backend::store::postgres::PostgresStore;
 use backend::store::sqlite::{SqliteOptions, SqliteStore};
 use backend::store::{
-    AccountChange, Admission, LinkKind, Missing, NEVER, NewHook, NewLink, NewPost, Record, Store,
-    StoreError, Stored,
+    AccountChange, Admission, FilePlace, FileRecord, LinkKind, Missing, NEVER, NewHook, NewLink,
+    NewPost, Record, Store, StoreError, Stored,
 };
 
 const OPEN: Admission = Admission::OPEN;
@@ -432,6 +432,19 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
     dm.await.unwrap();
     let react = RoomChange::Reacted { seq: 1, emoji: "🎉".into(), on: true };
     store.change_dm("bob", "ann", react, 8).await.unwrap();
+    // What issue 13 added: a file of two pieces with a thumbnail, sent to a room, and a
+    // picture.
+    let content: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    let plan = add_file(store, FILE_A, &content, FilePlace::Unsent, true).await;
+    let mut sent = room_post(LOBBY, "ann", "the plan", None);
+    if let NewPost::Room { files, .. } = &mut sent {
+        files.push(FILE_A.into());
+    }
+    let Stored::Room(with_file) = post_one(store, sent).await.unwrap() else {
+        panic!("a room post")
+    };
+    assert_eq!(with_file.message.files, [plan.clone()]);
+    add_file(store, FILE_B, b"a face", FilePlace::Avatar, false).await;
     let mut records = Vec::new();
     store
         .export(&mut |batch| {
@@ -455,7 +468,11 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
             })
             .await
             .unwrap();
-        assert_eq!(again, records, "the same records come back out");
+        // Compared record by record: a file's pieces are too long to print whole.
+        assert_eq!(again.len(), records.len(), "as many records come back out");
+        for (back, sent) in again.iter().zip(&records) {
+            assert!(back == sent, "the same records come back out: {:.300}", format!("{back:?}"));
+        }
         let next =
             post_one(target.store.as_ref(), room_post("dev", "bob", "next", None)).await.unwrap();
         assert_eq!(room_seq(&next), (6, false), "ids go on from where they were");
@@ -473,7 +490,64 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
             post_one(target.store.as_ref(), bot_post("dev", "ci", "still here")).await.unwrap();
         let page = target.store.room_after("dev", 0, 10).await.unwrap();
         assert!(page.iter().any(|message| message.text == "still here" && message.bot), "{next:?}");
+        let lobby = target.store.room_after(LOBBY, 0, 20).await.unwrap();
+        assert!(lobby.iter().any(|message| message.files == [plan.clone()]), "files move");
+        assert_eq!(read_file(target.store.as_ref(), FILE_A, false).await, content);
+        assert_eq!(read_file(target.store.as_ref(), FILE_A, true).await, b"thumbnail");
+        let moved = target.store.file(FILE_A).await.unwrap().unwrap();
+        assert_eq!(moved.place, FilePlace::Room(LOBBY.into()));
+        let ann = target.store.account("ann").await.unwrap().unwrap();
+        assert_eq!(ann.avatar.as_deref(), Some(FILE_B));
+        assert_eq!(read_file(target.store.as_ref(), FILE_B, false).await, b"a face");
     }
+}
+
+const FILE_A: &str = "0123456789abcdef0123456789abcdef";
+const FILE_B: &str = "fedcba9876543210fedcba9876543210";
+
+/// Stores a file of `ann`'s with these bytes (and a thumbnail saying so).
+async fn add_file(
+    store: &dyn Store,
+    id: &str,
+    content: &[u8],
+    place: FilePlace,
+    thumb: bool,
+) -> shared::chat::Attachment {
+    let dir = store.upload_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{id}.test"));
+    std::fs::write(&path, content).unwrap();
+    let thumb_path = thumb.then(|| {
+        let path = dir.join(format!("{id}.test-thumb"));
+        std::fs::write(&path, b"thumbnail").unwrap();
+        path
+    });
+    let attachment = shared::chat::Attachment {
+        id: id.into(),
+        name: "plan.bin".into(),
+        mime: "application/octet-stream".into(),
+        size: content.len() as u64,
+        image: None,
+    };
+    let record = FileRecord {
+        attachment: attachment.clone(),
+        owner: "ann".into(),
+        created_at: 9,
+        place,
+        thumb,
+    };
+    store.add_file(record, path, thumb_path).await.unwrap();
+    attachment
+}
+
+async fn read_file(store: &dyn Store, id: &str, thumb: bool) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut bytes = store.file_bytes(id, thumb).await.unwrap().expect("stored");
+    let mut all = Vec::new();
+    while let Some(piece) = bytes.next().await {
+        all.extend_from_slice(&piece.unwrap());
+    }
+    all
 }
 
 fn hook(id: &str, room: &str, name: &str, secret_hash: &str) -> NewHook {

@@ -8,10 +8,10 @@ use tokio::io::AsyncReadExt;
 use tokio_postgres::GenericClient;
 
 use super::{Failure, PostgresStore};
-use crate::store::{FileBytes, FilePlace, FileRecord, Missing, StoreError, place};
+use crate::store::{FileBytes, FilePlace, FileRecord, Missing, Record, StoreError, place};
 
-/// The largest piece of a file in one row.
-const PART: usize = 256 * 1024;
+/// The largest piece of a file in one row: as in an export, so that pieces move as they are.
+const PART: usize = crate::store::records::FILE_PART_BYTES;
 
 /// Sends `sender`'s unsent files to `place`: `NotFound` for any other file.
 pub(super) async fn send(
@@ -90,6 +90,84 @@ async fn copy_in(
         if buffer.len() < PART {
             break;
         }
+    }
+    Ok(())
+}
+
+/// The export's query of file rows, and how a row becomes a record.
+pub(super) const EXPORT_FILES: (&str, fn(&tokio_postgres::Row) -> Record) = (
+    "SELECT id, owner, name, mime, size, width, height, thumb, created_at, sent, room, peer, avatar
+     FROM files ORDER BY id",
+    |row| Record::File {
+        attachment: Attachment {
+            id: row.get(0),
+            name: row.get(2),
+            mime: row.get(3),
+            size: u64::try_from(row.get::<_, i64>(4)).unwrap_or(0),
+            image: image_size(row.get(5), row.get(6)),
+        },
+        owner: row.get(1),
+        thumb: row.get(7),
+        created_at: row.get(8),
+        sent: row.get(9),
+        room: row.get(10),
+        peer: row.get(11),
+        avatar: row.get(12),
+    },
+);
+
+/// The export's query of files' bytes, in order, and how a piece becomes a record.
+pub(super) const EXPORT_PARTS: (&str, fn(&tokio_postgres::Row) -> Record) =
+    ("SELECT id, thumb, part, data FROM file_parts ORDER BY id, thumb, part", |row| {
+        use base64::Engine as _;
+        Record::FilePart {
+            id: row.get(0),
+            thumb: row.get(1),
+            part: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
+            data: base64::engine::general_purpose::STANDARD.encode(row.get::<_, &[u8]>(3)),
+        }
+    });
+
+/// Adds an exported file's row, or a piece of its bytes.
+pub(super) async fn import(tx: &impl GenericClient, record: &Record) -> Result<(), Failure> {
+    use base64::Engine as _;
+    match record {
+        Record::File { attachment, owner, created_at, thumb, sent, room, peer, avatar } => {
+            let Attachment { id, name, mime, size, image } = attachment;
+            tx.execute(
+                "INSERT INTO files (id, owner, name, mime, size, width, height, thumb, created_at,
+                     sent, room, peer, avatar)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    id,
+                    owner,
+                    name,
+                    mime,
+                    &i64::try_from(*size).unwrap_or(i64::MAX),
+                    &image.and_then(|(width, _)| i32::try_from(width).ok()),
+                    &image.and_then(|(_, height)| i32::try_from(height).ok()),
+                    thumb,
+                    created_at,
+                    sent,
+                    room,
+                    peer,
+                    avatar,
+                ],
+            )
+            .await?;
+        }
+        Record::FilePart { id, thumb, part, data } => {
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(data).map_err(|error| {
+                    Failure::Refused(StoreError::Corrupt(format!("file {id}: {error}")))
+                })?;
+            tx.execute(
+                "INSERT INTO file_parts (id, thumb, part, data) VALUES ($1, $2, $3, $4)",
+                &[id, thumb, &i32::try_from(*part).unwrap_or(i32::MAX), &bytes],
+            )
+            .await?;
+        }
+        _ => {}
     }
     Ok(())
 }

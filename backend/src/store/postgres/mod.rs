@@ -761,11 +761,12 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 admin,
                 deactivated,
                 display_name,
+                avatar,
             } => {
                 tx.execute(
-                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[name, password_hash, created_at, bot, admin, deactivated, display_name],
+                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name, avatar)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[name, password_hash, created_at, bot, admin, deactivated, display_name, avatar],
                 )
                 .await?;
             }
@@ -828,6 +829,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 mentions,
                 edited_at,
                 reactions,
+                files,
             } => {
                 let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
@@ -835,8 +837,8 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 tx.execute(
                     "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted,
-                         target, reply_to, mentions, edited_at, reactions)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                         target, reply_to, mentions, edited_at, reactions, files)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     &[
                         room,
                         &clamp(*seq),
@@ -851,6 +853,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                         &mentions_column(mentions),
                         edited_at,
                         &reactions_column(reactions),
+                        &files_column(files),
                     ],
                 )
                 .await?;
@@ -876,6 +879,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 edited_at,
                 reactions,
                 pair_seq,
+                files,
             } => {
                 let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
@@ -883,8 +887,8 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 tx.execute(
                     "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
-                         change, deleted, edited_at, reactions, target, pair_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                         change, deleted, edited_at, reactions, target, pair_seq, files)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                     &[
                         owner,
                         &clamp(*seq),
@@ -900,6 +904,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                         &reactions_column(reactions),
                         &target,
                         &pair_seq.map(clamp),
+                        &files_column(files),
                     ],
                 )
                 .await?;
@@ -944,6 +949,7 @@ async fn import(tx: &impl GenericClient, records: &[Record]) -> Result<(), Failu
                 )
                 .await?;
             }
+            Record::File { .. } | Record::FilePart { .. } => files::import(tx, record).await?,
         }
     }
     Ok(())
@@ -1567,9 +1573,9 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        let tables: [(&str, fn(&Row) -> Record); 10] = [
+        let tables: [(&str, fn(&Row) -> Record); 12] = [
             (
-                "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name
+                "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name, avatar
                  FROM users ORDER BY name",
                 |row| Record::User {
                     name: row.get(0),
@@ -1579,6 +1585,7 @@ impl Store for PostgresStore {
                     admin: row.get(4),
                     deactivated: row.get(5),
                     display_name: row.get(6),
+                    avatar: row.get(7),
                 },
             ),
             (
@@ -1619,7 +1626,7 @@ impl Store for PostgresStore {
             ),
             (
                 "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted,
-                        reply_to, mentions, edited_at, reactions
+                        reply_to, mentions, edited_at, reactions, files
                  FROM messages ORDER BY room, seq",
                 |row| {
                     let change: Option<String> = row.get(6);
@@ -1637,6 +1644,7 @@ impl Store for PostgresStore {
                         mentions: mentions_of(row.get(9)),
                         edited_at: row.get(10),
                         reactions: reactions_of(row.get(11)),
+                        files: files_of(row.get(12)),
                     }
                 },
             ),
@@ -1646,7 +1654,7 @@ impl Store for PostgresStore {
             }),
             (
                 "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
-                        change, deleted, edited_at, reactions, pair_seq
+                        change, deleted, edited_at, reactions, pair_seq, files
                  FROM direct_messages ORDER BY owner, seq",
                 |row| {
                     let change: Option<String> = row.get(8);
@@ -1665,6 +1673,7 @@ impl Store for PostgresStore {
                         edited_at: row.get(10),
                         reactions: reactions_of(row.get(11)),
                         pair_seq: pair_seq.and_then(|seq| u64::try_from(seq).ok()),
+                        files: files_of(row.get(13)),
                     }
                 },
             ),
@@ -1698,12 +1707,16 @@ impl Store for PostgresStore {
                     revoked: row.get(9),
                 },
             ),
+            files::EXPORT_FILES,
+            files::EXPORT_PARTS,
         ];
         for (query, to_record) in tables {
             let statement = tx.prepare(query).await?;
             let portal = tx.bind(&statement, &[]).await?;
+            // A file's piece is 256 KiB: a few at a time.
+            let batch = if query == files::EXPORT_PARTS.0 { 4 } else { BATCH };
             loop {
-                let rows = tx.query_portal(&portal, BATCH).await?;
+                let rows = tx.query_portal(&portal, batch).await?;
                 if rows.is_empty() {
                     break;
                 }

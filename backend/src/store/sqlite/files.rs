@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use rusqlite::{Connection, OptionalExtension, params};
 use shared::chat::{Attachment, Millis};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::SqliteStore;
 use super::queries::image_size;
-use crate::store::{FileBytes, FilePlace, FileRecord, Missing, StoreError, place};
+use crate::store::records::FILE_PART_BYTES;
+use crate::store::{FileBytes, FilePlace, FileRecord, Missing, Record, StoreError, place};
 
 /// How much of a file one read takes.
 const PIECE: usize = 64 * 1024;
@@ -106,6 +107,19 @@ fn record(connection: &Connection, id: &str) -> Result<Option<FileRecord>, Store
             })
         })
         .optional()?)
+}
+
+/// Reads until `buffer` is full or the file ends; how much was read.
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..])? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok(filled)
 }
 
 /// A file read a piece at a time.
@@ -261,6 +275,103 @@ impl SqliteStore {
                 self.remove_blobs(&[entry.path()]).await;
             }
         }
+    }
+
+    /// Every file as export records: its row, then its bytes in pieces (a file whose bytes
+    /// are gone, deleted since the snapshot began, is left out).
+    pub(super) fn export_files(
+        &self,
+        connection: &Connection,
+        sink: &mut (dyn FnMut(Vec<Record>) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError> {
+        use base64::Engine as _;
+        let mut statement = connection.prepare(
+            "SELECT id, owner, name, mime, size, width, height, thumb, created_at, sent, room, peer, avatar
+             FROM files ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Record::File {
+                attachment: Attachment {
+                    id: row.get(0)?,
+                    name: row.get(2)?,
+                    mime: row.get(3)?,
+                    size: row.get(4)?,
+                    image: image_size(row.get(5)?, row.get(6)?),
+                },
+                owner: row.get(1)?,
+                thumb: row.get(7)?,
+                created_at: row.get(8)?,
+                sent: row.get(9)?,
+                room: row.get(10)?,
+                peer: row.get(11)?,
+                avatar: row.get(12)?,
+            })
+        })?;
+        let mut files: Vec<Record> = rows.collect::<Result<_, _>>()?;
+        files.retain(|file| match file {
+            Record::File { attachment, .. } => self.blob_path(&attachment.id, false).exists(),
+            _ => false,
+        });
+        // Every row, then every file's pieces (its own, then its thumbnail's), as
+        // PostgreSQL's export orders them.
+        let pieces: Vec<(String, bool)> = files
+            .iter()
+            .filter_map(|file| match file {
+                Record::File { attachment, thumb, .. } => Some((attachment.id.clone(), *thumb)),
+                _ => None,
+            })
+            .collect();
+        sink(files)?;
+        for (id, has_thumb) in pieces {
+            let Ok(content) = std::fs::File::open(self.blob_path(&id, false)) else { continue };
+            let thumb =
+                if has_thumb { std::fs::File::open(self.blob_path(&id, true)).ok() } else { None };
+            for (is_thumb, mut bytes) in [(false, Some(content)), (true, thumb)]
+                .into_iter()
+                .filter_map(|(is_thumb, file)| Some((is_thumb, file?)))
+            {
+                let mut buffer = vec![0u8; FILE_PART_BYTES];
+                for part in 0_u32.. {
+                    let read = read_full(&mut bytes, &mut buffer)
+                        .map_err(|error| io_error("read", &self.blob_path(&id, is_thumb), error))?;
+                    if read == 0 && part > 0 {
+                        break;
+                    }
+                    let data = base64::engine::general_purpose::STANDARD.encode(&buffer[..read]);
+                    sink(vec![Record::FilePart { id: id.clone(), thumb: is_thumb, part, data }])?;
+                    if read < FILE_PART_BYTES {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the bytes of imported files; their rows come with the other records.
+    pub(super) async fn import_parts(&self, records: &[Record]) -> Result<(), StoreError> {
+        use base64::Engine as _;
+        for record in records {
+            let Record::FilePart { id, thumb, part, data } = record else { continue };
+            if !shared::api::is_file_id(id) {
+                return Err(StoreError::Corrupt(format!("{id:?} is not a file id")));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|error| StoreError::Corrupt(format!("file {id}: {error}")))?;
+            let path = self.blob_path(id, *thumb);
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(*part > 0)
+                .truncate(*part == 0)
+                .open(&path)
+                .await
+                .map_err(|error| io_error("write", &path, error))?;
+            file.write_all(&bytes).await.map_err(|error| io_error("write", &path, error))?;
+            file.sync_all().await.map_err(|error| io_error("write", &path, error))?;
+        }
+        Ok(())
     }
 
     /// Makes the directories files live in.

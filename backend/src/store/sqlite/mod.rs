@@ -659,10 +659,12 @@ impl Store for SqliteStore {
         // One read transaction: the snapshot of one moment, while writers go on.
         let mut connection = open_connection(&self.inner.path)?;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        queries::export(&tx, sink)
+        queries::export(&tx, sink)?;
+        self.export_files(&tx, sink)
     }
 
     async fn import(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        self.import_parts(&records).await?;
         self.write(move |connection| queries::import(connection, &records)).await
     }
 }

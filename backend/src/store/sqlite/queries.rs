@@ -893,7 +893,7 @@ pub(super) fn export(
     const BATCH: usize = 1000;
     let tables: [(&str, ToRecord); 10] = [
         (
-            "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name
+            "SELECT name, password_hash, created_at, bot, admin, deactivated, display_name, avatar
              FROM users ORDER BY name",
             |row| {
                 Ok(Record::User {
@@ -904,6 +904,7 @@ pub(super) fn export(
                     admin: row.get(4)?,
                     deactivated: row.get(5)?,
                     display_name: row.get(6)?,
+                    avatar: row.get(7)?,
                 })
             },
         ),
@@ -949,7 +950,7 @@ pub(super) fn export(
         ),
         (
             "SELECT room, seq, sender, text, sent_at, idempotency_key, change, deleted,
-                    reply_to, mentions, edited_at, reactions
+                    reply_to, mentions, edited_at, reactions, files
              FROM messages ORDER BY room, seq",
             |row| {
                 let change: Option<String> = row.get(6)?;
@@ -966,6 +967,7 @@ pub(super) fn export(
                     mentions: mentions_of(row.get(9)?),
                     edited_at: row.get(10)?,
                     reactions: reactions_of(row.get(11)?),
+                    files: files_of(row.get(12)?),
                 })
             },
         ),
@@ -974,7 +976,7 @@ pub(super) fn export(
         }),
         (
             "SELECT owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
-                    change, deleted, edited_at, reactions, pair_seq
+                    change, deleted, edited_at, reactions, pair_seq, files
              FROM direct_messages ORDER BY owner, seq",
             |row| {
                 let change: Option<String> = row.get(8)?;
@@ -992,6 +994,7 @@ pub(super) fn export(
                     edited_at: row.get(10)?,
                     reactions: reactions_of(row.get(11)?),
                     pair_seq: row.get(12)?,
+                    files: files_of(row.get(13)?),
                 })
             },
         ),
@@ -1060,11 +1063,21 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                 admin,
                 deactivated,
                 display_name,
+                avatar,
             } => {
                 connection.execute(
-                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![name, password_hash, created_at, bot, admin, deactivated, display_name],
+                    "INSERT INTO users (name, password_hash, created_at, bot, admin, deactivated, display_name, avatar)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        name,
+                        password_hash,
+                        created_at,
+                        bot,
+                        admin,
+                        deactivated,
+                        display_name,
+                        avatar
+                    ],
                 )?;
             }
             Record::Room {
@@ -1123,6 +1136,7 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                 mentions,
                 edited_at,
                 reactions,
+                files,
             } => {
                 let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
@@ -1130,8 +1144,8 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 connection.execute(
                     "INSERT INTO messages (room, seq, sender, text, sent_at, idempotency_key, change, deleted,
-                         target, reply_to, mentions, edited_at, reactions)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                         target, reply_to, mentions, edited_at, reactions, files)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                     params![
                         room,
                         clamp(*seq),
@@ -1145,7 +1159,8 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                         reply_to.map(clamp),
                         mentions_column(mentions),
                         edited_at,
-                        reactions_column(reactions)
+                        reactions_column(reactions),
+                        files_column(files)
                     ],
                 )?;
             }
@@ -1169,6 +1184,7 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                 edited_at,
                 reactions,
                 pair_seq,
+                files,
             } => {
                 let target = change.as_ref().and_then(RoomChange::message).map(clamp);
                 let change = change
@@ -1176,8 +1192,8 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     .map(|change| serde_json::to_string(change).expect("changes serialize"));
                 connection.execute(
                     "INSERT INTO direct_messages (owner, seq, peer, sender, recipient, text, sent_at, idempotency_key,
-                         change, deleted, edited_at, reactions, target, pair_seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                         change, deleted, edited_at, reactions, target, pair_seq, files)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
                         owner,
                         clamp(*seq),
@@ -1192,7 +1208,8 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                         edited_at,
                         reactions_column(reactions),
                         target,
-                        pair_seq.map(clamp)
+                        pair_seq.map(clamp),
+                        files_column(files)
                     ],
                 )?;
             }
@@ -1231,6 +1248,31 @@ pub(super) fn import(connection: &Connection, records: &[Record]) -> Result<(), 
                     ],
                 )?;
             }
+            Record::File { attachment, owner, created_at, thumb, sent, room, peer, avatar } => {
+                let Attachment { id, name, mime, size, image } = attachment;
+                connection.execute(
+                    "INSERT INTO files (id, owner, name, mime, size, width, height, thumb, created_at,
+                         sent, room, peer, avatar)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        id,
+                        owner,
+                        name,
+                        mime,
+                        size,
+                        image.map(|(width, _)| width),
+                        image.map(|(_, height)| height),
+                        thumb,
+                        created_at,
+                        sent,
+                        room,
+                        peer,
+                        avatar
+                    ],
+                )?;
+            }
+            // Bytes: written to disk by the store before the rows (`SqliteStore::import`).
+            Record::FilePart { .. } => {}
         }
     }
     Ok(())
