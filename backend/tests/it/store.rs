@@ -443,7 +443,7 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
     let Stored::Room(with_file) = post_one(store, sent).await.unwrap() else {
         panic!("a room post")
     };
-    assert_eq!(with_file.message.files, [plan.clone()]);
+    assert_eq!(with_file.message.files, std::slice::from_ref(&plan));
     add_file(store, FILE_B, b"a face", FilePlace::Avatar, false).await;
     let mut records = Vec::new();
     store
@@ -491,7 +491,10 @@ async fn export_then_import_keeps_everything(fresh: &Fresh) {
         let page = target.store.room_after("dev", 0, 10).await.unwrap();
         assert!(page.iter().any(|message| message.text == "still here" && message.bot), "{next:?}");
         let lobby = target.store.room_after(LOBBY, 0, 20).await.unwrap();
-        assert!(lobby.iter().any(|message| message.files == [plan.clone()]), "files move");
+        assert!(
+            lobby.iter().any(|message| message.files == std::slice::from_ref(&plan)),
+            "files move"
+        );
         assert_eq!(read_file(target.store.as_ref(), FILE_A, false).await, content);
         assert_eq!(read_file(target.store.as_ref(), FILE_A, true).await, b"thumbnail");
         let moved = target.store.file(FILE_A).await.unwrap().unwrap();
