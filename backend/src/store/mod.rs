@@ -133,6 +133,27 @@ pub enum FilePlace {
     Avatar,
 }
 
+/// A place as the four columns both stores keep: `sent`, `room`, `peer`, `avatar`.
+pub(crate) struct PlaceColumns<'a> {
+    pub sent: bool,
+    pub room: Option<&'a str>,
+    pub peer: Option<&'a str>,
+    pub avatar: bool,
+}
+
+impl FilePlace {
+    /// The columns that say this place (the inverse of [`place`]).
+    pub(crate) fn columns(&self) -> PlaceColumns<'_> {
+        let (sent, room, peer) = match self {
+            FilePlace::Unsent => (false, None, None),
+            FilePlace::Room(room) => (true, Some(room.as_str()), None),
+            FilePlace::Dm(peer) => (true, None, Some(peer.as_str())),
+            FilePlace::Avatar => (true, None, None),
+        };
+        PlaceColumns { sent, room, peer, avatar: *self == FilePlace::Avatar }
+    }
+}
+
 /// A stored file's description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {

@@ -32,7 +32,10 @@ fn code(invitation: &Value) -> String {
 async fn invitations_let_people_in(setup: Setup) {
     let server = TestServer::start_on(setup, invite_only).await;
     let (_, info) = server.request("GET", "/api/server", None, None).await;
-    assert_eq!(info, json!({"registration": "invite", "first_account": true}));
+    assert_eq!(
+        info,
+        json!({"registration": "invite", "first_account": true, "max_upload_bytes": 25_000_000})
+    );
     let (status, first) = register(&server, "ann", None).await;
     assert_eq!(status, 201, "{first}");
     let ann = first["token"].as_str().unwrap().to_owned();

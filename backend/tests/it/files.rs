@@ -8,7 +8,7 @@ use image::{DynamicImage, ImageFormat};
 use serde_json::{Value, json};
 
 use crate::on_every_setup;
-use crate::support::{Setup, TestServer, eventually};
+use crate::support::{Client, Setup, TestServer, eventually};
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = std::io::Cursor::new(Vec::new());
@@ -166,6 +166,40 @@ async fn files_reach_only_their_readers(setup: Setup) {
     );
     assert_eq!(fetch(&server, Some("bob"), &format!("/api/files/{pdf}/thumb")).await.0, 404);
     assert_eq!(fetch(&server, Some("carol"), &format!("/api/files/{pdf}")).await.0, 404);
+
+    // Deleted by its sender (over STOMP: a DM has no HTTP change), it is gone for both.
+    let mut client = Client::connect(&server, "ann").await;
+    let delete = json!({"type": "delete", "seq": dm["seq"]});
+    client
+        .send(&format!(
+            "SEND\ndestination:/app/dm.bob\ncontent-type:application/json\nreceipt:d\n\n{delete}\0"
+        ))
+        .await;
+    client.expect_receipt("d").await;
+    for user in ["ann", "bob"] {
+        let path = format!("/api/files/{pdf}");
+        assert_eq!(fetch(&server, Some(user), &path).await.0, 404, "{user} after the deletion");
+    }
+
+    // A banned person loses the files of the room with the room.
+    let (status, _) =
+        server.request("POST", "/api/rooms", Some(&ann), Some(&json!({"name": "dev"}))).await;
+    assert_eq!(status, 201);
+    let bob = server.token("bob").await;
+    let (status, _) = server.request("POST", "/api/rooms/dev/join", Some(&bob), None).await;
+    assert_eq!(status, 204);
+    let (notes, _) = uploaded(&server, "ann", "notes.txt", b"standup notes").await;
+    let (status, _) =
+        post(&server, "ann", "/api/rooms/dev/messages", json!({"text": "notes", "files": [notes]}))
+            .await;
+    assert_eq!(status, 201);
+    let path = format!("/api/files/{notes}");
+    assert_eq!(fetch(&server, Some("bob"), &path).await.0, 200, "a member reads it");
+    let (status, _) =
+        post(&server, "ann", "/api/rooms/dev/changes", json!({"type": "banned", "user": "bob"}))
+            .await;
+    assert_eq!(status, 201);
+    assert_eq!(fetch(&server, Some("bob"), &path).await.0, 404, "banned, he does not");
 
     // HTML and SVG are text to download, never a page.
     let (page_id, file) =

@@ -8,7 +8,9 @@ use tokio::io::AsyncReadExt;
 use tokio_postgres::GenericClient;
 
 use super::{Failure, PostgresStore};
-use crate::store::{FileBytes, FilePlace, FileRecord, Missing, Record, StoreError, place};
+use crate::store::{
+    FileBytes, FilePlace, FileRecord, Missing, PlaceColumns, Record, StoreError, place,
+};
 
 /// The largest piece of a file in one row: as in an export, so that pieces move as they are.
 const PART: usize = crate::store::records::FILE_PART_BYTES;
@@ -20,11 +22,7 @@ pub(super) async fn send(
     ids: &[String],
     place: FilePlace,
 ) -> Result<Vec<Attachment>, Failure> {
-    let (room, peer) = match &place {
-        FilePlace::Room(room) => (Some(room.as_str()), None),
-        FilePlace::Dm(peer) => (None, Some(peer.as_str())),
-        FilePlace::Unsent | FilePlace::Avatar => (None, None),
-    };
+    let PlaceColumns { room, peer, .. } = place.columns();
     let statement = tx
         .prepare(
             "UPDATE files SET sent = true, room = $3, peer = $4
@@ -194,13 +192,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let (sent, room, peer) = match &file.place {
-            FilePlace::Unsent => (false, None, None),
-            FilePlace::Room(room) => (true, Some(room.as_str()), None),
-            FilePlace::Dm(peer) => (true, None, Some(peer.as_str())),
-            FilePlace::Avatar => (true, None, None),
-        };
-        let avatar = file.place == FilePlace::Avatar;
+        let PlaceColumns { sent, room, peer, avatar } = file.place.columns();
         let Attachment { id, name, mime, size, image } = &file.attachment;
         tx.execute(
             "INSERT INTO files (id, owner, name, mime, size, width, height, thumb, created_at, sent, room, peer, avatar)

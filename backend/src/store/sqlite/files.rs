@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::SqliteStore;
 use super::queries::image_size;
 use crate::store::records::FILE_PART_BYTES;
-use crate::store::{FileBytes, FilePlace, FileRecord, Missing, Record, StoreError, place};
+use crate::store::{FileBytes, FileRecord, Missing, PlaceColumns, Record, StoreError, place};
 
 /// How much of a file one read takes.
 const PIECE: usize = 64 * 1024;
@@ -40,13 +40,7 @@ fn io_error(what: &str, path: &Path, error: std::io::Error) -> StoreError {
 }
 
 fn insert(connection: &Connection, file: &FileRecord) -> Result<(), StoreError> {
-    let (sent, room, peer) = match &file.place {
-        FilePlace::Unsent => (false, None, None),
-        FilePlace::Room(room) => (true, Some(room.as_str()), None),
-        FilePlace::Dm(peer) => (true, None, Some(peer.as_str())),
-        FilePlace::Avatar => (true, None, None),
-    };
-    let avatar = file.place == FilePlace::Avatar;
+    let PlaceColumns { sent, room, peer, avatar } = file.place.columns();
     if avatar {
         let old: Option<String> = connection
             .query_row("SELECT avatar FROM users WHERE name = ?1", params![file.owner], |row| {

@@ -9,9 +9,9 @@ use shared::chat::{
 };
 
 use crate::store::{
-    Admission, DmCopies, FilePlace, Missing, NewHook, NewPost, Posted, Record, StoreError, Stored,
-    TokenOwner, files_column, files_of, mentions_column, mentions_of, reactions_column,
-    reactions_of,
+    Admission, DmCopies, FilePlace, Missing, NewHook, NewPost, PlaceColumns, Posted, Record,
+    StoreError, Stored, TokenOwner, files_column, files_of, mentions_column, mentions_of,
+    reactions_column, reactions_of,
 };
 
 /// SQLite stores integers as `i64`: every id a client names is clamped into it.
@@ -582,11 +582,7 @@ fn send_files(
     ids: &[String],
     place: FilePlace,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let (room, peer) = match &place {
-        FilePlace::Room(room) => (Some(room.as_str()), None),
-        FilePlace::Dm(peer) => (None, Some(peer.as_str())),
-        FilePlace::Unsent | FilePlace::Avatar => (None, None),
-    };
+    let PlaceColumns { room, peer, .. } = place.columns();
     let mut statement = connection.prepare_cached(
         "UPDATE files SET sent = 1, room = ?3, peer = ?4
          WHERE id = ?1 AND owner = ?2 AND sent = 0 AND avatar = 0
