@@ -582,6 +582,9 @@ fn send_files(
     ids: &[String],
     place: FilePlace,
 ) -> Result<Vec<Attachment>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let PlaceColumns { room, peer, .. } = place.columns();
     let mut statement = connection.prepare_cached(
         "UPDATE files SET sent = 1, room = ?3, peer = ?4
