@@ -36,28 +36,20 @@ pub struct UploadParams {
 impl From<UploadError> for HttpError {
     fn from(error: UploadError) -> HttpError {
         let status = match &error {
-            UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UploadError::Image(ImageError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
-            UploadError::Store(error) => return HttpError::from(clone_store_error(error)),
+            UploadError::TooLarge(_) | UploadError::Image(ImageError::TooLarge) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             UploadError::Empty
             | UploadError::BadName(_)
             | UploadError::Mislabelled { .. }
             | UploadError::Image(_)
             | UploadError::Interrupted(_) => StatusCode::BAD_REQUEST,
+            UploadError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        HttpError::new(status, error.to_string())
-    }
-}
-
-fn clone_store_error(error: &crate::store::StoreError) -> crate::store::StoreError {
-    use crate::store::StoreError;
-    match error {
-        StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
-        StoreError::NotFound(missing) => StoreError::NotFound(missing.clone()),
-        StoreError::Forbidden(message) => StoreError::Forbidden(message.clone()),
-        StoreError::Unavailable => StoreError::Unavailable,
-        StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
-        StoreError::Failed(message) => StoreError::Failed(message.clone()),
+        match error {
+            UploadError::Store(error) => HttpError::from(error),
+            other => HttpError::new(status, other.to_string()),
+        }
     }
 }
 
