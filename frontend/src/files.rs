@@ -1,10 +1,14 @@
 //! Files from the page: uploads with progress (`XMLHttpRequest`, which reports it; `fetch`
 //! does not), and files fetched with the session token into `blob:` addresses, since an
 //! `<img src>` cannot carry the token. Addresses made once are kept for the page's life
-//! (a file never changes under its id).
+//! (a file never changes under its id), and a file is fetched once however many views
+//! ask for it at the same time (a person's picture beside each of their messages).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared};
 
 use shared::api::{ApiError, Me};
 use shared::chat::Attachment;
@@ -14,8 +18,11 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::api::ApiResult;
 
+/// A file's `blob:` address, being fetched or fetched.
+type Address = Shared<LocalBoxFuture<'static, ApiResult<String>>>;
+
 thread_local! {
-    static ADDRESSES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static ADDRESSES: RefCell<HashMap<String, Address>> = RefCell::new(HashMap::new());
 }
 
 /// The text of an error answer.
@@ -85,10 +92,24 @@ pub async fn set_avatar(token: &str, file: &web_sys::Blob) -> ApiResult<Me> {
 /// A `blob:` address for the file at `path` (`/api/files/{id}`, or its thumbnail),
 /// fetched with the token once and kept.
 pub async fn address(token: &str, path: &str) -> ApiResult<String> {
-    if let Some(known) = ADDRESSES.with(|addresses| addresses.borrow().get(path).cloned()) {
-        return Ok(known);
+    let address = ADDRESSES.with(|addresses| {
+        addresses
+            .borrow_mut()
+            .entry(path.to_owned())
+            .or_insert_with(|| fetch(token.to_owned(), path.to_owned()).boxed_local().shared())
+            .clone()
+    });
+    let outcome = address.await;
+    if outcome.is_err() {
+        // Asked again, it is fetched again: the failure may have been the network's.
+        ADDRESSES.with(|addresses| addresses.borrow_mut().remove(path));
     }
-    let response = gloo_net::http::Request::get(path)
+    outcome
+}
+
+/// Fetches the file at `path` into a `blob:` address.
+async fn fetch(token: String, path: String) -> ApiResult<String> {
+    let response = gloo_net::http::Request::get(&path)
         .header("Authorization", &format!("Bearer {token}"))
         .send()
         .await
@@ -105,10 +126,7 @@ pub async fn address(token: &str, path: &str) -> ApiResult<String> {
     options.set_type(&mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
         .map_err(|_| "cannot read the file".to_owned())?;
-    let address =
-        web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot show the file")?;
-    ADDRESSES.with(|addresses| addresses.borrow_mut().insert(path.to_owned(), address.clone()));
-    Ok(address)
+    Ok(web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot show the file")?)
 }
 
 /// Saves a file to the person's computer under its name.

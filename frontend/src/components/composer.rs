@@ -170,7 +170,7 @@ pub fn Composer() -> impl IntoView {
                 event.prevent_default();
                 set_dropping.set(false);
                 let files = event.data_transfer().and_then(|data| data.files());
-                attach(named(files));
+                attach(named(files, false));
             }>
             {move || view! { <UploadChips uploads=conv_state().uploads /> }}
             {move || replying().map(|quote| {
@@ -214,7 +214,7 @@ pub fn Composer() -> impl IntoView {
                 on:input=on_input
                 on:keydown=on_keydown
                 on:paste=move |event: leptos::ev::ClipboardEvent| {
-                    let files = named(event.clipboard_data().and_then(|data| data.files()));
+                    let files = named(event.clipboard_data().and_then(|data| data.files()), true);
                     if !files.is_empty() {
                         event.prevent_default();
                         attach(files);
@@ -226,7 +226,7 @@ pub fn Composer() -> impl IntoView {
                 <input id="attach" type="file" multiple
                     on:change=move |event: leptos::ev::Event| {
                         let input: web_sys::HtmlInputElement = event_target(&event);
-                        attach(named(input.files()));
+                        attach(named(input.files(), false));
                         input.set_value("");
                     } />
             </label>
@@ -303,8 +303,10 @@ fn suggest(
     });
 }
 
-/// The files of a file list with their names; a pasted image, which has none, gets one.
-fn named(files: Option<web_sys::FileList>) -> Vec<(web_sys::Blob, String)> {
+/// The files of a file list with their names. An image pasted from the clipboard has
+/// none of its own (the browser calls every one `image.png`): it gets one that tells
+/// pastes apart; a file chosen or dropped keeps its name, whatever it is.
+fn named(files: Option<web_sys::FileList>, pasted: bool) -> Vec<(web_sys::Blob, String)> {
     thread_local! {
         static PASTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
@@ -313,7 +315,7 @@ fn named(files: Option<web_sys::FileList>) -> Vec<(web_sys::Blob, String)> {
         .filter_map(|index| files.get(index))
         .map(|file| {
             let mut name = file.name();
-            if name.is_empty() || name == "image.png" {
+            if name.is_empty() || (pasted && name == "image.png") {
                 let count = PASTED.with(|count| {
                     count.set(count.get() + 1);
                     count.get()
