@@ -137,20 +137,24 @@ fn decode(path: &Path, format: ImageFormat) -> Result<DynamicImage, ImageError> 
     Ok(image)
 }
 
+/// Writes `image` to `path` as PNG.
+fn write_png(image: &DynamicImage, path: &Path) -> Result<ImageFormat, ImageError> {
+    let mut out = BufWriter::new(File::create(path)?);
+    image.write_to(&mut out, ImageFormat::Png)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(ImageFormat::Png)
+}
+
 /// Writes `image` to `path`: PNG if it has transparency, else JPEG. Returns the format.
 fn encode(image: &DynamicImage, path: &Path) -> Result<ImageFormat, ImageError> {
+    if image.color().has_alpha() {
+        return write_png(image, path);
+    }
     let mut out = BufWriter::new(File::create(path)?);
-    let format = if image.color().has_alpha() {
-        image.write_to(&mut out, ImageFormat::Png)?;
-        ImageFormat::Png
-    } else {
-        let rgb = image.to_rgb8();
-        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-        rgb.write_with_encoder(encoder)?;
-        ImageFormat::Jpeg
-    };
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+    image.to_rgb8().write_with_encoder(encoder)?;
     std::io::Write::flush(&mut out)?;
-    Ok(format)
+    Ok(ImageFormat::Jpeg)
 }
 
 /// An image made ready to serve.
@@ -182,16 +186,17 @@ pub fn prepare(path: &Path, format: ImageFormat, thumb: &Path) -> Result<Prepare
     } else {
         let clean = path.with_extension("clean");
         let written = match format {
-            ImageFormat::Png => {
-                let mut out = BufWriter::new(File::create(&clean)?);
-                image.write_to(&mut out, ImageFormat::Png)?;
-                std::io::Write::flush(&mut out)?;
-                ImageFormat::Png
-            }
-            _ => encode(&image, &clean)?,
+            ImageFormat::Png => write_png(&image, &clean),
+            _ => encode(&image, &clean),
         };
-        std::fs::rename(&clean, path)?;
-        written
+        // The copy replaces the upload, or goes: it never outlives this call.
+        match written.and_then(|written| Ok(std::fs::rename(&clean, path).map(|()| written)?)) {
+            Ok(written) => written,
+            Err(error) => {
+                let _ = std::fs::remove_file(&clean);
+                return Err(error);
+            }
+        }
     };
     Ok(Prepared { width, height, format })
 }
