@@ -259,9 +259,12 @@ async fn bad_uploads_get_clear_errors(setup: Setup) {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let (status, _, _) = server.binary("POST", "/api/files?name=a.txt", None, b"x").await;
     assert_eq!(status, 401);
-    for bad in ["nothex", "../../confab.db", "0123456789abcdef0123456789ABCDEF"] {
+    // Not an id: 400; a path climbing out: no route at all.
+    for (bad, expected) in
+        [("nothex", 400), ("0123456789abcdef0123456789ABCDEF", 400), ("../../confab.db", 404)]
+    {
         let (status, _, _) = fetch(&server, Some("ann"), &format!("/api/files/{bad}")).await;
-        assert!(status == 400 || status == 404, "{bad}: {status}");
+        assert_eq!(status, expected, "{bad}");
     }
     let (status, _, _) =
         fetch(&server, Some("ann"), "/api/files/0123456789abcdef0123456789abcdef").await;
@@ -305,13 +308,55 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
+/// Files never sent go, rows and bytes; so do the bytes of a deleted message's files.
 #[tokio::test]
 async fn files_never_sent_are_collected() {
     let server = TestServer::start_with(|config| config.unsent_files_minutes = 0).await;
-    let (id, _) = uploaded(&server, "ann", "draft.txt", b"never sent").await;
-    let path = format!("/api/files/{id}");
-    eventually(|| async { (fetch(&server, Some("ann"), &path).await.0 == 404).then_some(()) })
+    let on_disk = |id: &str| server.data_dir().join("files").join(id).exists();
+    let (draft, _) = uploaded(&server, "ann", "draft.txt", b"never sent").await;
+    let path = format!("/api/files/{draft}");
+    eventually(|| async {
+        (fetch(&server, Some("ann"), &path).await.0 == 404 && !on_disk(&draft)).then_some(())
+    })
+    .await;
+
+    // Sent at once, kept; its message deleted, its bytes go too.
+    let (photo, _) = uploaded(&server, "ann", "dot.png", &png(2, 2)).await;
+    let (status, message) =
+        post(&server, "ann", "/api/rooms/lobby/messages", json!({"text": "", "files": [photo]}))
+            .await;
+    assert_eq!(status, 201, "{message}");
+    assert!(on_disk(&photo) && on_disk(&format!("{photo}.thumb")));
+    let (status, _) = post(
+        &server,
+        "ann",
+        "/api/rooms/lobby/changes",
+        json!({"type": "deleted", "seq": message["seq"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    eventually(|| async {
+        (!on_disk(&photo) && !on_disk(&format!("{photo}.thumb"))).then_some(())
+    })
+    .await;
+}
+
+/// Uploads count against the sender's message rate: a burst beyond it gets 429.
+#[tokio::test]
+async fn uploads_are_rate_limited() {
+    let server = TestServer::start_with(|config| {
+        config.send_rate = 1.0;
+        config.send_burst = 2.0;
+    })
+    .await;
+    for _ in 0..2 {
+        uploaded(&server, "ann", "a.txt", b"one of a burst").await;
+    }
+    let (status, head, body) = server
+        .binary("POST", "/api/files?name=a.txt", Some(&server.token("ann").await), b"x")
         .await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(header(&head, "retry-after").is_some(), "{head}");
 }
 
 async fn avatars_are_squares_everyone_sees(setup: Setup) {
@@ -349,6 +394,7 @@ async fn avatars_are_squares_everyone_sees(setup: Setup) {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("not an image"));
     assert_eq!(server.binary("PUT", "/api/me/avatar", None, &png(4, 4)).await.0, 401);
+    assert_eq!(server.request("DELETE", "/api/me/avatar", None, None).await.0, 401);
     assert_eq!(server.binary("PUT", "/api/me/avatar", Some(&ann), b"").await.0, 400);
     assert_eq!(server.binary("PUT", "/api/me/avatar", Some(&ann), &bomb()).await.0, 413);
     let (_, me) = server.request("GET", "/api/me", Some(&ann), None).await;

@@ -134,6 +134,11 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// Its `--data` directory (the embedded store's).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     /// Starts a shutdown and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
