@@ -170,6 +170,25 @@ pub(super) async fn import(tx: &impl GenericClient, record: &Record) -> Result<(
     Ok(())
 }
 
+/// Makes `new` (or nothing) `user`'s picture, deleting the one before; which that was.
+/// `NotFound` for no such user.
+async fn replace_avatar(
+    tx: &impl GenericClient,
+    user: &str,
+    new: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let old: Option<String> = tx
+        .query_opt("SELECT avatar FROM users WHERE name = $1 FOR UPDATE", &[&user])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::User(user.to_owned())))?
+        .get(0);
+    if let Some(old) = &old {
+        tx.execute("DELETE FROM files WHERE id = $1", &[old]).await?;
+    }
+    tx.execute("UPDATE users SET avatar = $2 WHERE name = $1", &[&user, &new]).await?;
+    Ok(old)
+}
+
 impl PostgresStore {
     pub(super) async fn add(
         &self,
@@ -219,15 +238,7 @@ impl PostgresStore {
             copy_in(&*tx, id, true, thumb).await?;
         }
         if avatar {
-            let old = tx
-                .query_opt("SELECT avatar FROM users WHERE name = $1 FOR UPDATE", &[&file.owner])
-                .await?
-                .ok_or_else(|| StoreError::NotFound(Missing::User(file.owner.clone())))?;
-            let old: Option<String> = old.get(0);
-            if let Some(old) = old {
-                tx.execute("DELETE FROM files WHERE id = $1", &[&old]).await?;
-            }
-            tx.execute("UPDATE users SET avatar = $2 WHERE name = $1", &[&file.owner, id]).await?;
+            replace_avatar(&*tx, &file.owner, Some(id)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -298,14 +309,7 @@ impl PostgresStore {
     pub(super) async fn unset_avatar(&self, user: &str) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let old = tx
-            .query_opt("SELECT avatar FROM users WHERE name = $1 FOR UPDATE", &[&user])
-            .await?
-            .and_then(|row| row.get::<_, Option<String>>(0));
-        if let Some(old) = &old {
-            tx.execute("DELETE FROM files WHERE id = $1", &[old]).await?;
-            tx.execute("UPDATE users SET avatar = NULL WHERE name = $1", &[&user]).await?;
-        }
+        let old = replace_avatar(&*tx, user, None).await?;
         tx.commit().await?;
         Ok(old.is_some())
     }

@@ -42,17 +42,7 @@ fn io_error(what: &str, path: &Path, error: std::io::Error) -> StoreError {
 fn insert(connection: &Connection, file: &FileRecord) -> Result<(), StoreError> {
     let PlaceColumns { sent, room, peer, avatar } = file.place.columns();
     if avatar {
-        let old: Option<String> = connection
-            .query_row("SELECT avatar FROM users WHERE name = ?1", params![file.owner], |row| {
-                row.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(Missing::User(file.owner.clone())))?;
-        delete(connection, old.as_slice())?;
-        connection.execute(
-            "UPDATE users SET avatar = ?2 WHERE name = ?1",
-            params![file.owner, file.attachment.id],
-        )?;
+        replace_avatar(connection, &file.owner, Some(&file.attachment.id))?;
     }
     let Attachment { id, name, mime, size, image } = &file.attachment;
     connection.execute(
@@ -75,6 +65,22 @@ fn insert(connection: &Connection, file: &FileRecord) -> Result<(), StoreError> 
         ],
     )?;
     Ok(())
+}
+
+/// Makes `new` (or nothing) `user`'s picture, deleting the one before; which that was.
+/// `NotFound` for no such user.
+fn replace_avatar(
+    connection: &Connection,
+    user: &str,
+    new: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let old: Option<String> = connection
+        .query_row("SELECT avatar FROM users WHERE name = ?1", params![user], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(Missing::User(user.to_owned())))?;
+    delete(connection, old.as_slice())?;
+    connection.execute("UPDATE users SET avatar = ?2 WHERE name = ?1", params![user, new])?;
+    Ok(old)
 }
 
 fn record(connection: &Connection, id: &str) -> Result<Option<FileRecord>, StoreError> {
@@ -205,18 +211,7 @@ impl SqliteStore {
 
     pub(super) async fn unset_avatar(&self, user: &str) -> Result<bool, StoreError> {
         let user = user.to_owned();
-        self.write(move |connection| {
-            let old: Option<String> = connection
-                .query_row("SELECT avatar FROM users WHERE name = ?1", params![user], |row| {
-                    row.get(0)
-                })
-                .optional()?
-                .flatten();
-            delete(connection, old.as_slice())?;
-            connection.execute("UPDATE users SET avatar = NULL WHERE name = ?1", params![user])?;
-            Ok(old.is_some())
-        })
-        .await
+        self.write(move |connection| Ok(replace_avatar(connection, &user, None)?.is_some())).await
     }
 
     pub(super) async fn collect(&self, unsent_before: Millis) -> Result<u64, StoreError> {
