@@ -31,6 +31,11 @@ pub enum UploadError {
     /// A name that is not a file name.
     #[error("{0}")]
     BadName(String),
+    /// The uploader has this many files waiting to be sent already.
+    #[error(
+        "{0} files are waiting to be sent already: send them with a message, or wait (files never sent are deleted)"
+    )]
+    TooManyUnsent(u64),
     /// Its name says it is an image of one kind and its bytes say otherwise.
     #[error("{name:?} is not the image its name says: its bytes are {actual}")]
     Mislabelled {
@@ -79,6 +84,11 @@ impl std::fmt::Debug for Files {
         f.debug_struct("Files").field("max_bytes", &self.max_bytes).finish_non_exhaustive()
     }
 }
+
+/// Files one person may have uploaded and not sent: what a client can make the server
+/// keep without anyone seeing it is bounded (a message carries at most
+/// [`shared::chat::MAX_FILES_PER_MESSAGE`]).
+pub const MAX_UNSENT_FILES: u64 = 2 * shared::chat::MAX_FILES_PER_MESSAGE as u64;
 
 /// A new random file id: 128 bits as 32 hex digits.
 fn new_id() -> String {
@@ -161,6 +171,10 @@ impl Files {
         body: impl Stream<Item = Result<Bytes, E>>,
     ) -> Result<Attachment, UploadError> {
         validate_file_name(name).map_err(UploadError::BadName)?;
+        let unsent = self.store.unsent_files(owner).await?;
+        if unsent >= MAX_UNSENT_FILES {
+            return Err(UploadError::TooManyUnsent(unsent));
+        }
         let mut temporary = Temporary(Vec::new());
         let (path, size) = self.receive(body, &mut temporary).await?;
         let id = new_id();

@@ -39,6 +39,7 @@ impl From<UploadError> for HttpError {
             UploadError::TooLarge(_) | UploadError::Image(ImageError::TooLarge) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            UploadError::TooManyUnsent(_) => StatusCode::TOO_MANY_REQUESTS,
             UploadError::Empty
             | UploadError::BadName(_)
             | UploadError::Mislabelled { .. }

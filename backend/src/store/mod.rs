@@ -694,6 +694,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         thumb: Option<std::path::PathBuf>,
     ) -> Result<(), StoreError>;
 
+    /// How many files `owner` uploaded and has not sent.
+    async fn unsent_files(&self, owner: &str) -> Result<u64, StoreError>;
+
     /// A file's description, if it exists.
     async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError>;
 

@@ -283,6 +283,20 @@ async fn bad_uploads_get_clear_errors(setup: Setup) {
     assert_eq!(status, 400, "{message}");
     // Still up, still taking files.
     uploaded(&server, "ann", "fine.txt", b"all good").await;
+
+    // Files waiting to be sent are bounded per person; sending some makes room.
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        waiting.push(uploaded(&server, "bob", "mine.txt", b"waiting").await.0);
+    }
+    let (status, body) = upload(&server, "bob", "one-more.txt", b"x").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("20 files are waiting"), "{body}");
+    assert_eq!(upload(&server, "ann", "hers.txt", b"x").await.0, 201, "others are not held up");
+    let sent = json!({"text": "", "files": waiting[..10]});
+    let (status, message) = post(&server, "bob", "/api/rooms/lobby/messages", sent).await;
+    assert_eq!(status, 201, "{message}");
+    assert_eq!(upload(&server, "bob", "one-more.txt", b"x").await.0, 201);
 }
 on_every_setup!(bad_uploads_get_clear_errors);
 

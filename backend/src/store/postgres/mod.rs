@@ -1513,6 +1513,13 @@ impl Store for PostgresStore {
         self.add(file, content, thumb).await
     }
 
+    async fn unsent_files(&self, owner: &str) -> Result<u64, StoreError> {
+        let row = self
+            .query_opt("SELECT COUNT(*) FROM files WHERE owner = $1 AND NOT sent", &[&owner])
+            .await?;
+        Ok(row.map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
     async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
         self.record(id).await
     }

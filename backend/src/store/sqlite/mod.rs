@@ -444,6 +444,18 @@ impl Store for SqliteStore {
         self.add(file, content, thumb).await
     }
 
+    async fn unsent_files(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |connection| {
+            Ok(connection.query_row(
+                "SELECT COUNT(*) FROM files WHERE owner = ?1 AND sent = 0",
+                rusqlite::params![owner],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
     async fn file(&self, id: &str) -> Result<Option<FileRecord>, StoreError> {
         self.record(id).await
     }
